@@ -1,0 +1,397 @@
+"""Trial-side tracing of per-layer weights, gradients and activations (paper section 3.3).
+
+A :class:`Probe` hooks a ``torch.nn.Module`` and, through ``emit(kind, index, name, values)``,
+reports per-layer statistics once per epoch (``flush``) plus immediate non-finite alarms.
+
+What counts as a layer, in the order of its first call in the forward pass (one index space
+shared by weighted and activation layers, ``0`` = nearest the input):
+
+* weighted layers: ``Linear``, ``Conv1d/2d/3d``, ``ConvTranspose1d/2d/3d``, ``RNN/LSTM/GRU``
+  (one layer holding every ``weight_*`` matrix of every stacked layer), ``Embedding`` and
+  ``EmbeddingBag``. A ``MultiheadAttention`` (also inside ``Transformer*Layer``) becomes two
+  layers, ``<name>.in_proj`` (the packed q/k/v projection, or the three separate ones
+  concatenated) and ``<name>.out_proj``. Statistics cover the weight matrices, not biases;
+  the ``"layer"`` record's ``num_params`` counts every parameter of the layer.
+* activation modules (see :data:`_ACTIVATION_RULES`). Functional activations
+  (``torch.relu(x)`` in ``forward``, the default ``activation`` of ``Transformer*Layer``)
+  cannot be hooked and are not recorded. A module called several times (one ``nn.ReLU``
+  reused after every conv) is one layer, indexed at its first call, pooling all its calls.
+
+Sampling, to keep the overhead low: gradient statistics are computed on every
+``stats_every``-th backward pass of the epoch (0, k, 2k, ...) and *averaged* over those batches
+(NaN-aware: a NaN statistic, e.g. the skew of a constant tensor, is left out of the mean;
+``nan_count``/``inf_count`` are thus mean counts per sampled batch). Activation ratios are
+measured on every ``stats_every``-th training forward pass (``module.training`` only, so
+``model.eval()`` validation is ignored), on ``sample_size`` random outputs per call when the
+output is bigger. Weight statistics are computed once, at ``flush``.
+All of it stays on the device until ``flush`` copies everything to the host in one go.
+
+Non-finite check: after every backward pass the sum of each weight gradient (NaN or Inf if
+any element is; also Inf if the sum itself overflows) is accumulated on the device; every
+``check_every`` backward passes, on every sampled batch (to pick the fast path of
+:func:`tensor_stats` for finite gradients) and at ``flush``, it is copied to the host (one
+sync each). A layer found non-finite is emitted at once as ``"nonfinite"`` with
+``[nan_count, inf_count, batch]``: exact counts over its current gradient (at least 1 of the
+seen kind if the gradient has recovered since), and the batch index of the check, which is at
+most ``check_every - 1`` batches after the one that went bad. At most once per layer per epoch.
+
+Limitations: one device per model; ``emit`` may be called from autograd's backward thread
+(``"nonfinite"``); hooks need ``model(...)`` to be called (not ``model.some_method()``); the
+end-of-backward callback uses torch's ``_execution_engine.queue_callback`` (as DDP does).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from torch.utils.hooks import RemovableHandle
+
+from bttackler.tensor_stats import tensor_stats
+
+Emit = Callable[[str, int, str, Sequence[float]], None]
+
+WEIGHTED_TYPES: tuple[type[nn.Module], ...] = (
+    nn.Linear,
+    nn.Conv1d,
+    nn.Conv2d,
+    nn.Conv3d,
+    nn.ConvTranspose1d,
+    nn.ConvTranspose2d,
+    nn.ConvTranspose3d,
+    nn.RNNBase,
+    nn.Embedding,
+    nn.EmbeddingBag,
+)
+
+
+def _not_positive(out: Tensor, m: nn.Module) -> Tensor:
+    return out <= 0
+
+
+def _softplus_off(out: Tensor, m: nn.Module) -> Tensor:
+    return out <= math.log(2.0) / float(getattr(m, "beta", 1.0))  # input <= 0
+
+
+def _tanh_saturated(out: Tensor, m: nn.Module) -> Tensor:
+    return out.abs() > 0.99
+
+
+def _sigmoid_saturated(out: Tensor, m: nn.Module) -> Tensor:
+    return (out < 0.01) | (out > 0.99)
+
+
+def _hardtanh_saturated(out: Tensor, m: nn.Module) -> Tensor:
+    return (out <= float(getattr(m, "min_val", -1.0))) | (out >= float(getattr(m, "max_val", 1.0)))
+
+
+# "Inactive" per activation type (looked up along the MRO, so ReLU6 is not a Hardtanh):
+# ReLU family: output <= 0 (not activated); Softplus: input <= 0; Tanh/Softsign: |y| > 0.99,
+# Sigmoid/Hardsigmoid: y < 0.01 or y > 0.99, Hardtanh: y at min_val or max_val (saturated).
+_ACTIVATION_RULES: dict[type[nn.Module], Callable[[Tensor, nn.Module], Tensor]] = {
+    **{
+        t: _not_positive
+        for t in (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.PReLU, nn.RReLU, nn.ELU, nn.SELU)
+        + (nn.CELU, nn.GELU, nn.SiLU, nn.Mish, nn.Hardswish)
+    },
+    nn.Softplus: _softplus_off,
+    nn.Tanh: _tanh_saturated,
+    nn.Softsign: _tanh_saturated,
+    nn.Sigmoid: _sigmoid_saturated,
+    nn.Hardsigmoid: _sigmoid_saturated,
+    nn.Hardtanh: _hardtanh_saturated,
+}
+
+
+def _activation_rule(m: nn.Module) -> Callable[[Tensor, nn.Module], Tensor] | None:
+    for cls in type(m).__mro__:
+        if cls in _ACTIVATION_RULES:
+            return _ACTIVATION_RULES[cls]
+    return None
+
+
+@dataclass
+class _Layer:
+    name: str
+    type_name: str
+    weights: list[Tensor]
+    num_params: int
+    index: int = -1
+    inactive: Tensor | None = None  # activation layers: device count of inactive outputs
+    total: int = 0
+    grad_sum: Tensor | None = None  # weighted layers: NaN-aware sum of sampled grad stats
+    grad_n: Tensor | None = None
+    sub: list[_Layer] = field(default_factory=list)  # MultiheadAttention: in/out projection
+
+
+def _weighted_layer(name: str, m: nn.Module) -> _Layer:
+    own = [p for _, p in m.named_parameters(recurse=False)]
+    if isinstance(m, nn.MultiheadAttention):
+        projections = (m.in_proj_weight, m.q_proj_weight, m.k_proj_weight, m.v_proj_weight)
+        in_w: list[Tensor] = [p for p in projections if p is not None]
+        out = list(m.out_proj.parameters())
+        tname = type(m).__name__
+        sub = [
+            _Layer(f"{name}.in_proj", tname, in_w, sum(p.numel() for p in own)),
+            _Layer(f"{name}.out_proj", tname, [m.out_proj.weight], sum(p.numel() for p in out)),
+        ]
+        return _Layer(name, tname, [], 0, sub=sub)
+    if isinstance(m, nn.RNNBase):
+        weights: list[Tensor] = [
+            p for n, p in m.named_parameters(recurse=False) if n.startswith("weight")
+        ]
+    else:
+        w = getattr(m, "weight", None)
+        weights = [w] if isinstance(w, nn.Parameter) else []
+    return _Layer(name, type(m).__name__, weights, sum(p.numel() for p in own))
+
+
+def _flat(tensors: Sequence[Tensor]) -> Tensor:
+    return tensors[0] if len(tensors) == 1 else torch.cat([t.reshape(-1) for t in tensors])
+
+
+class Probe:
+    """Hooks ``model`` and reports per-layer statistics through ``emit`` (see module docs).
+
+    Args:
+        model: the module to watch; hooks are installed now and removed by :meth:`close`.
+        emit: ``emit(kind, layer_index, layer_name, values)``; kinds ``"layer"``,
+            ``"weight"``, ``"grad"``, ``"activation"`` and ``"nonfinite"``.
+        check_every: backward passes between two host syncs of the non-finite check.
+        sample_size: elements sampled per tensor for median and quartiles.
+        stats_every: gradient statistics and activation ratios on every k-th batch.
+        seed: seed of the quantile sampling generator.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        emit: Emit,
+        *,
+        check_every: int = 10,
+        sample_size: int = 4096,
+        stats_every: int = 10,
+        seed: int = 0,
+    ) -> None:
+        for arg, value in (
+            ("check_every", check_every),
+            ("sample_size", sample_size),
+            ("stats_every", stats_every),
+        ):
+            if value < 1:
+                raise ValueError(f"{arg} must be >= 1, got {value}")
+        self._emit = emit
+        self._check_every = check_every
+        self._sample_size = sample_size
+        self._stats_every = stats_every
+        self._seed = seed
+        self._generators: dict[torch.device, torch.Generator] = {}
+        self._ordered: list[_Layer] = []  # weighted and activation layers, by index
+        self._weighted: list[_Layer] = []
+        self._activations: list[_Layer] = []
+        self._initialized = False
+        self._forwards = 0  # training forward passes this epoch
+        self._batch = 0  # backward passes this epoch
+        self._armed = True
+        self._in_backward = False
+        self._reported: set[int] = set()
+        self._handles: list[RemovableHandle] = []
+        self._params: list[Tensor] = []
+        self._param_layer: list[_Layer] = []
+        self._flags: Tensor | None = None
+
+        skip = {id(m.out_proj) for m in model.modules() if isinstance(m, nn.MultiheadAttention)}
+        for name, m in model.named_modules():
+            rule = _activation_rule(m)
+            if rule is not None:
+                layer = _Layer(name, type(m).__name__, [], 0)
+                hook = partial(self._on_activation, layer, rule)
+                self._handles.append(m.register_forward_hook(hook))
+            elif isinstance(m, WEIGHTED_TYPES + (nn.MultiheadAttention,)) and id(m) not in skip:
+                layer = _weighted_layer(name, m)
+                handle_box: list[RemovableHandle] = []
+                hook = partial(self._on_first_call, layer, handle_box)
+                handle_box.append(m.register_forward_hook(hook))
+                self._handles.append(handle_box[0])
+                for sub in layer.sub or [layer]:
+                    for p in sub.weights:
+                        if p.requires_grad and all(p is not q for q in self._params):
+                            self._params.append(p)
+                            self._param_layer.append(sub)
+                            self._handles.append(
+                                p.register_post_accumulate_grad_hook(self._on_grad)
+                            )
+        self._handles.append(model.register_forward_pre_hook(self._on_forward_pre))
+        self._root_handle = model.register_forward_hook(self._on_forward_end)
+        self._handles.append(self._root_handle)
+
+    @property
+    def layers(self) -> list[tuple[int, str, str]]:
+        """``(index, name, module type)`` of every layer seen so far, in forward order."""
+        return [(layer.index, layer.name, layer.type_name) for layer in self._ordered]
+
+    # ---- forward side -------------------------------------------------------------------
+    def _add(self, layer: _Layer, bucket: list[_Layer]) -> None:
+        layer.index = len(self._ordered)
+        self._ordered.append(layer)
+        bucket.append(layer)
+        if self._initialized:
+            self._emit("layer", layer.index, layer.name, [float(layer.num_params)])
+
+    def _on_forward_pre(self, module: nn.Module, args: Any) -> None:
+        self._in_backward = False
+        if module.training:
+            self._armed = self._forwards % self._stats_every == 0
+            self._forwards += 1
+
+    def _on_forward_end(self, module: nn.Module, args: Any, output: Any) -> None:
+        self._initialized = True
+        for layer in self._ordered:
+            self._emit("layer", layer.index, layer.name, [float(layer.num_params)])
+        self._root_handle.remove()
+
+    def _on_first_call(
+        self, layer: _Layer, handle: list[RemovableHandle], m: nn.Module, a: Any, o: Any
+    ) -> None:
+        handle[0].remove()
+        for sub in layer.sub or [layer]:
+            self._add(sub, self._weighted)
+
+    def _on_activation(
+        self,
+        layer: _Layer,
+        rule: Callable[[Tensor, nn.Module], Tensor],
+        m: nn.Module,
+        args: Any,
+        output: Any,
+    ) -> None:
+        if layer.index < 0:
+            self._add(layer, self._activations)
+        if not (self._armed and m.training and isinstance(output, Tensor)):
+            return
+        out = output.detach()
+        if out.numel() > self._sample_size:  # a uniform sample of the outputs
+            gen = self._generator(out.device)
+            idx = torch.randint(
+                0, out.numel(), (self._sample_size,), generator=gen, device=out.device
+            )
+            out = torch.take(out, idx)
+        count = torch.count_nonzero(rule(out, m))
+        layer.inactive = count if layer.inactive is None else layer.inactive + count
+        layer.total += out.numel()
+
+    # ---- backward side ------------------------------------------------------------------
+    def _on_grad(self, param: Tensor) -> None:
+        if not self._in_backward:
+            self._in_backward = True
+            torch.autograd.Variable._execution_engine.queue_callback(self._on_backward_end)
+
+    def _on_backward_end(self) -> None:
+        self._in_backward = False
+        batch = self._batch
+        self._batch += 1
+        grads = [p.grad for p in self._params]
+        device = next((g.device for g in grads if g is not None), None)
+        if device is None:
+            return
+        zero = torch.zeros((), device=device)
+        sums = torch.stack([zero if g is None else g.sum().to(device) for g in grads])
+        if self._flags is None or self._flags.device != device:
+            self._flags = torch.zeros(len(grads), device=device)
+        self._flags.add_(sums)
+        if batch % self._stats_every == 0:
+            bad = self._check_nonfinite(batch)  # one sync; tells which layers need masking
+            for layer in self._weighted:
+                layer_grads = [p.grad for p in layer.weights if p.grad is not None]
+                if not layer_grads:
+                    continue
+                s = self._stats(_flat(layer_grads), finite=layer.index not in bad)
+                ok = ~torch.isnan(s)
+                s = torch.where(ok, s, 0.0)
+                layer.grad_sum = s if layer.grad_sum is None else layer.grad_sum + s
+                layer.grad_n = ok.double() if layer.grad_n is None else layer.grad_n + ok
+        elif (batch + 1) % self._check_every == 0:
+            self._check_nonfinite(batch)
+
+    def _check_nonfinite(self, batch: int) -> set[int]:
+        """Sync the flags; emit new non-finite layers; return the indices of all flagged."""
+        if self._flags is None:
+            return set()
+        flags = self._flags.tolist()  # the host sync
+        self._flags.zero_()
+        bad = set()
+        for flag, layer in zip(flags, self._param_layer):
+            if math.isfinite(flag) or layer.index < 0:
+                continue
+            bad.add(layer.index)
+            if layer.index in self._reported:
+                continue
+            self._reported.add(layer.index)
+            grads = [q.grad for q in layer.weights if q.grad is not None]
+            nans = sum(int(torch.isnan(g).sum()) for g in grads)
+            infs = sum(int(torch.isinf(g).sum()) for g in grads)
+            if nans == 0 and infs == 0:
+                nans, infs = (1, 0) if math.isnan(flag) else (0, 1)
+            self._emit("nonfinite", layer.index, layer.name, [float(nans), float(infs), batch])
+        return bad
+
+    def _generator(self, device: torch.device) -> torch.Generator:
+        gen = self._generators.get(device)
+        if gen is None:
+            gen = torch.Generator(device=device).manual_seed(self._seed)
+            self._generators[device] = gen
+        return gen
+
+    def _stats(self, t: Tensor, *, finite: bool) -> Tensor:
+        gen = self._generator(t.device)
+        return tensor_stats(t, sample_size=self._sample_size, generator=gen, finite=finite)
+
+    # ---- epoch boundary -----------------------------------------------------------------
+    def flush(self, epoch: int) -> None:
+        """Emit the statistics of the epoch just finished and reset the accumulators.
+
+        ``epoch`` is only for the caller's bookkeeping; every layer gets a ``"weight"``
+        record, ``"grad"``/``"activation"`` only if sampled during the epoch.
+        """
+        self._check_nonfinite(max(self._batch - 1, 0))
+        rows: list[tuple[str, _Layer, Tensor]] = []
+        weighted = [layer for layer in self._weighted if layer.weights]
+        flat = [_flat(layer.weights).detach() for layer in weighted]
+        sums = torch.stack([w.sum().to(flat[0].device) for w in flat]).tolist() if flat else []
+        for layer, w, total in zip(weighted, flat, sums):
+            rows.append(("weight", layer, self._stats(w, finite=math.isfinite(total))))
+        for layer in self._weighted:
+            if layer.grad_sum is not None and layer.grad_n is not None:
+                mean = layer.grad_sum / layer.grad_n  # 0/0 -> NaN where never finite
+                rows.append(("grad", layer, mean))
+        for layer in self._activations:
+            if layer.inactive is not None and layer.total > 0:
+                rows.append(("activation", layer, (layer.inactive / layer.total).reshape(1)))
+        if rows:
+            device = rows[0][2].device
+            joined = torch.cat([r.to(device=device, dtype=torch.float64) for _, _, r in rows])
+            values = joined.tolist()  # the one host sync of the epoch's statistics
+            offset = 0
+            out = []
+            for kind, layer, r in rows:
+                out.append((layer.index, kind, layer.name, values[offset : offset + r.numel()]))
+                offset += r.numel()
+            for index, kind, name, vals in sorted(out, key=lambda row: row[0]):
+                self._emit(kind, index, name, vals)
+        for layer in self._ordered:
+            layer.inactive, layer.total, layer.grad_sum, layer.grad_n = None, 0, None, None
+        self._forwards = 0
+        self._batch = 0
+        self._armed = True
+        self._reported.clear()
+
+    def close(self) -> None:
+        """Remove every hook; the probe emits nothing afterwards. Idempotent."""
+        for handle in self._handles:
+            handle.remove()
+        self._handles.clear()

@@ -1,0 +1,296 @@
+"""The run's store: one SQLite file (WAL) per run, written by the main process only.
+
+Every trial, every epoch record, every per-layer statistic and every verdict is kept, with
+times in seconds since the run started (resumed runs continue that clock). Reports, compare,
+replay and resume read only this file.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sqlite3
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+SCHEMA_VERSION = 1
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS sessions (
+    id INTEGER PRIMARY KEY, started_wall REAL NOT NULL, clock_offset REAL NOT NULL,
+    ended_wall REAL, status TEXT NOT NULL DEFAULT 'running');
+CREATE TABLE IF NOT EXISTS trials (
+    id INTEGER PRIMARY KEY, params TEXT NOT NULL, state TEXT NOT NULL, reason TEXT,
+    value REAL, best_value REAL, epochs INTEGER NOT NULL DEFAULT 0, slot INTEGER,
+    started REAL, ended REAL, indicator TEXT, rule TEXT, verdict_epoch INTEGER,
+    retry_of INTEGER, session INTEGER);
+CREATE TABLE IF NOT EXISTS epochs (
+    trial_id INTEGER NOT NULL, epoch INTEGER NOT NULL, time REAL NOT NULL, metrics TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS epochs_by_trial ON epochs (trial_id);
+CREATE TABLE IF NOT EXISTS layer_stats (
+    trial_id INTEGER NOT NULL, epoch INTEGER NOT NULL, kind TEXT NOT NULL,
+    layer_index INTEGER NOT NULL, layer_name TEXT NOT NULL, stats TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS layer_stats_by_trial ON layer_stats (trial_id);
+CREATE TABLE IF NOT EXISTS nonfinite (
+    trial_id INTEGER NOT NULL, epoch INTEGER NOT NULL, batch INTEGER NOT NULL,
+    layer TEXT NOT NULL, nan_count REAL NOT NULL, inf_count REAL NOT NULL, time REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS verdicts (
+    trial_id INTEGER NOT NULL, epoch INTEGER NOT NULL, indicator TEXT NOT NULL,
+    rule TEXT NOT NULL, trigger_values TEXT NOT NULL, benign INTEGER NOT NULL,
+    acted INTEGER NOT NULL, time REAL NOT NULL);
+"""
+
+
+class TrialState(str, Enum):
+    """Where a trial is. Only RUNNING is not final."""
+
+    RUNNING = "running"
+    FINISHED = "finished"  # ran to its end and reported its objective
+    FAILED = "failed"  # raised, crashed, was killed by the OS, timed out, or reported nothing
+    TERMINATED = "terminated"  # stopped early by a quality indicator or an ETR rule
+    STOPPED = "stopped"  # still running when the budget ran out or the user pressed Ctrl-C
+    INTERRUPTED = "interrupted"  # the run's process died under it; re-run on --resume
+
+    def is_final(self) -> bool:
+        return self is not TrialState.RUNNING
+
+
+@dataclass(frozen=True)
+class TrialRow:
+    id: int
+    params: dict[str, Any]
+    state: str
+    reason: str | None
+    value: float | None
+    best_value: float | None
+    epochs: int
+    slot: int | None
+    started: float | None
+    ended: float | None
+    indicator: str | None
+    rule: str | None
+    verdict_epoch: int | None
+    retry_of: int | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "params": self.params,
+            "state": self.state,
+            "reason": self.reason,
+            "value": _json_float(self.value),
+            "best_value": _json_float(self.best_value),
+            "epochs": self.epochs,
+            "slot": self.slot,
+            "started": self.started,
+            "ended": self.ended,
+            "duration": None
+            if self.started is None or self.ended is None
+            else round(self.ended - self.started, 3),
+            "indicator": self.indicator,
+            "rule": self.rule,
+            "verdict_epoch": self.verdict_epoch,
+            "retry_of": self.retry_of,
+        }
+
+
+def _json_float(value: float | None) -> float | None:
+    return None if value is None or not math.isfinite(value) else value
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, sort_keys=True)
+
+
+class Store:
+    """A run's SQLite store. Not thread-safe: only the main thread of the run writes."""
+
+    FILENAME = "experiment.db"
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=True)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(SCHEMA)
+        self._db.execute("BEGIN")
+        self.session_id: int | None = None
+
+    @classmethod
+    def open(cls, run_dir: Path) -> Store:
+        return cls(run_dir / cls.FILENAME)
+
+    # -- transactions: the scheduler commits once per loop turn
+    def commit(self) -> None:
+        self._db.execute("COMMIT")
+        self._db.execute("BEGIN")
+
+    def close(self) -> None:
+        try:
+            self._db.execute("COMMIT")
+        except sqlite3.OperationalError:
+            pass
+        self._db.close()
+
+    # -- meta
+    def set_meta(self, **values: Any) -> None:
+        self._db.executemany(
+            "INSERT INTO meta(key, value) VALUES (?, ?) "
+            "ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+            [(k, _dumps(v)) for k, v in values.items()],
+        )
+
+    def meta(self) -> dict[str, Any]:
+        return {k: json.loads(v) for k, v in self._db.execute("SELECT key, value FROM meta")}
+
+    # -- sessions (a run resumed N times has N+1 sessions)
+    def begin_session(self, clock_offset: float) -> int:
+        cur = self._db.execute(
+            "INSERT INTO sessions(started_wall, clock_offset) VALUES (?, ?)",
+            (time.time(), clock_offset),
+        )
+        self.session_id = int(cur.lastrowid or 0)
+        return self.session_id
+
+    def end_session(self, status: str) -> None:
+        self._db.execute(
+            "UPDATE sessions SET ended_wall=?, status=? WHERE id=?",
+            (time.time(), status, self.session_id),
+        )
+
+    # -- trials
+    def add_trial(
+        self, params: Mapping[str, Any], slot: int, started: float, retry_of: int | None = None
+    ) -> int:
+        cur = self._db.execute(
+            "INSERT INTO trials(params, state, slot, started, retry_of, session) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (_dumps(dict(params)), TrialState.RUNNING.value, slot, started, retry_of,
+             self.session_id),
+        )  # fmt: skip
+        return int(cur.lastrowid or 0)
+
+    def update_progress(self, trial_id: int, epochs: int, value: float | None,
+                        best_value: float | None) -> None:  # fmt: skip
+        self._db.execute(
+            "UPDATE trials SET epochs=?, value=?, best_value=? WHERE id=?",
+            (epochs, value, best_value, trial_id),
+        )
+
+    def end_trial(self, trial_id: int, state: TrialState, reason: str | None, ended: float) -> None:
+        self._db.execute(
+            "UPDATE trials SET state=?, reason=?, ended=? WHERE id=?",
+            (state.value, reason, ended, trial_id),
+        )
+
+    def set_verdict(self, trial_id: int, indicator: str, rule: str, epoch: int) -> None:
+        self._db.execute(
+            "UPDATE trials SET indicator=?, rule=?, verdict_epoch=? WHERE id=?",
+            (indicator, rule, epoch, trial_id),
+        )
+
+    def mark_unfinished(self, reason: str) -> list[TrialRow]:
+        """Mark trials left RUNNING by a dead process as INTERRUPTED; returns them."""
+        rows = self.trials(state=TrialState.RUNNING)
+        self._db.execute(
+            "UPDATE trials SET state=?, reason=? WHERE state=?",
+            (TrialState.INTERRUPTED.value, reason, TrialState.RUNNING.value),
+        )
+        return rows
+
+    def latest_time(self) -> float:
+        """The latest run-clock time recorded anywhere (the clock of a resumed run goes on
+        from here: the heartbeat in ``meta`` may lag by up to a second)."""
+        row = self._db.execute(
+            "SELECT MAX(t) FROM (SELECT MAX(started) AS t FROM trials "
+            "UNION ALL SELECT MAX(ended) FROM trials UNION ALL SELECT MAX(time) FROM epochs)"
+        ).fetchone()
+        return float(row[0] or 0.0)
+
+    def trials(self, state: TrialState | None = None) -> list[TrialRow]:
+        query = (
+            "SELECT id, params, state, reason, value, best_value, epochs, slot, started, ended, "
+            "indicator, rule, verdict_epoch, retry_of FROM trials"
+        )
+        args: tuple[Any, ...] = ()
+        if state is not None:
+            query += " WHERE state=?"
+            args = (state.value,)
+        rows = self._db.execute(query + " ORDER BY id", args).fetchall()
+        return [TrialRow(r[0], json.loads(r[1]), *r[2:]) for r in rows]
+
+    # -- records
+    def add_epoch(self, trial_id: int, epoch: int, time_: float,
+                  metrics: Mapping[str, float]) -> None:  # fmt: skip
+        self._db.execute(
+            "INSERT INTO epochs(trial_id, epoch, time, metrics) VALUES (?, ?, ?, ?)",
+            (trial_id, epoch, time_, _dumps(dict(metrics))),
+        )
+
+    def epochs(self, trial_id: int) -> list[tuple[int, float, dict[str, float]]]:
+        rows = self._db.execute(
+            "SELECT epoch, time, metrics FROM epochs WHERE trial_id=? ORDER BY rowid", (trial_id,)
+        )
+        return [(e, t, json.loads(m)) for e, t, m in rows]
+
+    def add_layer_stats(
+        self, trial_id: int, epoch: int, rows: Iterable[tuple[str, int, str, Sequence[float]]]
+    ) -> None:
+        self._db.executemany(
+            "INSERT INTO layer_stats(trial_id, epoch, kind, layer_index, layer_name, stats) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            [(trial_id, epoch, k, i, n, json.dumps(list(v))) for k, i, n, v in rows],
+        )
+
+    def layer_stats(self, trial_id: int) -> list[tuple[int, str, int, str, list[float]]]:
+        rows = self._db.execute(
+            "SELECT epoch, kind, layer_index, layer_name, stats FROM layer_stats "
+            "WHERE trial_id=? ORDER BY rowid",
+            (trial_id,),
+        )
+        return [(e, k, i, n, json.loads(s)) for e, k, i, n, s in rows]
+
+    def add_nonfinite(self, trial_id: int, epoch: int, batch: int, layer: str,
+                      nan_count: float, inf_count: float, time_: float) -> None:  # fmt: skip
+        self._db.execute(
+            "INSERT INTO nonfinite VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (trial_id, epoch, batch, layer, nan_count, inf_count, time_),
+        )
+
+    def nonfinite(self, trial_id: int) -> list[tuple[int, int, str, float, float]]:
+        rows = self._db.execute(
+            "SELECT epoch, batch, layer, nan_count, inf_count FROM nonfinite WHERE trial_id=? "
+            "ORDER BY rowid",
+            (trial_id,),
+        )
+        return [tuple(r) for r in rows]  # type: ignore[misc]
+
+    def add_verdict(self, trial_id: int, epoch: int, indicator: str, rule: str,
+                    values: Mapping[str, float], benign: bool, acted: bool,
+                    time_: float) -> None:  # fmt: skip
+        self._db.execute(
+            "INSERT INTO verdicts VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (trial_id, epoch, indicator, rule, _dumps(dict(values)), int(benign), int(acted),
+             time_),
+        )  # fmt: skip
+
+    def verdicts(self) -> list[dict[str, Any]]:
+        rows = self._db.execute(
+            "SELECT trial_id, epoch, indicator, rule, trigger_values, benign, acted, time "
+            "FROM verdicts ORDER BY rowid"
+        )
+        return [
+            {"trial_id": t, "epoch": e, "indicator": i, "rule": r, "values": json.loads(v),
+             "benign": bool(b), "acted": bool(a), "time": tm}
+            for t, e, i, r, v, b, a, tm in rows
+        ]  # fmt: skip
+
+
+def open_existing(run_dir: Path) -> Store:
+    """Open the store of an existing run (read or resume)."""
+    return Store(run_dir / Store.FILENAME)

@@ -1,0 +1,141 @@
+"""The 14 per-tensor statistics the probe records, computed on the tensor's own device.
+
+Pure functions, no host synchronisation: the result stays a device tensor so the probe can
+stack the statistics of every layer and copy them to the host once per epoch.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+from bttackler.history import STAT_NAMES
+
+_QUANTILES = (0.5, 0.75, 0.25)  # median, q75, q25: the order of STAT_NAMES
+
+
+def tensor_stats(
+    t: Tensor,
+    *,
+    sample_size: int = 4096,
+    generator: torch.Generator | None = None,
+    finite: bool = False,
+) -> Tensor:
+    """Return the statistics of ``t`` in :data:`STAT_NAMES` order, as a float64 tensor of 14.
+
+    * ``nan_count``, ``inf_count`` and ``zero_ratio`` (fraction of elements exactly 0, over all
+      elements) are exact, over the full tensor.
+    * NaN and +-Inf elements are left out of every other statistic: ``mean``, ``var``
+      (population variance, ``ddof=0``), ``min``, ``max``, ``skew``, ``kurt``, ``abs_mean``
+      and ``abs_max`` use all *finite* elements.
+    * ``skew`` and ``kurt`` are standardized moments; ``kurt`` is the *excess* kurtosis
+      (normal = 0), i.e. ``scipy.stats.skew``/``kurtosis`` with ``bias=True``. They are NaN
+      when the variance is 0.
+    * ``median``, ``q75`` and ``q25`` (linear interpolation, as numpy) are exact when ``t``
+      has at most ``sample_size`` elements; otherwise they are estimated on ``sample_size``
+      elements drawn uniformly with replacement using ``generator`` (which must live on
+      ``t``'s device; seed it for reproducible results). Non-finite samples are ignored.
+    * Everything is NaN when ``t`` has no finite element (counts and zero_ratio excepted).
+
+    No host synchronisation. Cost: about ten elementwise passes over ``t``.
+
+    Args:
+        t: any tensor; floating types other than float64 are computed in float32.
+        sample_size: number of elements sampled for the quantiles (> 0).
+        generator: random generator for the sample; ``None`` uses torch's global one.
+        finite: the caller knows ``t`` has no NaN/Inf (e.g. its sum is finite); skips the
+            masking passes. Wrong if ``t`` does hold a NaN/Inf.
+    """
+    if sample_size <= 0:
+        raise ValueError(f"sample_size must be > 0, got {sample_size}")
+    x = t.detach().reshape(-1)
+    if x.dtype != torch.float64:
+        x = x.float()
+    n = x.numel()
+    if n == 0:
+        return torch.full((len(STAT_NAMES),), float("nan"), dtype=torch.float64, device=x.device)
+    # Two scratch buffers reused with out=/in-place ops: on CPU a fresh allocation per
+    # elementwise op costs more than the op itself.
+    buf, buf2 = torch.empty_like(x), torch.empty_like(x)
+    mask: Tensor | None = None
+    if finite:
+        nan_count = inf_count = torch.zeros((), dtype=torch.float64, device=x.device)
+        xf, nf = x, torch.tensor(float(n), dtype=x.dtype, device=x.device)
+    else:
+        nan, inf = torch.isnan(x), torch.isinf(x)
+        mask = ~(nan | inf)
+        nan_count, inf_count = nan.sum(), inf.sum()
+        nf = mask.sum().to(x.dtype)
+        xf = torch.where(mask, x, 0.0)
+
+    mean = xf.sum() / nf
+    torch.abs(xf, out=buf)
+    abs_mean = buf.sum() / nf
+    torch.sign(buf, out=buf)
+    nonzero = buf.sum() + (n - nf)  # NaN and Inf are non-zero
+    torch.sub(xf, mean, out=buf)
+    if mask is not None:
+        buf.mul_(mask)
+    var = torch.dot(buf, buf) / nf
+    buf.mul_(var.rsqrt())  # standardized; NaN everywhere when var is 0
+    torch.mul(buf, buf, out=buf2)
+    skew = torch.dot(buf2, buf) / nf
+    kurt = torch.dot(buf2, buf2) / nf - 3.0
+    if mask is None:
+        lo, hi = torch.aminmax(x)
+    else:
+        lo = torch.where(mask, x, torch.inf).min()
+        hi = torch.where(mask, x, -torch.inf).max()
+    abs_max = torch.maximum(-lo, hi)
+    if mask is not None:
+        no_finite = nf == 0
+        lo, hi, abs_max = (torch.where(no_finite, torch.nan, v) for v in (lo, hi, abs_max))
+    quant = _quantiles(x, sample_size, generator, finite)
+
+    parts = [
+        mean,
+        var,
+        quant[0],
+        lo,
+        hi,
+        quant[1],
+        quant[2],
+        skew,
+        kurt,
+        (n - nonzero) / n,
+        nan_count,
+        inf_count,
+        abs_mean,
+        abs_max,
+    ]
+    return torch.stack([v.to(torch.float64) for v in parts])
+
+
+def _quantiles(
+    x: Tensor, sample_size: int, generator: torch.Generator | None, finite: bool
+) -> Tensor:
+    """Median, q75, q25 of ``x`` (flat), on a random sample when ``x`` is bigger."""
+    n = x.numel()
+    sample = x
+    if n > sample_size:
+        idx = torch.randint(0, n, (sample_size,), generator=generator, device=x.device)
+        sample = x[idx]
+    if not finite:  # rare path: NaN-aware but slower
+        sample = torch.where(torch.isfinite(sample), sample, torch.nan)
+        qs = torch.tensor(_QUANTILES, dtype=sample.dtype, device=x.device)
+        return torch.nanquantile(sample, qs)
+    # kthvalue is ~10x faster than the sort behind torch.quantile on CPU
+    m = sample.numel()
+    kth: dict[int, Tensor] = {}
+    out = []
+    for q in _QUANTILES:
+        pos = q * (m - 1)
+        below = math.floor(pos)
+        above = min(below + 1, m - 1)
+        for k in (below, above):
+            if k not in kth:
+                kth[k] = torch.kthvalue(sample, k + 1).values
+        out.append(kth[below] + (pos - below) * (kth[above] - kth[below]))
+    return torch.stack(out)

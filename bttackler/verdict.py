@@ -1,0 +1,80 @@
+"""The outcome of one positive quality indicator: what fired, on which epoch, and why."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+_FIELDS = ("indicator", "rule", "epoch", "values", "benign")
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A quality indicator's positive finding about one trial.
+
+    Attributes:
+        indicator: Short name of the indicator that fired (``"ERG"``, ``"NMG"``, a custom name).
+        rule: The rule that fired, readable without the paper
+            (``"median gradient ratio 0.0008 < 0.02"``).
+        epoch: Epoch number of the last record judged (as the task reported it).
+        values: The numbers that triggered the rule. Stored as a read-only copy of floats;
+            NaN and infinities are kept as they are.
+        benign: True when the trial is not bad but done (``NoMoreGain``): it is stopped to save
+            time and its result is as good as it gets.
+    """
+
+    indicator: str
+    rule: str
+    epoch: int
+    values: Mapping[str, float] = field(hash=False)
+    benign: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.indicator:
+            raise ValueError("indicator must be a non-empty name, got ''")
+        frozen = MappingProxyType({str(k): float(v) for k, v in self.values.items()})
+        object.__setattr__(self, "values", frozen)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A plain dict (JSON-ready but for NaN/inf values, which ``json`` writes as NaN)."""
+        return {
+            "indicator": self.indicator,
+            "rule": self.rule,
+            "epoch": self.epoch,
+            "values": dict(self.values),
+            "benign": self.benign,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Verdict:
+        """Inverse of :meth:`to_dict`.
+
+        Raises:
+            ValueError: A key is missing or unknown, or a value has the wrong type.
+        """
+        unknown = sorted(set(data) - set(_FIELDS))
+        if unknown:
+            raise ValueError(f"unknown verdict key(s): {', '.join(unknown)}")
+        missing = [k for k in _FIELDS[:4] if k not in data]
+        if missing:
+            raise ValueError(f"verdict is missing key(s): {', '.join(missing)}")
+        values = data["values"]
+        if not isinstance(values, Mapping):
+            raise ValueError(f"verdict values must be a mapping, got {values!r}")
+        epoch = data["epoch"]
+        if isinstance(epoch, bool) or not isinstance(epoch, int):
+            if not (isinstance(epoch, float) and math.isfinite(epoch) and epoch.is_integer()):
+                raise ValueError(f"verdict epoch must be an integer, got {epoch!r}")
+        benign = data.get("benign", False)
+        if not isinstance(benign, bool):
+            raise ValueError(f"verdict benign must be a bool, got {benign!r}")
+        return cls(
+            indicator=str(data["indicator"]),
+            rule=str(data["rule"]),
+            epoch=int(epoch),
+            values=values,
+            benign=benign,
+        )

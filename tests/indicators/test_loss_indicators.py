@@ -1,0 +1,224 @@
+"""PLC, ULC, NMG on hand-built loss series."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from bttackler.history import EpochRecord, TrialHistory
+from bttackler.indicators import (
+    NMG,
+    PLC,
+    ULC,
+    NoMoreGainSettings,
+    PassiveLossChangesSettings,
+    UnexpectedLossChangesSettings,
+    adaptive_window,
+    loss_trend,
+    relative_loss_change,
+    window_gain,
+)
+
+
+def history(losses: list[float], *, max_epochs: int = 20) -> TrialHistory:
+    epochs = tuple(
+        EpochRecord(epoch=i, metrics={"train_loss": loss}) for i, loss in enumerate(losses)
+    )
+    return TrialHistory(trial_id=1, params={}, max_epochs=max_epochs, epochs=epochs)
+
+
+def converged(n: int, floor: float = 0.2, wobble: float = 0.05, seed: int = 0) -> list[float]:
+    """A loss that fell to ``floor`` and wobbles up to +-``wobble`` (relative) around it."""
+    rng = np.random.default_rng(seed)
+    head = [2.3 * 0.6**i + floor for i in range(n // 2)]
+    tail = (floor * (1 + rng.uniform(-wobble, wobble, n - len(head)))).tolist()
+    return head + tail
+
+
+# ---- PLC --------------------------------------------------------------------------------
+
+
+def test_relative_loss_change() -> None:
+    assert relative_loss_change([2.0, 1.0, 2.0]) == pytest.approx(0.5)
+    assert relative_loss_change([2.0]) is None
+    assert relative_loss_change([0.0, 1.0]) is None
+    assert relative_loss_change([1.0, math.nan]) is None
+
+
+def test_plc_fires_on_flat_loss() -> None:
+    v = PLC().check(history([2.3026, 2.3025, 2.3026]))
+    assert v is not None and v.indicator == "PLC" and v.epoch == 2
+    assert v.values["relative_change"] < 0.001
+
+
+def test_plc_quiet_on_learning_loss() -> None:
+    assert PLC().check(history([2.3, 1.5, 1.0, 0.8])) is None
+
+
+def test_plc_at_threshold_does_not_fire() -> None:
+    losses = [1.0, 0.5, 1.0]  # mean |change| / first = 0.5 exactly
+    assert PLC(PassiveLossChangesSettings(tolerance=0.5)).check(history(losses)) is None
+    assert PLC(PassiveLossChangesSettings(tolerance=0.5001)).check(history(losses)) is not None
+
+
+def test_plc_needs_min_epochs_and_early_stage_and_finite_loss() -> None:
+    assert PLC().check(history([2.3, 2.3])) is None  # 2 < min_epochs 3
+    assert PLC(PassiveLossChangesSettings(min_epochs=2)).check(history([2.3, 2.3])) is not None
+    assert PLC().check(history([2.3] * 11, max_epochs=20)) is None  # 11 > 10: late
+    assert PLC().check(history([2.3] * 10, max_epochs=20)) is not None
+    assert PLC().check(history([2.3, math.nan, 2.3])) is None
+
+
+@pytest.mark.parametrize(
+    ("field", "bad"),
+    [("tolerance", 0), ("tolerance", -1.0), ("min_epochs", 1), ("min_epochs", 2.5)],
+)
+def test_plc_settings_validate(field: str, bad: object) -> None:
+    with pytest.raises(ValueError, match=field):
+        PassiveLossChangesSettings(**{field: bad})  # type: ignore[arg-type]
+
+
+# ---- windows ----------------------------------------------------------------------------
+
+
+def test_adaptive_window() -> None:
+    assert adaptive_window(20, 0.3, 5) == 6
+    assert adaptive_window(10, 0.3, 3) == 3  # 0.3 * 10 is 3.0000000000000004 in floats
+    assert adaptive_window(10, 0.3, 5) == 5
+    assert adaptive_window(100, 0.3, 5) == 30
+
+
+# ---- ULC --------------------------------------------------------------------------------
+
+
+def test_loss_trend_log_space() -> None:
+    slope, fluct = loss_trend([1.0, 0.5, 0.25, 0.125, 0.0625]) or (0, 0)
+    assert slope == pytest.approx(math.log(0.5)) and fluct == pytest.approx(0, abs=1e-12)
+    _, fluct = loss_trend([1.0, 2.0, 1.0, 2.0]) or (0, 0)  # 3 steps of ln 2, net ln 2
+    assert fluct == pytest.approx(2 * math.log(2) / (2 * 3))
+    assert loss_trend([1.0, 2.0]) is None
+    assert loss_trend([1.0, math.inf, 1.0]) is None
+    assert loss_trend([0.0, 0.0, 0.0]) is None  # raw fallback with zero mean
+    slope, _ = loss_trend([-1.0, 0.0, 1.0, 2.0]) or (0, 0)  # non-positive: raw / |mean|
+    assert slope == pytest.approx(1.0 / 0.5)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_ulc_leaves_a_converged_wobbling_loss_alone(seed: int) -> None:
+    losses = converged(20, wobble=0.05, seed=seed)
+    for n in range(11, 21):
+        assert ULC().check(history(losses[:n])) is None
+
+
+def test_ulc_quiet_on_a_loss_still_falling_geometrically() -> None:
+    losses = [2.3 * 0.6**i for i in range(20)]
+    for n in range(11, 21):
+        assert ULC().check(history(losses[:n])) is None
+
+
+def test_ulc_quiet_on_a_sharp_drop_then_plateau() -> None:
+    # e.g. a learning-rate step late in training: falling is never a fluctuation
+    losses = [1.0 * 0.9**i for i in range(12)] + [0.3, 0.06, 0.03, 0.03, 0.03, 0.03]
+    for n in range(11, 19):
+        assert ULC().check(history(losses[:n])) is None
+    assert loss_trend(losses[-6:]) == (pytest.approx(-0.388, abs=0.001), 0.0)
+
+
+def test_ulc_fires_on_rising_loss() -> None:
+    losses = [2.0 * 0.8**i for i in range(12)] + [0.2 * 1.2**i for i in range(1, 7)]
+    v = ULC().check(history(losses))
+    assert v is not None and v.indicator == "ULC" and "rising" in v.rule
+    assert v.values["window"] == 6.0
+
+
+def test_ulc_fires_on_heavy_fluctuation() -> None:
+    losses = [1.0] * 12 + [1.5, 0.5, 1.5, 1.5, 0.5, 1.5]  # a palindrome: slope 0
+    v = ULC().check(history(losses))
+    assert v is not None and "fluctuation" in v.rule
+    assert v.values["relative_slope"] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_ulc_at_threshold_does_not_fire() -> None:
+    losses = [1.0] * 12 + [1.0, 1.1, 1.2, 1.3, 1.4, 1.5]
+    slope, _ = loss_trend(losses[-6:]) or (0.0, 0.0)
+    at = UnexpectedLossChangesSettings(slope_tolerance=slope, fluctuation_tolerance=1.0)
+    below = UnexpectedLossChangesSettings(slope_tolerance=slope * 0.999, fluctuation_tolerance=1.0)
+    assert ULC(at).check(history(losses)) is None
+    assert ULC(below).check(history(losses)) is not None
+    bouncing = [1.0] * 12 + [1.0, 1.4, 1.0, 1.4, 1.0, 1.4]
+    _, fluct = loss_trend(bouncing[-6:]) or (0.0, 0.0)
+    at = UnexpectedLossChangesSettings(slope_tolerance=1.0, fluctuation_tolerance=fluct)
+    below = UnexpectedLossChangesSettings(slope_tolerance=1.0, fluctuation_tolerance=fluct * 0.999)
+    assert ULC(at).check(history(bouncing)) is None
+    assert ULC(below).check(history(bouncing)) is not None
+
+
+def test_ulc_only_late_needs_window_and_skips_nan() -> None:
+    rising = [0.2 * 1.3**i for i in range(18)]
+    assert ULC().check(history(rising[:10])) is None  # early stage
+    assert ULC().check(history(rising[:11])) is not None
+    short = history([1.0, 2.0, 4.0, 8.0], max_epochs=4)  # late, but 4 < min_window 5
+    assert ULC().check(short) is None
+    assert ULC().check(history(rising[:17] + [math.nan])) is None
+
+
+@pytest.mark.parametrize(
+    ("field", "bad"),
+    [
+        ("window_fraction", 0.0),
+        ("window_fraction", 1.5),
+        ("min_window", 2),
+        ("slope_tolerance", -0.1),
+        ("fluctuation_tolerance", 0.0),
+    ],
+)
+def test_ulc_settings_validate(field: str, bad: object) -> None:
+    with pytest.raises(ValueError, match=field):
+        UnexpectedLossChangesSettings(**{field: bad})  # type: ignore[arg-type]
+
+
+# ---- NMG --------------------------------------------------------------------------------
+
+
+def test_window_gain() -> None:
+    assert window_gain([3.0, 1.0, 2.0, 2.0], 2) == (2.0, 1.0)
+    assert window_gain([3.0, 1.0], 2) is None
+    assert window_gain([3.0, math.nan, 1.0], 1) is None
+
+
+def test_nmg_fires_benign_when_no_new_record_in_window() -> None:
+    losses = [2.0, 1.0, 0.5, 0.3, 0.2, 0.1] + [0.11, 0.12, 0.105, 0.13, 0.11, 0.12]
+    v = NMG().check(history(losses))
+    assert v is not None and v.benign and v.indicator == "NMG"
+    assert v.values["best_before"] == 0.1 and v.values["window_min"] == 0.105
+
+
+def test_nmg_quiet_while_improving() -> None:
+    losses = [2.0 * 0.9**i for i in range(15)]
+    assert NMG().check(history(losses)) is None
+
+
+def test_nmg_tie_with_old_record_does_not_fire() -> None:
+    losses = [2.0, 1.0, 0.5, 0.3, 0.2, 0.1] + [0.1, 0.12, 0.12, 0.13, 0.11, 0.12]
+    assert NMG().check(history(losses)) is None  # window min == overall min: paper says no
+
+
+def test_nmg_min_relative_gain() -> None:
+    losses = [2.0, 1.0, 0.5, 0.3, 0.2, 0.1] + [0.12, 0.12, 0.099, 0.13, 0.11, 0.12]
+    assert NMG().check(history(losses)) is None  # a new record by 1%
+    assert NMG(NoMoreGainSettings(min_relative_gain=0.02)).check(history(losses)) is not None
+    # exactly at the required gain: a gain, not positive
+    at = [2.0, 1.0, 0.5, 0.3, 0.2, 0.1] + [0.12, 0.12, 0.1 - 0.5 * 0.1, 0.13, 0.11, 0.12]
+    assert NMG(NoMoreGainSettings(min_relative_gain=0.5)).check(history(at)) is None
+
+
+def test_nmg_stage_window_and_nan() -> None:
+    flat = [1.0, 0.5] + [0.6] * 16
+    assert NMG().check(history(flat[:10])) is None  # early stage
+    assert NMG().check(history(flat[:11])) is not None
+    short = history([1.0, 0.5, 0.6, 0.6, 0.6, 0.6, 0.6], max_epochs=7)  # window 5
+    assert NMG().check(short) is not None
+    assert NMG().check(history([0.6] * 5, max_epochs=5)) is None  # nothing before the window
+    assert NMG().check(history(flat[:16] + [math.nan])) is None

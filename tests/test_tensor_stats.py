@@ -1,0 +1,112 @@
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import scipy.stats
+import torch
+
+from bttackler.history import STAT_NAMES
+from bttackler.tensor_stats import tensor_stats
+
+
+def _as_dict(t: torch.Tensor) -> dict[str, float]:
+    assert t.shape == (len(STAT_NAMES),)
+    assert t.dtype == torch.float64
+    return dict(zip(STAT_NAMES, t.tolist()))
+
+
+def _reference(a: np.ndarray) -> dict[str, float]:
+    f = a[np.isfinite(a)]
+    return {
+        "mean": f.mean(),
+        "var": f.var(),
+        "median": np.median(f),
+        "min": f.min(),
+        "max": f.max(),
+        "q75": np.quantile(f, 0.75),
+        "q25": np.quantile(f, 0.25),
+        "skew": scipy.stats.skew(f),
+        "kurt": scipy.stats.kurtosis(f),  # excess, bias=True
+        "zero_ratio": float((a == 0).mean()),
+        "nan_count": float(np.isnan(a).sum()),
+        "inf_count": float(np.isinf(a).sum()),
+        "abs_mean": np.abs(f).mean(),
+        "abs_max": np.abs(f).max(),
+    }
+
+
+@pytest.mark.parametrize("shape", [(7,), (3, 5), (4, 3, 2, 2)])
+def test_small_tensor_matches_numpy_scipy_exactly(shape: tuple[int, ...]) -> None:
+    rng = np.random.default_rng(1)
+    a = rng.gamma(2.0, size=shape).astype(np.float32) - 1.0
+    a.reshape(-1)[0] = 0.0
+    got = _as_dict(tensor_stats(torch.from_numpy(a), sample_size=4096))
+    want = _reference(a.astype(np.float64))
+    for name in STAT_NAMES:
+        assert got[name] == pytest.approx(want[name], rel=1e-4, abs=1e-5), name
+
+
+def test_nan_and_inf_are_counted_and_left_out_of_other_stats() -> None:
+    a = np.array([1.0, 2.0, np.nan, 3.0, np.inf, -np.inf, 0.0, np.nan], dtype=np.float32)
+    got = _as_dict(tensor_stats(torch.from_numpy(a)))
+    want = _reference(a.astype(np.float64))
+    assert got["nan_count"] == 2
+    assert got["inf_count"] == 2
+    assert got["zero_ratio"] == pytest.approx(1 / 8)
+    for name in STAT_NAMES:
+        assert got[name] == pytest.approx(want[name], rel=1e-5), name
+
+
+def test_large_tensor_quantiles_are_sampled_within_tolerance() -> None:
+    g = torch.Generator().manual_seed(3)
+    t = torch.randn(200_000, generator=g) * 2.0 + 1.0
+    gen = torch.Generator().manual_seed(0)
+    got = _as_dict(tensor_stats(t, sample_size=4096, generator=gen))
+    a = t.double().numpy()
+    assert got["median"] == pytest.approx(np.median(a), abs=0.1)
+    assert got["q75"] == pytest.approx(np.quantile(a, 0.75), abs=0.1)
+    assert got["q25"] == pytest.approx(np.quantile(a, 0.25), abs=0.1)
+    # moments, extremes and counts use the full tensor
+    assert got["mean"] == pytest.approx(a.mean(), abs=1e-4)
+    assert got["var"] == pytest.approx(a.var(), rel=1e-4)
+    assert got["min"] == pytest.approx(a.min())
+    assert got["max"] == pytest.approx(a.max())
+    assert got["kurt"] == pytest.approx(scipy.stats.kurtosis(a), abs=1e-3)
+
+
+def test_sampling_is_reproducible_with_a_seeded_generator() -> None:
+    t = torch.randn(50_000)
+    a = tensor_stats(t, sample_size=100, generator=torch.Generator().manual_seed(7))
+    b = tensor_stats(t, sample_size=100, generator=torch.Generator().manual_seed(7))
+    assert torch.equal(a, b)
+
+
+def test_constant_tensor_has_nan_shape_moments() -> None:
+    got = _as_dict(tensor_stats(torch.zeros(10)))
+    assert got["var"] == 0.0
+    assert math.isnan(got["skew"])
+    assert math.isnan(got["kurt"])
+    assert got["zero_ratio"] == 1.0
+
+
+def test_all_non_finite_tensor() -> None:
+    got = _as_dict(tensor_stats(torch.tensor([float("nan"), float("inf")])))
+    assert got["nan_count"] == 1
+    assert got["inf_count"] == 1
+    assert got["zero_ratio"] == 0.0
+    for name in ("mean", "var", "median", "min", "max", "abs_mean", "abs_max", "q25"):
+        assert math.isnan(got[name]), name
+
+
+def test_half_precision_and_empty_tensors() -> None:
+    got = _as_dict(tensor_stats(torch.tensor([1.0, 3.0], dtype=torch.float16)))
+    assert got["mean"] == 2.0
+    empty = tensor_stats(torch.empty(0))
+    assert torch.isnan(empty).all()
+
+
+def test_sample_size_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="sample_size"):
+        tensor_stats(torch.ones(3), sample_size=0)
