@@ -80,9 +80,8 @@ def run(**flags: Any) -> None:
     if flags["resume"]:
         others = [k for k, v in flags.items() if v and k not in ("resume", "plain")]
         if others:
-            raise BttacklerError(
-                f"--resume continues a run with its own settings; drop --{others[0].replace('_', '-')}"
-            )
+            flag = "--" + others[0].replace("_", "-")
+            raise BttacklerError(f"--resume continues a run with its own settings; drop {flag}")
         prepared = experiment.prepare_resume(Path(flags["resume"]))
     else:
         config = load_config(Path(flags["config_file"]) if flags["config_file"] else None)
@@ -111,8 +110,9 @@ def run(**flags: Any) -> None:
     settings = prepared.settings
     title = f"{prepared.task.name} · {settings.method} · {prepared.run_dir.name}"
     view = make_view(title, force_plain=flags["plain"])
+    verb = "resuming" if prepared.resumed else "run"
     print(
-        f"{'resuming' if prepared.resumed else 'run'} {prepared.run_dir} · task {prepared.task.name}"
+        f"{verb} {prepared.run_dir} · task {prepared.task.name}"
         f" ({prepared.task.objective}, {prepared.task.mode}) · method {settings.method}"
         f" · budget {settings.budget_seconds:g}s · workers {settings.workers}"
         f" · diagnosis {'on' if settings.diagnosis else 'off'}",
@@ -225,7 +225,7 @@ def tasks(as_json: bool) -> None:
     """List the built-in tasks with their objective and default search space."""
     from bttackler.task import PROJECT_ROOT, builtin_task_names, load_task
 
-    rows = []
+    rows: list[dict[str, Any]] = []
     for name in builtin_task_names():
         spec, _ = load_task(name)
         space = spec.default_space

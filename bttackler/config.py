@@ -12,13 +12,13 @@ from __future__ import annotations
 import copy
 import math
 import re
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import tomli_w
+import tomllib
 
 from bttackler.errors import BttacklerError
 from bttackler.task import PROJECT_ROOT

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from bttackler.config import RunSettings, read_toml, run_settings, write_config
+from bttackler.diagnosis import build_from_config, make_diagnoser_factory
 from bttackler.errors import BttacklerError
 from bttackler.ring import sweep_stale_segments
 from bttackler.scheduler import RunCounts, Scheduler, SchedulerSettings, View, better
@@ -53,6 +54,7 @@ def prepare_new(config: dict[str, Any]) -> PreparedRun:
     space = _load_space(settings, task)
     make_searcher(settings.method, space, seed=settings.seed, mode=task.mode)  # validates
     _check_etr(settings)
+    build_from_config(config)  # validates [indicators] and the guard
     name = settings.name or default_run_name(settings.task, settings.method)
     run_dir = settings.results_dir / name
     if run_dir.exists():
@@ -176,11 +178,7 @@ def execute(prepared: PreparedRun, view: View) -> tuple[str, Scheduler]:
 
 
 def diagnoser_factory(config: Mapping[str, Any], settings: RunSettings) -> Any:
-    """The diagnosis to attach to the monitor, or None (filled by the diagnosis module)."""
-    try:
-        from bttackler.diagnosis import make_diagnoser_factory
-    except ImportError:
-        return None
+    """The diagnosis to attach to the monitor, or None when tracing is off."""
     return make_diagnoser_factory(config, settings)
 
 

@@ -151,6 +151,18 @@ def _weighted_layer(name: str, m: nn.Module) -> _Layer:
     return _Layer(name, type(m).__name__, weights, sum(p.numel() for p in own))
 
 
+def _first_grad_tensor(output: Any) -> Tensor | None:
+    if isinstance(output, Tensor):
+        return output if output.requires_grad else None
+    items = output.values() if isinstance(output, dict) else output
+    if isinstance(items, (tuple, list)) or isinstance(output, dict):
+        for item in items:
+            found = _first_grad_tensor(item)
+            if found is not None:
+                return found
+    return None
+
+
 def _flat(tensors: Sequence[Tensor]) -> Tensor:
     return tensors[0] if len(tensors) == 1 else torch.cat([t.reshape(-1) for t in tensors])
 
@@ -204,14 +216,16 @@ class Probe:
         self._params: list[Tensor] = []
         self._param_layer: list[_Layer] = []
         self._flags: Tensor | None = None
+        # activation hooks are installed only for the sampled forward passes (hooks cost)
+        self._act_modules: list[tuple[nn.Module, Callable[..., None]]] = []
+        self._act_handles: list[RemovableHandle] = []
 
         skip = {id(m.out_proj) for m in model.modules() if isinstance(m, nn.MultiheadAttention)}
         for name, m in model.named_modules():
             rule = _activation_rule(m)
             if rule is not None:
                 layer = _Layer(name, type(m).__name__, [], 0)
-                hook = partial(self._on_activation, layer, rule)
-                self._handles.append(m.register_forward_hook(hook))
+                self._act_modules.append((m, partial(self._on_activation, layer, rule)))
             elif isinstance(m, WEIGHTED_TYPES + (nn.MultiheadAttention,)) and id(m) not in skip:
                 layer = _weighted_layer(name, m)
                 handle_box: list[RemovableHandle] = []
@@ -223,12 +237,8 @@ class Probe:
                         if p.requires_grad and all(p is not q for q in self._params):
                             self._params.append(p)
                             self._param_layer.append(sub)
-                            self._handles.append(
-                                p.register_post_accumulate_grad_hook(self._on_grad)
-                            )
         self._handles.append(model.register_forward_pre_hook(self._on_forward_pre))
-        self._root_handle = model.register_forward_hook(self._on_forward_end)
-        self._handles.append(self._root_handle)
+        self._handles.append(model.register_forward_hook(self._on_forward_end))
 
     @property
     def layers(self) -> list[tuple[int, str, str]]:
@@ -248,12 +258,23 @@ class Probe:
         if module.training:
             self._armed = self._forwards % self._stats_every == 0
             self._forwards += 1
+        if (self._armed and module.training) or not self._initialized:
+            self._act_handles = [m.register_forward_hook(h) for m, h in self._act_modules]
 
     def _on_forward_end(self, module: nn.Module, args: Any, output: Any) -> None:
-        self._initialized = True
-        for layer in self._ordered:
-            self._emit("layer", layer.index, layer.name, [float(layer.num_params)])
-        self._root_handle.remove()
+        for handle in self._act_handles:
+            handle.remove()
+        self._act_handles = []
+        if not self._initialized:
+            self._initialized = True
+            for layer in self._ordered:
+                self._emit("layer", layer.index, layer.name, [float(layer.num_params)])
+        if module.training and torch.is_grad_enabled():
+            # The end of the backward pass through this output is when every .grad is final:
+            # one tensor hook per forward, cheaper than a hook per parameter.
+            out = _first_grad_tensor(output)
+            if out is not None:
+                out.register_hook(self._on_output_grad)
 
     def _on_first_call(
         self, layer: _Layer, handle: list[RemovableHandle], m: nn.Module, a: Any, o: Any
@@ -286,7 +307,7 @@ class Probe:
         layer.total += out.numel()
 
     # ---- backward side ------------------------------------------------------------------
-    def _on_grad(self, param: Tensor) -> None:
+    def _on_output_grad(self, grad: Tensor) -> None:
         if not self._in_backward:
             self._in_backward = True
             torch.autograd.Variable._execution_engine.queue_callback(self._on_backward_end)
@@ -392,6 +413,7 @@ class Probe:
 
     def close(self) -> None:
         """Remove every hook; the probe emits nothing afterwards. Idempotent."""
-        for handle in self._handles:
+        for handle in self._handles + self._act_handles:
             handle.remove()
         self._handles.clear()
+        self._act_modules.clear()

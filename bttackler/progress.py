@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from typing import Any, TextIO
@@ -137,6 +136,6 @@ def summary_table(rows: list[dict[str, Any]], objective: str, limit: int = 10) -
             r["state"] + (f" ({r['indicator']})" if r.get("indicator") else ""),
             str(r["epochs"]),
             "-" if r["duration"] is None else f"{r['duration']:.1f}s",
-            json.dumps(r["params"], default=str),
+            _params_text(r["params"], limit=400),
         )
     return table

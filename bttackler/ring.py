@@ -101,8 +101,10 @@ def create_ring(name: str, capacity: int) -> shared_memory.SharedMemory:
     if capacity < 2:
         raise ValueError(f"capacity must be >= 2, got {capacity}")
     shm = shared_memory.SharedMemory(name=name, create=True, size=ring_bytes(capacity))
-    shm.buf[: ring_bytes(capacity)] = bytes(ring_bytes(capacity))
-    _HEADER.pack_into(shm.buf, 0, MAGIC, VERSION, RECORD_SIZE, capacity, 0)
+    buf = shm.buf
+    assert buf is not None  # mypy: a fresh segment always has a buffer
+    buf[: ring_bytes(capacity)] = bytes(ring_bytes(capacity))
+    _HEADER.pack_into(buf, 0, MAGIC, VERSION, RECORD_SIZE, capacity, 0)
     return shm
 
 

@@ -86,7 +86,7 @@ def worker_main(spec: SlotSpec, conn: multiprocessing.connection.Connection) -> 
         return
     conn.send(("ready", os.getpid()))
     try:
-        _serve(spec, conn, shm.buf, module)
+        _serve(spec, conn, shm.buf, module)  # type: ignore[arg-type]
     finally:
         shm.close()
     os._exit(0)  # skip interpreter teardown (torch's takes ~1 s); nothing is left to flush

@@ -9,17 +9,25 @@ from bttackler.config import (
     format_duration,
     load_config,
     parse_duration,
+    read_toml,
     run_settings,
     write_config,
-    read_toml,
 )
 from bttackler.errors import BttacklerError
 
 
 @pytest.mark.parametrize(
     "text, seconds",
-    [("90s", 90), ("10m", 600), ("6h", 21600), ("1h30m", 5400), ("45", 45), ("1.5h", 5400),
-     (30, 30), ("2d", 172800)],
+    [
+        ("90s", 90),
+        ("10m", 600),
+        ("6h", 21600),
+        ("1h30m", 5400),
+        ("45", 45),
+        ("1.5h", 5400),
+        (30, 30),
+        ("2d", 172800),
+    ],
 )
 def test_durations(text, seconds):
     assert parse_duration(text) == seconds
@@ -44,14 +52,14 @@ def test_defaults_file_is_valid_and_documented():
 
 def test_user_file_overrides_defaults_key_by_key(tmp_path):
     user = tmp_path / "mine.toml"
-    user.write_text('[run]\nworkers = 3\n')
+    user.write_text("[run]\nworkers = 3\n")
     config = load_config(user)
     assert config["run"]["workers"] == 3
     assert config["run"]["method"] == "tpe"  # untouched default survives
 
 
 def test_local_bttackler_toml_is_picked_up(tmp_path):
-    (tmp_path / "bttackler.toml").write_text('[run]\nseed = 9\n')
+    (tmp_path / "bttackler.toml").write_text("[run]\nseed = 9\n")
     assert load_config(cwd=tmp_path)["run"]["seed"] == 9
 
 
@@ -64,9 +72,15 @@ def test_malformed_toml_is_one_line_error(tmp_path):
 
 @pytest.mark.parametrize(
     "run, message",
-    [({"workers": "two"}, "workers"), ({"workers": 0}, "workers"), ({"seed": -1}, "seed"),
-     ({"budget": "6x"}, "budget"), ({"bogus": 1}, "unknown key run.bogus"),
-     ({"gpus": "some"}, "gpus"), ({"kill_grace": "1"}, "kill_grace")],
+    [
+        ({"workers": "two"}, "workers"),
+        ({"workers": 0}, "workers"),
+        ({"seed": -1}, "seed"),
+        ({"budget": "6x"}, "budget"),
+        ({"bogus": 1}, "unknown key run.bogus"),
+        ({"gpus": "some"}, "gpus"),
+        ({"kill_grace": "1"}, "kill_grace"),
+    ],
 )
 def test_wrong_types_are_named(run, message):
     with pytest.raises(BttacklerError, match=message):
@@ -74,7 +88,9 @@ def test_wrong_types_are_named(run, message):
 
 
 def test_snapshot_round_trips(tmp_path):
-    config = deep_merge(load_config(cwd=Path("/nonexistent")), {"run": {"name": "x", "max_trials": None}})
+    config = deep_merge(
+        load_config(cwd=Path("/nonexistent")), {"run": {"name": "x", "max_trials": None}}
+    )
     write_config(config, tmp_path / "config.toml")
     again = read_toml(tmp_path / "config.toml")
     assert run_settings(again) == run_settings(config)

@@ -107,4 +107,7 @@ def test_sweep_removes_segments_of_dead_processes(tmp_path):
     (tmp_path / "other-1-x").write_bytes(b"x")
     removed = sweep_stale_segments(str(tmp_path))
     assert removed == ["bttackler-999999999-x-0"]
-    assert sorted(p.name for p in tmp_path.iterdir()) == [f"bttackler-{os.getpid()}-x-0", "other-1-x"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        f"bttackler-{os.getpid()}-x-0",
+        "other-1-x",
+    ]

@@ -1,0 +1,189 @@
+"""Live diagnosis: every quality indicator on its own thread, fed by the monitor.
+
+The paper's two-level parallelism (section 3.3): the calculation is isolated from training
+(trials only write records; the indicators run in the main process), and each indicator runs
+on its own thread so a slow or failing one delays or breaks no other. An exception inside an
+indicator is counted and logged in :attr:`Diagnoser.errors`; the monitor goes on.
+
+The guard (on by default, as in the authors' code) spares a trial whose training loss at its
+current epoch count is among the best ``top_fraction`` of the trials that reached that count,
+once ``min_trials`` did. It applies to the indicators marked ``guarded``.
+"""
+
+from __future__ import annotations
+
+import math
+import queue
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bttackler.config import RunSettings
+from bttackler.errors import BttacklerError
+from bttackler.history import TrialHistory
+from bttackler.indicators import Indicator, build_indicators, is_protected
+from bttackler.monitor import EpochReported, Event, NonFiniteSeen, TrialExited
+from bttackler.verdict import Verdict
+
+VerdictSink = Callable[[int, Verdict], None]
+
+
+@dataclass(frozen=True, kw_only=True)
+class GuardSettings:
+    enabled: bool = True
+    top_fraction: float = 0.1
+    min_trials: int = 10
+    loss_metric: str = "train_loss"
+
+
+def guard_settings(diagnosis: Mapping[str, Any]) -> GuardSettings:
+    enabled = diagnosis.get("guard", True)
+    top = diagnosis.get("guard_top_fraction", 0.1)
+    minimum = diagnosis.get("guard_min_trials", 10)
+    if not isinstance(enabled, bool):
+        raise BttacklerError(f"config: diagnosis.guard must be true or false, got {enabled!r}")
+    if isinstance(top, bool) or not isinstance(top, int | float) or not 0 < top <= 1:
+        raise BttacklerError(f"config: diagnosis.guard_top_fraction must be in (0, 1], got {top!r}")
+    if isinstance(minimum, bool) or not isinstance(minimum, int) or minimum < 1:
+        raise BttacklerError(f"config: diagnosis.guard_min_trials must be >= 1, got {minimum!r}")
+    return GuardSettings(enabled=enabled, top_fraction=float(top), min_trials=minimum)
+
+
+class Cohort:
+    """Training loss of every trial at every epoch count, for the guard (thread-safe)."""
+
+    def __init__(self, metric: str) -> None:
+        self.metric = metric
+        self._losses: dict[int, dict[int, float]] = {}
+        self._lock = threading.Lock()
+
+    def record(self, history: TrialHistory) -> None:
+        if not history.epochs:
+            return
+        loss = float(history.epochs[-1].metrics.get(self.metric, math.nan))
+        with self._lock:
+            self._losses.setdefault(len(history.epochs), {})[history.trial_id] = loss
+
+    def losses_at(self, count: int) -> list[float]:
+        with self._lock:
+            return list(self._losses.get(count, {}).values())
+
+
+class Diagnoser:
+    """Runs ``indicators`` on every new epoch of every trial; reports the first positive
+    verdict of each indicator per trial through ``on_verdict``."""
+
+    def __init__(
+        self,
+        indicators: Sequence[Indicator[Any]],
+        on_verdict: VerdictSink,
+        *,
+        guard: GuardSettings | None = None,
+    ) -> None:
+        self.indicators = list(indicators)
+        self.on_verdict = on_verdict
+        self.guard = guard or GuardSettings()
+        self.cohort = Cohort(self.guard.loss_metric)
+        self.errors: list[str] = []
+        self.evaluations = 0
+        self._fired: set[tuple[int, str]] = set()
+        self._fired_lock = threading.Lock()
+        self._queues: list[queue.Queue[tuple[int, TrialHistory] | None]] = []
+        self._threads: list[threading.Thread] = []
+        for indicator in self.indicators:
+            q: queue.Queue[tuple[int, TrialHistory] | None] = queue.Queue()
+            thread = threading.Thread(
+                target=self._serve,
+                args=(indicator, q),
+                name=f"indicator-{indicator.short_name}",
+                daemon=True,
+            )
+            self._queues.append(q)
+            self._threads.append(thread)
+            thread.start()
+
+    def on_event(self, event: Event) -> None:
+        """Monitor-thread hook: fan a new history out to every indicator thread."""
+        if isinstance(event, EpochReported):
+            self.cohort.record(event.history)
+            history = event.history
+        elif isinstance(event, NonFiniteSeen):
+            history = event.history
+        elif isinstance(event, TrialExited):
+            with self._fired_lock:
+                self._fired = {key for key in self._fired if key[0] != event.trial_id}
+            return
+        else:
+            return
+        for q in self._queues:
+            q.put((event.trial_id, history))
+
+    def _serve(self, indicator: Indicator[Any], q: queue.Queue[Any]) -> None:
+        name = indicator.short_name
+        while True:
+            item = q.get()
+            if item is None:
+                return
+            trial_id, history = item
+            with self._fired_lock:
+                if (trial_id, name) in self._fired:
+                    continue
+            try:
+                if getattr(indicator, "guarded", False) and self.protected(history):
+                    continue
+                verdict = indicator.check(history)
+                self.evaluations += 1
+            except Exception as exc:  # contained: one broken indicator never stops the others
+                self.errors.append(f"{name} on trial {trial_id}: {type(exc).__name__}: {exc}")
+                continue
+            if verdict is None:
+                continue
+            with self._fired_lock:
+                if (trial_id, name) in self._fired:
+                    continue
+                self._fired.add((trial_id, name))
+            self.on_verdict(trial_id, verdict)
+
+    def protected(self, history: TrialHistory) -> bool:
+        if not self.guard.enabled or not history.epochs:
+            return False
+        loss = float(history.epochs[-1].metrics.get(self.guard.loss_metric, math.nan))
+        return is_protected(
+            loss,
+            self.cohort.losses_at(len(history.epochs)),
+            top_fraction=self.guard.top_fraction,
+            min_trials=self.guard.min_trials,
+        )
+
+    def close(self) -> None:
+        for q in self._queues:
+            q.put(None)
+        for thread in self._threads:
+            thread.join(2.0)
+
+
+def build_from_config(config: Mapping[str, Any], base_dir: Path | None = None) -> tuple[
+    list[Indicator[Any]], GuardSettings
+]:  # fmt: skip
+    """Validate ``[indicators]`` and the guard keys of ``[diagnosis]`` (raises BttacklerError)."""
+    table = config.get("indicators", {})
+    if not isinstance(table, Mapping):
+        raise BttacklerError("config: [indicators] must be a table")
+    diagnosis = config.get("diagnosis", {})
+    return build_indicators(table, base_dir=base_dir), guard_settings(diagnosis)
+
+
+def make_diagnoser_factory(
+    config: Mapping[str, Any], settings: RunSettings
+) -> Callable[[VerdictSink], Diagnoser] | None:
+    """What the scheduler attaches to the monitor; None when tracing is off entirely."""
+    if not settings.trace:
+        return None
+    indicators, guard = build_from_config(config)
+
+    def factory(on_verdict: VerdictSink) -> Diagnoser:
+        return Diagnoser(indicators, on_verdict, guard=guard)
+
+    return factory

@@ -1,0 +1,83 @@
+"""Diagnoser: one thread per indicator, first verdict per trial, contained failures, guard."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from bttackler.diagnosis import Diagnoser, GuardSettings
+from bttackler.history import EpochRecord, TrialHistory
+from bttackler.indicators import Indicator
+from bttackler.monitor import EpochReported, TrialExited
+from bttackler.verdict import Verdict
+
+
+class _Fires(Indicator):  # type: ignore[type-arg]
+    short_name = "FIRE"
+    stage = "any"
+    guarded = True
+
+    def __init__(self) -> None:
+        self.early_fraction = 0.5
+        self.settings = None
+
+    def judge(self, history: TrialHistory) -> Verdict | None:
+        return Verdict("FIRE", "always", history.epochs[-1].epoch, {"x": 1.0})
+
+
+class _Raises(_Fires):
+    short_name = "BOOM"
+
+    def judge(self, history: TrialHistory) -> Verdict | None:
+        raise RuntimeError("broken indicator")
+
+
+def event(trial_id: int, losses: list[float]) -> EpochReported:
+    epochs = tuple(EpochRecord(i, {"train_loss": v}) for i, v in enumerate(losses))
+    history = TrialHistory(trial_id, {}, 10, epochs)
+    return EpochReported(trial_id, 0, len(losses) - 1, {}, (), 0.0, history)
+
+
+def collect(diagnoser_args, events, wait=0.3):
+    got: list[tuple[int, str]] = []
+    lock = threading.Lock()
+
+    def sink(trial_id: int, verdict: Verdict) -> None:
+        with lock:
+            got.append((trial_id, verdict.indicator))
+
+    indicators, guard = diagnoser_args
+    d = Diagnoser(indicators, sink, guard=guard)
+    for e in events:
+        d.on_event(e)
+    time.sleep(wait)
+    d.close()
+    return got, d
+
+
+def test_first_verdict_per_trial_only_and_errors_are_contained():
+    got, d = collect(
+        ([_Fires(), _Raises()], GuardSettings(enabled=False)),
+        [event(1, [1.0]), event(1, [1.0, 0.9]), event(2, [1.0])],
+    )
+    assert sorted(got) == [(1, "FIRE"), (2, "FIRE")]
+    assert len(d.errors) == 3 and "BOOM" in d.errors[0] and "broken indicator" in d.errors[0]
+
+
+def test_a_trial_that_ended_is_forgotten():
+    got, _ = collect(
+        ([_Fires()], GuardSettings(enabled=False)),
+        [event(1, [1.0]), TrialExited(1, 0, 0, 0, False, None, 0.0)],
+    )
+    assert got == [(1, "FIRE")]
+
+
+def test_guard_spares_the_best_trials_once_enough_reached_the_epoch():
+    got, d = collect(
+        ([_Fires()], GuardSettings(min_trials=10, top_fraction=0.1)),
+        [event(t, [1.0 + t]) for t in range(2, 12)] + [event(1, [1.0])],
+    )
+    assert 1 not in {t for t, _ in got}  # among the best 10% of 11 at epoch 1: spared
+    assert {t for t, _ in got} == set(range(2, 12))
+    assert not d.protected(event(12, [20.0]).history)
+    assert not Diagnoser([], lambda *_: None).protected(event(1, [0.1]).history)  # cohort of 0
