@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bttackler.history import STAT_NAMES, EpochRecord, LayerStat, NonFiniteEvent, TrialHistory
-from bttackler.ring import Kind, Record, RingReader, decode
+from bttackler.ring import Kind, Record, RingReader, decode_all
 
 _STAT_KIND = {Kind.WEIGHT: "weight", Kind.GRAD: "grad", Kind.ACTIVATION: "activation"}
 
@@ -192,8 +192,10 @@ class Monitor(threading.Thread):
         *,
         interval: float = 0.005,
         on_event: Callable[[Event], None] | None = None,
+        keep_lags: bool = False,
     ) -> None:
         super().__init__(name="bttackler-monitor", daemon=True)
+        self.lags: list[float] | None = [] if keep_lags else None  # per record, for benchmarks
         self.readers = list(readers)
         self.assemblers = list(assemblers)
         self.events: queue.Queue[Event] = queue.Queue()
@@ -221,11 +223,13 @@ class Monitor(threading.Thread):
                 rows = reader.read_array()
                 if not len(rows):
                     continue
-                now = time.time()
-                self.max_lag = max(self.max_lag, now - float(rows["time"].min()))
+                lags = time.time() - rows["time"]
+                self.max_lag = max(self.max_lag, float(lags.max()))
+                if self.lags is not None:
+                    self.lags.extend(lags.tolist())
                 count += len(rows)
-                for row in rows:
-                    event = assembler.feed(decode(row))
+                for record in decode_all(rows):
+                    event = assembler.feed(record)
                     if event is not None:
                         self._dispatch(event)
         self.records_read += count

@@ -205,7 +205,7 @@ class RingReader:
         return batch[valid]
 
     def read(self, limit: int | None = None) -> list[Record]:
-        return [decode(r) for r in self.read_array(limit)]
+        return decode_all(self.read_array(limit))
 
 
 def decode(row: np.void) -> Record:
@@ -219,6 +219,16 @@ def decode(row: np.void) -> Record:
         name=bytes(row["name"]).rstrip(b"\0").decode("utf-8", "replace"),
         values=tuple(float(v) for v in row["values"]),
     )
+
+
+def decode_all(rows: np.ndarray) -> list[Record]:
+    """Decode a batch of records (``tolist`` converts the whole batch in C: ~10x faster than
+    field-by-field access)."""
+    return [
+        Record(seq, kind, trial_id, epoch, index, when,
+               name.rstrip(b"\0").decode("utf-8", "replace"), tuple(values))
+        for seq, kind, _version, trial_id, epoch, index, when, name, values in rows.tolist()
+    ]  # fmt: skip
 
 
 def attach(name: str) -> shared_memory.SharedMemory:
