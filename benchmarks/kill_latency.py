@@ -20,7 +20,7 @@ from _common import ROOT, describe, run_cli
 from bttackler.ring import Kind, RingReader, create_ring, shm_name
 from bttackler.worker import Slot, SlotSpec, TrialOrder
 
-HANG_TASK = '''
+HANG_TASK = """
 import signal, time
 OBJECTIVE = "score"
 MODE = "max"
@@ -35,7 +35,7 @@ def run(params, trial):
         trial.report(epoch, score=0.0)
         epoch += 1
         time.sleep(0.01)
-'''
+"""
 
 
 def _wait_for(reader: RingReader, kind: int, timeout: float = 10.0) -> float:
@@ -101,8 +101,8 @@ def main() -> None:
             "SIGTERM ignored -> SIGKILL after 0.5 s grace -> gone",
             slot_kill_latencies(task, 5, True, 0.5),
         )
-        describe("verdict's epoch record -> process gone (real run)", verdict_kill_latencies(tmp_path),
-                 target=0.5)  # fmt: skip
+        verdicts = verdict_kill_latencies(tmp_path)
+        describe("verdict's epoch record -> process gone (real run)", verdicts, target=0.5)
 
 
 if __name__ == "__main__":

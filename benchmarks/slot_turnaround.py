@@ -12,7 +12,7 @@ from pathlib import Path
 
 from _common import describe, run_cli
 
-NOOP_TASK = '''
+NOOP_TASK = """
 OBJECTIVE = "score"
 MODE = "max"
 MAX_EPOCHS = 1
@@ -20,7 +20,7 @@ DEFAULT_SPACE = "space.yaml"
 
 def run(params, trial):
     trial.report(0, score=float(params["x"]))
-'''
+"""
 
 
 def main(trials: int = 60) -> None:

@@ -24,9 +24,9 @@ import os
 import struct
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from enum import IntEnum
 from multiprocessing import shared_memory
+from typing import NamedTuple
 
 import numpy as np
 
@@ -73,9 +73,8 @@ class Kind(IntEnum):
     EXIT = 11  # written by the worker after the trial process ended: [exit code, signal, killed]
 
 
-@dataclass(frozen=True)
-class Record:
-    """One decoded ring record."""
+class Record(NamedTuple):
+    """One decoded ring record (a NamedTuple: cheap to build by the tens of thousands)."""
 
     seq: int
     kind: int
@@ -222,13 +221,20 @@ def decode(row: np.void) -> Record:
 
 
 def decode_all(rows: np.ndarray) -> list[Record]:
-    """Decode a batch of records (``tolist`` converts the whole batch in C: ~10x faster than
-    field-by-field access)."""
-    return [
-        Record(seq, kind, trial_id, epoch, index, when,
-               name.rstrip(b"\0").decode("utf-8", "replace"), tuple(values))
-        for seq, kind, _version, trial_id, epoch, index, when, name, values in rows.tolist()
-    ]  # fmt: skip
+    """Decode a batch of records column by column (``tolist`` per column runs in C; it is
+    several times faster than converting record by record)."""
+    names = [n.decode("utf-8", "replace") for n in rows["name"].tolist()]  # NULs stripped
+    columns = zip(
+        rows["seq"].tolist(),
+        rows["kind"].tolist(),
+        rows["trial_id"].tolist(),
+        rows["epoch"].tolist(),
+        rows["index"].tolist(),
+        rows["time"].tolist(),
+        names,
+        map(tuple, np.ascontiguousarray(rows["values"]).tolist()),
+    )
+    return [Record._make(c) for c in columns]
 
 
 def attach(name: str) -> shared_memory.SharedMemory:

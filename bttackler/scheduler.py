@@ -69,6 +69,7 @@ class LiveTrial:
     epochs: int = 0
     value: float | None = None
     best_value: float | None = None
+    benign_stop: bool = False  # stopped by a benign verdict (NMG): keeps its best value
 
 
 @dataclass
@@ -415,8 +416,7 @@ class Scheduler:
         live = self.live.pop(trial_id, None)
         if live is None:
             return
-        benign = state is TrialState.TERMINATED and reason is not None and reason.startswith("NMG")
-        if benign and live.best_value is not None:
+        if state is TrialState.TERMINATED and live.benign_stop and live.best_value is not None:
             live.value = live.best_value  # no more gain: keeps its best, stays a candidate
             self.store.update_progress(trial_id, live.epochs, live.value, live.best_value)
         self.store.end_trial(trial_id, state, reason, when)
@@ -472,6 +472,7 @@ class Scheduler:
             name = verdict.indicator
             self.counts.by_indicator[name] = self.counts.by_indicator.get(name, 0) + 1
             reason = f"{name}: {verdict.rule}"
+            live.benign_stop = verdict.benign
             slot.kill(TrialState.TERMINATED.value, reason, now, self.s.kill_grace)
 
     def _slot_of(self, live: LiveTrial) -> Slot | None:
