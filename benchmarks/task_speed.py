@@ -42,7 +42,7 @@ class Case:
     n_eval: int  # validation (+ test) samples evaluated per epoch
 
 
-CNN = {
+CNN: dict[str, Any] = {
     "lr": 0.01,
     "weight_decay": 1e-4,
     "dropout": 0.4,
@@ -57,7 +57,7 @@ CNN = {
     "batch_size": 180,
     "batch_norm": True,
 }
-LSTM = {
+LSTM: dict[str, Any] = {
     "lr": 0.003,
     "weight_decay": 1e-4,
     "dropout": 0.3,
@@ -67,7 +67,7 @@ LSTM = {
     "optimizer": "adam",
     "batch_size": 180,
 }
-TRANS = {
+TRANS: dict[str, Any] = {
     "lr": 1e-4,
     "e_layers": 2,
     "d_layers": 2,
@@ -77,8 +77,8 @@ TRANS = {
     "batch_size": 32,
     "dropout": 0.1,
 }
-GARCH_TRANS = {**TRANS, "d_model": 128, "d_ff": 320}
-DIGITS = {
+GARCH_TRANS: dict[str, Any] = {**TRANS, "d_model": 64, "d_ff": 160}
+DIGITS: dict[str, Any] = {
     "lr": 0.003,
     "weight_decay": 1e-4,
     "dropout": 0.3,
@@ -252,7 +252,7 @@ def main() -> None:
     for name in wanted:
         if name == "digits":
             epoch = time_digits()
-            steps = math.ceil(1438 / DIGITS["batch_size"])
+            steps = math.ceil(len(digits.load_split()[0]) / DIGITS["batch_size"])
             print(
                 f"{name:<12} {epoch / steps:>8.3f} {steps:>6} {epoch:>9.1f} "
                 f"{20 * epoch / 60:>8.1f}m  real data, conv 10/20/24/24, fc 136, adam, batch 64"

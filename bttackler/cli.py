@@ -252,6 +252,9 @@ def tasks(as_json: bool) -> None:
     Console().print(table)
 
 
+from bttackler.cli_analysis import register; register(cli)  # noqa: E402, E702, I001  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: one-line errors, exit 2 for usage errors, 130 for Ctrl-C."""
     try:

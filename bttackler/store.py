@@ -290,6 +290,17 @@ class Store:
             for t, e, i, r, v, b, a, tm in rows
         ]  # fmt: skip
 
+    # -- read-only queries for replay and reports
+    def nonfinite_events(self, trial_id: int) -> list[tuple[int, int, str, float, float, float]]:
+        """Like :meth:`nonfinite`, with the run-clock time last: (epoch, batch, layer, nan, inf,
+        time)."""
+        rows = self._db.execute(
+            "SELECT epoch, batch, layer, nan_count, inf_count, time FROM nonfinite "
+            "WHERE trial_id=? ORDER BY rowid",
+            (trial_id,),
+        )
+        return [tuple(r) for r in rows]  # type: ignore[misc]
+
 
 def open_existing(run_dir: Path) -> Store:
     """Open the store of an existing run (read or resume)."""

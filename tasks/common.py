@@ -123,7 +123,7 @@ def make_optimizer(
     name: str, parameters: Iterable[torch.nn.Parameter], *, lr: float, weight_decay: float
 ) -> torch.optim.Optimizer:
     """An optimizer by name (one of :data:`OPTIMIZERS`), library defaults otherwise."""
-    classes: dict[str, type[torch.optim.Optimizer]] = {
+    classes: dict[str, Callable[..., torch.optim.Optimizer]] = {
         "sgd": torch.optim.SGD,
         "adam": torch.optim.Adam,
         "rmsprop": torch.optim.RMSprop,

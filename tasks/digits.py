@@ -90,10 +90,10 @@ def load_split(val_fraction: float = VAL_FRACTION, seed: int = SPLIT_SEED) -> tu
     x = images / 16.0  # pixel values are 0..16
     tr, va = stratified_split(labels, val_fraction, seed)
     mean, std = float(x[tr].mean()), float(x[tr].std())
-    x = ((x - mean) / std).astype(np.float32)[:, None]
+    scaled = ((x - mean) / std).astype(np.float32)[:, None]
     return (
-        Split(torch.from_numpy(x[tr]), torch.from_numpy(labels[tr])),
-        Split(torch.from_numpy(x[va]), torch.from_numpy(labels[va])),
+        Split(torch.from_numpy(scaled[tr]), torch.from_numpy(labels[tr])),
+        Split(torch.from_numpy(scaled[va]), torch.from_numpy(labels[va])),
     )
 
 

@@ -147,6 +147,7 @@ class Embedding(nn.Module):
     def __init__(self, channels: int, d_model: int, dropout: float, max_len: int) -> None:
         super().__init__()
         self.value = nn.Linear(channels, d_model)
+        self.pe: torch.Tensor
         self.register_buffer("pe", sinusoidal_positions(max_len, d_model), persistent=False)
         self.drop = nn.Dropout(dropout)
 

@@ -7,10 +7,11 @@ position ``x`` (1 for the first recorded epoch). Each model is a small pure func
 (a float or a NumPy array) and its parameters; :data:`CURVE_MODELS` lists them in order
 with the published starting points of their fits.
 
-:func:`predict_final` fits every model to a series with ``scipy.optimize.curve_fit`` and
-combines the good fits by their median (NNI weights the models by MCMC sampling; the median
-of the fits that pass the filters below is simpler, deterministic and robust to a minority of
-wild fits).
+:func:`predict_final` fits every model to a series with ``scipy.optimize.curve_fit``, keeps
+the usable fits that follow the data nearly as well as the best one and takes the median of
+their predictions, clipped to the objective's plausible range. (NNI weights the models by MCMC
+sampling of their likelihood; keeping the closest fits and taking their median is simpler,
+deterministic, and robust to a minority of wild extrapolations.)
 """
 
 from __future__ import annotations
@@ -30,6 +31,10 @@ MAX_FUNCTION_EVALUATIONS = 300
 
 # Fewest good fits for a prediction: NNI's assessor also needs 4 fitted models.
 DEFAULT_MIN_MODELS = 4
+
+# A usable fit takes part in the prediction when its residual is at most this many times the
+# smallest residual among the fits (see :func:`combine`).
+RESIDUAL_RATIO = 2.0
 
 
 def vap(x: Any, a: float, b: float, c: float) -> Any:
@@ -122,7 +127,15 @@ CURVE_MODELS: tuple[CurveModel, ...] = (
 )
 
 
-def fit_model(model: CurveModel, x: np.ndarray, y: np.ndarray, target: float) -> float | None:
+@dataclass(frozen=True)
+class CurveFit:
+    """One usable fit: its prediction at the target position and its root-mean-square residual."""
+
+    prediction: float
+    rmse: float
+
+
+def fit_model(model: CurveModel, x: np.ndarray, y: np.ndarray, target: float) -> CurveFit | None:
     """``model`` fitted to the points ``(x, y)`` by least squares, evaluated at ``target``.
 
     ``None`` when the fit is unusable: fewer points than parameters + 1, no convergence within
@@ -152,26 +165,41 @@ def fit_model(model: CurveModel, x: np.ndarray, y: np.ndarray, target: float) ->
     rmse = float(np.sqrt(np.mean((fitted - y) ** 2)))
     if rmse > max(float(np.std(y)), 1e-9):
         return None
-    return prediction
+    return CurveFit(prediction=prediction, rmse=rmse)
 
 
-def fit_curves(values: Sequence[float], target_epoch: int) -> dict[str, float]:
-    """The prediction at position ``target_epoch`` of every model whose fit is usable.
+def fit_curves(values: Sequence[float], target_epoch: int) -> dict[str, CurveFit]:
+    """The usable fit (:func:`fit_model`) of every model that has one, by model name.
 
-    ``values[i]`` is the objective at position ``i + 1``. NaN and infinite values are left
-    out of the fit (their positions are skipped, the other points keep theirs), so a missing
-    epoch neither shifts the curve nor stops the fit.
+    ``values[i]`` is the objective at position ``i + 1``; predictions are for position
+    ``target_epoch``. NaN and infinite values are left out of the fit (their positions are
+    skipped, the other points keep theirs), so a missing epoch neither shifts the curve nor
+    stops the fit.
     """
     y_all = np.asarray(values, dtype=float)
     x_all = np.arange(1, len(y_all) + 1, dtype=float)
     keep = np.isfinite(y_all)
     x, y = x_all[keep], y_all[keep]
-    predictions: dict[str, float] = {}
+    fits: dict[str, CurveFit] = {}
     for model in CURVE_MODELS:
-        prediction = fit_model(model, x, y, float(target_epoch))
-        if prediction is not None:
-            predictions[model.name] = prediction
-    return predictions
+        fit = fit_model(model, x, y, float(target_epoch))
+        if fit is not None:
+            fits[model.name] = fit
+    return fits
+
+
+def combine(fits: Sequence[CurveFit], scale: float) -> float:
+    """The median prediction of the fits that follow the data nearly as well as the best one.
+
+    A fit is kept when its residual is at most :data:`RESIDUAL_RATIO` x the smallest residual,
+    or at most ``1e-3 * scale`` (so that several exact fits of a noiseless curve all count).
+    Keeping only the closest fits plays the part of NNI's likelihood weighting: on ten points
+    of an exponentially saturating curve the power-law and logarithmic models fit visibly worse
+    and overshoot the plateau; the median of all usable fits would follow them.
+    """
+    best = min(f.rmse for f in fits)
+    cap = max(RESIDUAL_RATIO * best, 1e-3 * scale)
+    return float(np.median([f.prediction for f in fits if f.rmse <= cap]))
 
 
 def predict_final(
@@ -184,18 +212,20 @@ def predict_final(
 ) -> float | None:
     """The objective expected at position ``target_epoch`` (1-based) from the series so far.
 
-    Every curve model is fitted (:func:`fit_curves`; NaN/infinite values are skipped); fits
-    predicting outside ``[lower, upper]`` are dropped (the default ``[0, 1]`` is the range the
-    model family assumes: an accuracy-like objective); the answer is the median of the
-    remaining predictions.
+    Every curve model is fitted (:func:`fit_curves`; NaN/infinite values are skipped); with
+    at least ``min_models`` usable fits, the answer is :func:`combine` of them, clipped to
+    ``[lower, upper]`` (the default ``[0, 1]`` is the range the model family assumes: an
+    accuracy-like objective). Clipping the combined value, rather than dropping the fits that
+    predict outside the range, keeps the vote even: dropping only the fits above 1 would pull
+    a good trial's prediction down and stop it.
 
     Returns:
-        The median prediction, or ``None`` when fewer than ``min_models`` fits survive (too
-        few finite points, or the curve fits none of the models).
+        The prediction, or ``None`` when fewer than ``min_models`` fits are usable (too few
+        finite points, or the curve fits none of the models).
     """
-    predictions = [
-        p for p in fit_curves(values, target_epoch).values() if lower <= p <= upper
-    ]
-    if len(predictions) < max(1, min_models):
+    fits = list(fit_curves(values, target_epoch).values())
+    if len(fits) < max(1, min_models):
         return None
-    return float(np.median(predictions))
+    finite = [v for v in values if math.isfinite(v)]
+    scale = max(abs(v) for v in finite)
+    return float(np.clip(combine(fits, scale), lower, upper))

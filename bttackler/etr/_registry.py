@@ -1,0 +1,86 @@
+"""Building the early-termination rule ``--etr NAME`` asks for from the ``[etr]`` table."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
+
+from bttackler.errors import BttacklerError
+from bttackler.etr._rules import (
+    LearningCurveExtrapolation,
+    LearningCurveSettings,
+    MedianStop,
+    MedianStopSettings,
+)
+
+ETRS: dict[str, tuple[type[Any], type[Any]]] = {
+    "lce": (LearningCurveExtrapolation, LearningCurveSettings),
+    "msr": (MedianStop, MedianStopSettings),
+}
+
+
+def _coerce(where: str, value: Any, default: Any) -> Any:
+    """Check a TOML value against the type of the setting's default (ints pass for floats)."""
+    if isinstance(default, int) and not isinstance(default, bool):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise BttacklerError(f"{where} must be an integer, got {value!r}")
+        return value
+    if isinstance(default, float):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise BttacklerError(f"{where} must be a number, got {value!r}")
+        return float(value)
+    return value
+
+
+def build_etr_settings(name: str, table: Any) -> Any:
+    """The settings dataclass of rule ``name`` (``"lce"``/``"msr"``) from its TOML sub-table.
+
+    Raises:
+        BttacklerError: The table is not a table, or a key is unknown or its value invalid.
+    """
+    settings_type = ETRS[name][1]
+    if not isinstance(table, Mapping):
+        raise BttacklerError(f"etr.{name} must be a table, got {table!r}")
+    fields = [f.name for f in dataclasses.fields(settings_type)]
+    defaults = settings_type()
+    kwargs: dict[str, Any] = {}
+    for key, value in table.items():
+        where = f"etr.{name}.{key}"
+        if key not in fields:
+            raise BttacklerError(f"unknown key {where} (known: {', '.join(fields)})")
+        kwargs[key] = _coerce(where, value, getattr(defaults, key))
+    try:
+        return settings_type(**kwargs)
+    except ValueError as exc:  # the message starts with the field name
+        raise BttacklerError(f"etr.{name}.{exc}") from exc
+
+
+def build_etr(
+    name: str, config: Mapping[str, Any], *, objective: str, mode: str
+) -> LearningCurveExtrapolation | MedianStop:
+    """The rule ``--etr name`` selects, with its settings from the parsed ``[etr]`` table.
+
+    ``config`` holds one optional sub-table per rule (``{"lce": {...}, "msr": {...}}``); both
+    are validated whichever rule is selected, so a typo never passes silently.
+
+    Raises:
+        BttacklerError: One line naming the offending key or value: unknown rule or key, a
+            value of the wrong type or out of range, or LCE for a minimised objective.
+    """
+    if not isinstance(config, Mapping):
+        raise BttacklerError(f"etr must be a table, got {config!r}")
+    for key in config:
+        if key not in ETRS:
+            raise BttacklerError(f"unknown key etr.{key} (known: {', '.join(ETRS)})")
+    if name not in ETRS:
+        raise BttacklerError(f"unknown early-termination rule {name!r} (known: {', '.join(ETRS)})")
+    settings = {rule: build_etr_settings(rule, config.get(rule, {})) for rule in ETRS}
+    rule_type = ETRS[name][0]
+    try:
+        rule: LearningCurveExtrapolation | MedianStop = rule_type(
+            settings[name], objective=objective, mode=mode
+        )
+    except ValueError as exc:
+        raise BttacklerError(f"--etr {name}: {exc}") from exc
+    return rule
