@@ -3,7 +3,9 @@ by :func:`register`)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -150,13 +152,15 @@ def compare(runs: tuple[str, ...], as_json: bool, **flags: Any) -> None:
     else:
         if not flags["task"]:
             raise BttacklerError("give runs to compare, or --task (and --method, --budget)")
-        dirs = compare_mod.run_arms(
-            _base_config(flags),
-            arms=_arm_names(flags["arms"]),
-            repeats=flags["repeats"],
-            name=flags["name"] or _default_name(flags),
-            plain=flags["plain"],
-        )
+        # With --json, stdout carries the document only: the runs' logs go to stderr.
+        with contextlib.redirect_stdout(sys.stderr if as_json else sys.stdout):
+            dirs = compare_mod.run_arms(
+                _base_config(flags),
+                arms=_arm_names(flags["arms"]),
+                repeats=flags["repeats"],
+                name=flags["name"] or _default_name(flags),
+                plain=flags["plain"] or as_json,
+            )
         arms = {arm: [_load(p) for p in paths] for arm, paths in dirs.items()}
     doc = report_mod.build(arms)
     if as_json:

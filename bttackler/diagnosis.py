@@ -71,6 +71,46 @@ class Cohort:
             return list(self._losses.get(count, {}).values())
 
 
+class FinishedTrials:
+    """Histories of trials that ran to their end: the comparison base of the ETR rules."""
+
+    def __init__(self) -> None:
+        self._latest: dict[int, TrialHistory] = {}
+        self._finished: list[TrialHistory] = []
+        self._lock = threading.Lock()
+
+    def update(self, history: TrialHistory) -> None:
+        with self._lock:
+            self._latest[history.trial_id] = history
+
+    def ended(self, trial_id: int, completed: bool) -> None:
+        with self._lock:
+            history = self._latest.pop(trial_id, None)
+            if completed and history is not None:
+                self._finished.append(history)
+
+    def snapshot(self) -> list[TrialHistory]:
+        with self._lock:
+            return list(self._finished)
+
+
+class RuleAsIndicator:
+    """Runs an early-termination rule (LCE, MSR) in the indicators' machinery: same threads,
+    same verdicts, same kill path; it reads the finished trials' histories on every check."""
+
+    stage = "any"
+    guarded = False
+
+    def __init__(self, rule: Any, finished: FinishedTrials) -> None:
+        self.rule = rule
+        self.short_name = rule.short_name
+        self.finished = finished
+
+    def check(self, history: TrialHistory) -> Verdict | None:
+        verdict: Verdict | None = self.rule.check(history, self.finished.snapshot())
+        return verdict
+
+
 class Diagnoser:
     """Runs ``indicators`` on every new epoch of every trial; reports the first positive
     verdict of each indicator per trial through ``on_verdict``."""
@@ -81,8 +121,10 @@ class Diagnoser:
         on_verdict: VerdictSink,
         *,
         guard: GuardSettings | None = None,
+        finished: FinishedTrials | None = None,
     ) -> None:
         self.indicators = list(indicators)
+        self.finished = finished or FinishedTrials()
         self.on_verdict = on_verdict
         self.guard = guard or GuardSettings()
         self.cohort = Cohort(self.guard.loss_metric)
@@ -108,10 +150,13 @@ class Diagnoser:
         """Monitor-thread hook: fan a new history out to every indicator thread."""
         if isinstance(event, EpochReported):
             self.cohort.record(event.history)
+            self.finished.update(event.history)
             history = event.history
         elif isinstance(event, NonFiniteSeen):
             history = event.history
         elif isinstance(event, TrialExited):
+            completed = event.exit_code == 0 and not event.kill_requested
+            self.finished.ended(event.trial_id, completed)
             with self._fired_lock:
                 self._fired = {key for key in self._fired if key[0] != event.trial_id}
             return
@@ -175,15 +220,39 @@ def build_from_config(config: Mapping[str, Any], base_dir: Path | None = None) -
     return build_indicators(table, base_dir=base_dir), guard_settings(diagnosis)
 
 
+ETR_NAMES = frozenset({"LCE", "MSR"})
+
+
+def build_etr_rule(config: Mapping[str, Any], name: str, *, objective: str, mode: str) -> Any:
+    """Validate ``[etr]`` and build the rule ``--etr name`` selects (raises BttacklerError)."""
+    from bttackler.etr import build_etr
+
+    return build_etr(name, config.get("etr", {}), objective=objective, mode=mode)
+
+
 def make_diagnoser_factory(
-    config: Mapping[str, Any], settings: RunSettings
+    config: Mapping[str, Any], settings: RunSettings, *, objective: str, mode: str
 ) -> Callable[[VerdictSink], Diagnoser] | None:
-    """What the scheduler attaches to the monitor; None when tracing is off entirely."""
-    if not settings.trace:
+    """What the scheduler attaches to the monitor.
+
+    With tracing on, the indicators judge every epoch (their verdicts act only when diagnosis
+    is enabled; otherwise they are recorded for replay). With ``--etr``, the rule runs beside
+    them and its verdicts always act. None when there is nothing to judge.
+    """
+    indicators: list[Any] = []
+    guard = GuardSettings()
+    if settings.trace:
+        indicators, guard = build_from_config(config)
+    if settings.etr is not None:
+        finished = FinishedTrials()
+        rule = build_etr_rule(config, settings.etr, objective=objective, mode=mode)
+        indicators = [*indicators, RuleAsIndicator(rule, finished)]
+    else:
+        finished = None
+    if not indicators:
         return None
-    indicators, guard = build_from_config(config)
 
     def factory(on_verdict: VerdictSink) -> Diagnoser:
-        return Diagnoser(indicators, on_verdict, guard=guard)
+        return Diagnoser(indicators, on_verdict, guard=guard, finished=finished)
 
     return factory

@@ -8,13 +8,12 @@ from __future__ import annotations
 import math
 import os
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from bttackler.config import RunSettings, read_toml, run_settings, write_config
-from bttackler.diagnosis import build_from_config, make_diagnoser_factory
+from bttackler.diagnosis import build_etr_rule, build_from_config, make_diagnoser_factory
 from bttackler.errors import BttacklerError
 from bttackler.ring import sweep_stale_segments
 from bttackler.scheduler import RunCounts, Scheduler, SchedulerSettings, View, better
@@ -53,8 +52,9 @@ def prepare_new(config: dict[str, Any]) -> PreparedRun:
     task, _ = load_task(settings.task)
     space = _load_space(settings, task)
     make_searcher(settings.method, space, seed=settings.seed, mode=task.mode)  # validates
-    _check_etr(settings)
     build_from_config(config)  # validates [indicators] and the guard
+    if settings.etr is not None:
+        build_etr_rule(config, settings.etr, objective=task.objective, mode=task.mode)
     name = settings.name or default_run_name(settings.task, settings.method)
     run_dir = settings.results_dir / name
     if run_dir.exists():
@@ -68,11 +68,6 @@ def prepare_new(config: dict[str, Any]) -> PreparedRun:
                                 "task": str(task.path), "space": space.source}}  # fmt: skip
     write_config(config, run_dir / CONFIG_SNAPSHOT)
     return PreparedRun(run_dir, config, run_settings(config), task, space, resumed=False)
-
-
-def _check_etr(settings: RunSettings) -> None:
-    if settings.etr is not None and settings.etr not in ("lce", "msr"):
-        raise BttacklerError(f"unknown early-termination rule '{settings.etr}'; use lce or msr")
 
 
 def prepare_resume(run_dir: Path) -> PreparedRun:
@@ -168,18 +163,15 @@ def execute(prepared: PreparedRun, view: View) -> tuple[str, Scheduler]:
             view=view,
             clock_offset=clock_offset,
             retries=[r for r in retries],
-            diagnoser_factory=diagnoser_factory(prepared.config, settings),
+            diagnoser_factory=make_diagnoser_factory(
+                prepared.config, settings, objective=task.objective, mode=task.mode
+            ),
         )
         _restore_counts(scheduler, previous, task.mode)
         outcome = scheduler.run()
         return outcome, scheduler
     finally:
         store.close()
-
-
-def diagnoser_factory(config: Mapping[str, Any], settings: RunSettings) -> Any:
-    """The diagnosis to attach to the monitor, or None when tracing is off."""
-    return make_diagnoser_factory(config, settings)
 
 
 def _retell(searcher: Any, rows: list[TrialRow]) -> None:

@@ -411,18 +411,16 @@ def table4(arms: Mapping[str, Sequence[RunData]], baseline: str) -> list[dict[st
 
 
 def table5(arms: Mapping[str, Sequence[RunData]]) -> list[dict[str, Any]]:
-    """Per arm: trials terminated per indicator or rule (mean over repeats)."""
-    rows = []
-    for name, runs in arms.items():
-        per_run = [terminations_by_indicator(r.trials) for r in runs]
-        names = sorted({k for counts in per_run for k in counts})
-        rows.append(
-            {
-                "arm": name,
-                "claimed": {k: spread([c.get(k, 0) for c in per_run]).to_json() for k in names},
-            }
-        )
-    return rows
+    """Per arm: trials terminated per indicator or rule (mean over repeats; every name that
+    claimed a trial in any arm, 0 where it claimed none)."""
+    per_arm = {name: [terminations_by_indicator(r.trials) for r in runs]
+               for name, runs in arms.items()}  # fmt: skip
+    names = sorted({k for per_run in per_arm.values() for counts in per_run for k in counts})
+    return [
+        {"arm": arm, "claimed": {k: spread([c.get(k, 0) for c in per_run]).to_json()
+                                 for k in names}}
+        for arm, per_run in per_arm.items()
+    ]  # fmt: skip
 
 
 def check_comparable(runs: Sequence[RunData]) -> list[str]:

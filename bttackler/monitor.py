@@ -115,7 +115,7 @@ class Assembler:
             stat_kind = _STAT_KIND[Kind(kind)]
             width = 1 if stat_kind == "activation" else len(STAT_NAMES)
             state.pending_stats.append(
-                (stat_kind, record.index, record.name, record.values[:width])
+                (stat_kind, record.layer, record.name, record.values[:width])
             )
         elif kind == Kind.EPOCH:
             return self._close_epoch(state, record, when)

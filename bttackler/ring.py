@@ -80,7 +80,7 @@ class Record(NamedTuple):
     kind: int
     trial_id: int
     epoch: int
-    index: int
+    layer: int  # the layer index of statistics records (-1 otherwise)
     time: float
     name: str
     values: tuple[float, ...]
@@ -205,19 +205,6 @@ class RingReader:
 
     def read(self, limit: int | None = None) -> list[Record]:
         return decode_all(self.read_array(limit))
-
-
-def decode(row: np.void) -> Record:
-    return Record(
-        seq=int(row["seq"]),
-        kind=int(row["kind"]),
-        trial_id=int(row["trial_id"]),
-        epoch=int(row["epoch"]),
-        index=int(row["index"]),
-        time=float(row["time"]),
-        name=bytes(row["name"]).rstrip(b"\0").decode("utf-8", "replace"),
-        values=tuple(float(v) for v in row["values"]),
-    )
 
 
 def decode_all(rows: np.ndarray) -> list[Record]:

@@ -53,8 +53,9 @@ class SchedulerSettings:
     objective: str
     mode: str
     max_epochs: int
-    diagnosis: bool
+    diagnosis: bool  # do indicator verdicts terminate trials?
     ring_capacity: int
+    always_acting: frozenset[str] = frozenset({"LCE", "MSR"})  # ETR verdicts always act
     ready_timeout: float = 300.0
 
 
@@ -457,7 +458,8 @@ class Scheduler:
             except queue.Empty:
                 return
             live = self.live.get(trial_id)
-            acted = bool(self.s.diagnosis and live is not None)
+            acts = self.s.diagnosis or verdict.indicator in self.s.always_acting
+            acted = bool(acts and live is not None)
             now = self.now()
             self.store.add_verdict(
                 trial_id, verdict.epoch, verdict.indicator, verdict.rule, verdict.values,

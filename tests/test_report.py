@@ -47,8 +47,10 @@ def two_runs(tmp_path: Path) -> tuple[Path, Path]:
 
 def test_report_writes_markdown_figures_and_json(tmp_path):
     base, btt = two_runs(tmp_path)
-    out = subprocess.run([sys.executable, "-m", "bttackler.cli", "report", str(base), str(btt),
-                          "--json"], capture_output=True, text=True, cwd=ROOT, timeout=60)  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, "-m", "bttackler.cli", "report", str(base), str(btt), "--json"],
+        capture_output=True, text=True, cwd=ROOT, timeout=60,
+    )  # fmt: skip
     assert out.returncode == 0, out.stderr
     doc = json.loads(out.stdout)
     assert set(doc) == {"schema", "baseline", "objective", "mode", "warnings", "runs", "tables",

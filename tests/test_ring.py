@@ -10,7 +10,7 @@ from bttackler.ring import (
     RingReader,
     RingWriter,
     create_ring,
-    decode,
+    decode_all,
     shm_name,
     sweep_stale_segments,
 )
@@ -95,7 +95,7 @@ def test_records_from_another_process_arrive_intact():
         rows = reader.read_array()
         assert len(rows) == 3000 and reader.lost == 0
         assert [int(r["epoch"]) for r in rows] == list(range(3000))
-        assert decode(rows[-1]).values[0] == 2999.0
+        assert decode_all(rows[-1:])[0].values[0] == 2999.0
     finally:
         shm.close()
         shm.unlink()
