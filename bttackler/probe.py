@@ -316,6 +316,11 @@ class Probe:
         self._in_backward = False
         batch = self._batch
         self._batch += 1
+        sampled = batch % self._stats_every == 0
+        if not sampled and (batch + 1) % self._check_every:
+            # Nothing to do on this batch: a NaN/Inf gradient poisons the weights through the
+            # optimizer step, so the check on the next sampled/checked batch still sees it.
+            return
         grads = [p.grad for p in self._params]
         device = next((g.device for g in grads if g is not None), None)
         if device is None:
@@ -325,7 +330,7 @@ class Probe:
         if self._flags is None or self._flags.device != device:
             self._flags = torch.zeros(len(grads), device=device)
         self._flags.add_(sums)
-        if batch % self._stats_every == 0:
+        if sampled:
             bad = self._check_nonfinite(batch)  # one sync; tells which layers need masking
             for layer in self._weighted:
                 layer_grads = [p.grad for p in layer.weights if p.grad is not None]

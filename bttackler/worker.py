@@ -76,6 +76,8 @@ def worker_main(spec: SlotSpec, conn: multiprocessing.connection.Connection) -> 
         return
     shm = attach(spec.shm_name)
     import torch  # noqa: F401  (preloaded once, shared by every forked trial)
+    import torch._dynamo  # noqa: F401  (the first optimizer of a process imports it: ~2.4 s)
+    import torch.optim  # noqa: F401
 
     from bttackler.task import import_task_module
 
