@@ -321,15 +321,8 @@ class Probe:
             # Nothing to do on this batch: a NaN/Inf gradient poisons the weights through the
             # optimizer step, so the check on the next sampled/checked batch still sees it.
             return
-        grads = [p.grad for p in self._params]
-        device = next((g.device for g in grads if g is not None), None)
-        if device is None:
+        if not self._accumulate_flags():
             return
-        zero = torch.zeros((), device=device)
-        sums = torch.stack([zero if g is None else g.sum().to(device) for g in grads])
-        if self._flags is None or self._flags.device != device:
-            self._flags = torch.zeros(len(grads), device=device)
-        self._flags.add_(sums)
         if sampled:
             bad = self._check_nonfinite(batch)  # one sync; tells which layers need masking
             for layer in self._weighted:
@@ -343,6 +336,20 @@ class Probe:
                 layer.grad_n = ok.double() if layer.grad_n is None else layer.grad_n + ok
         elif (batch + 1) % self._check_every == 0:
             self._check_nonfinite(batch)
+
+    def _accumulate_flags(self) -> bool:
+        """Add every parameter gradient's sum to the device-side flags (no sync); a NaN or
+        Inf anywhere in a gradient makes its sum non-finite. False when no gradient exists."""
+        grads = [p.grad for p in self._params]
+        device = next((g.device for g in grads if g is not None), None)
+        if device is None:
+            return False
+        zero = torch.zeros((), device=device)
+        sums = torch.stack([zero if g is None else g.sum().to(device) for g in grads])
+        if self._flags is None or self._flags.device != device:
+            self._flags = torch.zeros(len(grads), device=device)
+        self._flags.add_(sums)
+        return True
 
     def _check_nonfinite(self, batch: int) -> set[int]:
         """Sync the flags; emit new non-finite layers; return the indices of all flagged."""
@@ -384,6 +391,8 @@ class Probe:
         ``epoch`` is only for the caller's bookkeeping; every layer gets a ``"weight"``
         record, ``"grad"``/``"activation"`` only if sampled during the epoch.
         """
+        if self._batch:  # the last batch's gradients, in case no check covered them
+            self._accumulate_flags()
         self._check_nonfinite(max(self._batch - 1, 0))
         rows: list[tuple[str, _Layer, Tensor]] = []
         weighted = [layer for layer in self._weighted if layer.weights]
