@@ -49,8 +49,11 @@ def _load_space(settings: RunSettings, task: TaskSpec) -> SearchSpace:
 
 def prepare_new(config: dict[str, Any]) -> PreparedRun:
     settings = run_settings(config)
-    task, _ = load_task(settings.task)
+    if settings.space:
+        load_space(settings.space)  # a typo in --space fails before the task imports torch
+    task, module = load_task(settings.task)
     space = _load_space(settings, task)
+    _prepare_task(module, task, settings)
     make_searcher(settings.method, space, seed=settings.seed, mode=task.mode)  # validates
     build_from_config(config)  # validates [indicators] and the guard
     if settings.etr is not None:
@@ -76,9 +79,27 @@ def prepare_resume(run_dir: Path) -> PreparedRun:
         raise BttacklerError(f"{run_dir} is not a bttackler run (no {Store.FILENAME})")
     config = read_toml(snapshot)
     settings = run_settings(config)
-    task, _ = load_task(settings.task)
+    task, module = load_task(settings.task)
     space = _load_space(settings, task)
+    _prepare_task(module, task, settings)
     return PreparedRun(run_dir, config, settings, task, space, resumed=True)
+
+
+def _prepare_task(module: Any, task: TaskSpec, settings: RunSettings) -> None:
+    """Run the task's optional ``prepare(options, data_dir)`` once, in the main process, so
+    bad task options or missing data are one clear error before anything is written."""
+    prepare = getattr(module, "prepare", None)
+    if not callable(prepare):
+        return
+    data_dir = settings.data_dir or os.environ.get("BTTACKLER_DATA")
+    try:
+        prepare(dict(settings.task_options), Path(data_dir) if data_dir else None)
+    except BttacklerError:
+        raise
+    except Exception as exc:  # the task's own code: one line, not a traceback
+        raise BttacklerError(
+            f"task {task.name}: prepare() failed: {type(exc).__name__}: {exc}"
+        ) from exc
 
 
 def slot_specs(settings: RunSettings, task_path: Path) -> list[SlotSpec]:

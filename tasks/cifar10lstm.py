@@ -133,3 +133,12 @@ def run(params: dict[str, Any], trial: Any) -> None:
         default_train=40000,
         default_val=10000,
     )
+
+
+def prepare(options: dict[str, str], data_dir: Any) -> None:
+    """Called once by the runner before the search: checks the options and makes sure the data
+    is there (downloading it when possible), so a missing file is one clear error up front."""
+    from tasks.data import cifar10
+
+    check_options(options, OPTIONS, "cifar10lstm")
+    cifar10.load(data_dir)

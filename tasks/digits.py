@@ -150,3 +150,8 @@ def run(params: dict[str, Any], trial: Any) -> None:
         prepare=_identity,
         generator=generator,
     )
+
+
+def prepare(options: dict[str, str], data_dir: Any) -> None:
+    """Called once by the runner before the search: checks the task options."""
+    check_options(options, OPTIONS, "digits")

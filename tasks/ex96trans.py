@@ -292,3 +292,12 @@ def run(params: dict[str, Any], trial: Any) -> None:
     options = check_options(trial_options(trial), OPTIONS, "ex96trans")
     series = exchange_rate.load(getattr(trial, "data_dir", None))
     train_forecaster(params, trial, series=series, options=options, max_epochs=MAX_EPOCHS)
+
+
+def prepare(options: dict[str, str], data_dir: Any) -> None:
+    """Called once by the runner before the search: checks the options and makes sure the data
+    is there (downloading it when possible), so a missing file is one clear error up front."""
+    from tasks.data import exchange_rate
+
+    check_options(options, OPTIONS, "ex96trans")
+    exchange_rate.load(data_dir)

@@ -46,3 +46,12 @@ def run(params: dict[str, Any], trial: Any) -> None:
         default_val=2000,
         augment_default=False,
     )
+
+
+def prepare(options: dict[str, str], data_dir: Any) -> None:
+    """Called once by the runner before the search: checks the options and makes sure the data
+    is there (downloading it when possible), so a missing file is one clear error up front."""
+    from tasks.data import fashion_mnist
+
+    check_options(options, OPTIONS, "fashioncnn")
+    fashion_mnist.load(data_dir)

@@ -44,3 +44,12 @@ def run(params: dict[str, Any], trial: Any) -> None:
         default_train=10000,
         default_val=2000,
     )
+
+
+def prepare(options: dict[str, str], data_dir: Any) -> None:
+    """Called once by the runner before the search: checks the options and makes sure the data
+    is there (downloading it when possible), so a missing file is one clear error up front."""
+    from tasks.data import fashion_mnist
+
+    check_options(options, OPTIONS, "fashionlstm")
+    fashion_mnist.load(data_dir)

@@ -33,3 +33,12 @@ def run(params: dict[str, Any], trial: Any) -> None:
 
     options = check_options(trial_options(trial), OPTIONS, "garchtrans")
     train_forecaster(params, trial, series=garch.load(), options=options, max_epochs=MAX_EPOCHS)
+
+
+def prepare(options: dict[str, str], data_dir: Any) -> None:
+    """Called once by the runner before the search: checks the options and makes sure the data
+    is there (downloading it when possible), so a missing file is one clear error up front."""
+    from tasks.data import garch
+
+    check_options(options, OPTIONS, "garchtrans")
+    garch.load()

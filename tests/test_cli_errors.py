@@ -130,3 +130,23 @@ def test_tasks_lists_the_default_task():
     out = bt("tasks")
     assert out.returncode == 0, out.stderr
     assert "digits" in out.stdout and "val_acc" in out.stdout
+
+
+def test_missing_dataset_is_one_line_before_anything_is_written(results, tmp_path):
+    import os
+
+    env = {**os.environ, "HOME": str(tmp_path), "BTTACKLER_NO_DOWNLOAD": "1"}
+    env.pop("BTTACKLER_DATA", None)
+    out = subprocess.run(
+        [sys.executable, "-m", "bttackler.cli", "run", "--task", "cifar10cnn", "--results-dir",
+         str(results), "--name", "x", "--plain"],
+        capture_output=True, text=True, timeout=60, cwd=ROOT, env=env,
+    )  # fmt: skip
+    assert_usage_error(out, "cifar-10-python.tar.gz", "--data-dir")
+    assert not results.exists()
+
+
+def test_unknown_task_option(results):
+    out = run(results, "--task", "digits", "--task-opt", "epoch=3")
+    assert_usage_error(out, "unknown --task-opt epoch")
+    assert not results.exists()
