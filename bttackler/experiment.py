@@ -16,8 +16,9 @@ from bttackler.config import RunSettings, read_toml, run_settings, write_config
 from bttackler.diagnosis import build_etr_rule, build_from_config, make_diagnoser_factory
 from bttackler.errors import BttacklerError
 from bttackler.ring import sweep_stale_segments
-from bttackler.scheduler import RunCounts, Scheduler, SchedulerSettings, View, better
+from bttackler.scheduler import Scheduler, SchedulerSettings
 from bttackler.searchers import make_searcher
+from bttackler.snapshot import RunCounts, View, better
 from bttackler.space import SearchSpace, load_space
 from bttackler.store import Store, TrialRow, TrialState
 from bttackler.task import TaskSpec, load_task

@@ -13,7 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from bttackler.config import format_duration
-from bttackler.scheduler import RunSnapshot, View
+from bttackler.snapshot import RunSnapshot, View
 
 
 def _params_text(params: dict[str, Any] | None, limit: int = 160) -> str:

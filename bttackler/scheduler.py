@@ -14,7 +14,7 @@ import queue
 import signal
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,7 @@ from bttackler.monitor import (
 )
 from bttackler.ring import RingReader, create_ring, shm_name
 from bttackler.searchers.base import Searcher
+from bttackler.snapshot import RunCounts, RunSnapshot, SlotView, View, better
 from bttackler.store import Store, TrialRow, TrialState
 from bttackler.verdict import Verdict
 from bttackler.worker import Slot, SlotSpec, TrialOrder
@@ -71,59 +72,6 @@ class LiveTrial:
     value: float | None = None
     best_value: float | None = None
     benign_stop: bool = False  # stopped by a benign verdict (NMG): keeps its best value
-
-
-@dataclass
-class RunCounts:
-    finished: int = 0
-    failed: int = 0
-    terminated: int = 0
-    stopped: int = 0
-    by_indicator: dict[str, int] = field(default_factory=dict)
-
-    @property
-    def ended(self) -> int:
-        """Trials that count towards ``--max-trials``."""
-        return self.finished + self.failed + self.terminated
-
-
-@dataclass(frozen=True)
-class SlotView:
-    index: int
-    trial_id: int | None
-    epoch: int | None
-    started: float | None
-
-
-@dataclass(frozen=True)
-class RunSnapshot:
-    """What the live view shows; built by the scheduler a few times per second."""
-
-    elapsed: float
-    budget: float
-    counts: RunCounts
-    running: int
-    best_value: float | None
-    best_params: dict[str, Any] | None
-    best_trial: int | None
-    slots: tuple[SlotView, ...]
-    lost_records: int
-    mode: str
-    max_trials: int | None
-
-
-class View:
-    """Progress sink interface (rich live view or plain log)."""
-
-    def update(self, snapshot: RunSnapshot) -> None:  # pragma: no cover - interface
-        pass
-
-    def event(self, text: str) -> None:  # pragma: no cover - interface
-        pass
-
-
-def better(a: float, b: float, mode: str) -> bool:
-    return a > b if mode == "max" else a < b
 
 
 class Scheduler:
