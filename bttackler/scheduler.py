@@ -266,14 +266,19 @@ class Scheduler:
             slot.start(order, now)
 
     def _check_slots(self, now: float) -> None:
-        for slot in self._slots:
-            if slot.trial_id is None:
+        for slot in list(self._slots):
+            if not slot.ready:
+                error = slot.poll_ready()  # a replacement worker saying hello
+                if error:
+                    raise BttacklerError(f"worker slot {slot.index} could not restart: {error}")
                 continue
-            if not slot.alive():  # the worker itself died (not just its trial)
-                trial_id = slot.trial_id
-                self._end(trial_id, TrialState.FAILED, "worker process died", now)
-                slot.finish()
+            if not slot.alive():  # the worker itself died (not just a trial it ran)
+                if slot.trial_id is not None:
+                    self._end(slot.trial_id, TrialState.FAILED, "worker process died", now)
+                    slot.finish()
                 self._replace_slot(slot)
+                continue
+            if slot.trial_id is None:
                 continue
             if (
                 self.s.trial_timeout is not None

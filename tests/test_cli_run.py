@@ -82,6 +82,17 @@ def test_each_trial_fault_is_recorded_and_the_run_goes_on(tmp_path):
     assert "Traceback" in (tmp_path / "r" / "trials" / "1.log").read_text()
 
 
+def test_a_dead_worker_fails_its_trial_and_the_slot_is_replaced(tmp_path):
+    out = run_fault_task(
+        tmp_path, "--budget", "90s", "--max-trials", "3", "--task-opt",
+        "sequence=kill_worker,ok",
+    )  # fmt: skip
+    assert out.returncode == 0, out.stdout + out.stderr
+    trials = {t["id"]: t for t in trials_json(tmp_path / "r")["trials"]}
+    assert trials[1]["state"] == "failed" and trials[1]["reason"] == "worker process died"
+    assert trials[2]["state"] == "finished" and trials[3]["state"] == "finished"
+
+
 def test_trial_timeout_kills_and_fails_the_trial(tmp_path):
     out = run_fault_task(
         tmp_path, "--budget", "60s", "--max-trials", "2", "--trial-timeout", "2s",
