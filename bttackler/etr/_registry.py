@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
@@ -13,24 +12,12 @@ from bttackler.etr._rules import (
     MedianStop,
     MedianStopSettings,
 )
+from bttackler.settings_table import settings_from_table
 
 ETRS: dict[str, tuple[type[Any], type[Any]]] = {
     "lce": (LearningCurveExtrapolation, LearningCurveSettings),
     "msr": (MedianStop, MedianStopSettings),
 }
-
-
-def _coerce(where: str, value: Any, default: Any) -> Any:
-    """Check a TOML value against the type of the setting's default (ints pass for floats)."""
-    if isinstance(default, int) and not isinstance(default, bool):
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise BttacklerError(f"{where} must be an integer, got {value!r}")
-        return value
-    if isinstance(default, float):
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise BttacklerError(f"{where} must be a number, got {value!r}")
-        return float(value)
-    return value
 
 
 def build_etr_settings(name: str, table: Any) -> Any:
@@ -39,21 +26,7 @@ def build_etr_settings(name: str, table: Any) -> Any:
     Raises:
         BttacklerError: The table is not a table, or a key is unknown or its value invalid.
     """
-    settings_type = ETRS[name][1]
-    if not isinstance(table, Mapping):
-        raise BttacklerError(f"etr.{name} must be a table, got {table!r}")
-    fields = [f.name for f in dataclasses.fields(settings_type)]
-    defaults = settings_type()
-    kwargs: dict[str, Any] = {}
-    for key, value in table.items():
-        where = f"etr.{name}.{key}"
-        if key not in fields:
-            raise BttacklerError(f"unknown key {where} (known: {', '.join(fields)})")
-        kwargs[key] = _coerce(where, value, getattr(defaults, key))
-    try:
-        return settings_type(**kwargs)
-    except ValueError as exc:  # the message starts with the field name
-        raise BttacklerError(f"etr.{name}.{exc}") from exc
+    return settings_from_table(ETRS[name][1], table, f"etr.{name}")
 
 
 def build_etr(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Mapping
 from pathlib import Path
@@ -18,6 +17,7 @@ from bttackler.indicators._gradients import (
     ExponentiallyReducedGradients,
 )
 from bttackler.indicators._loss import NoMoreGain, PassiveLossChanges, UnexpectedLossChanges
+from bttackler.settings_table import settings_from_table
 
 INDICATORS: dict[str, type[Indicator[Any]]] = {
     cls.short_name: cls
@@ -36,38 +36,11 @@ DEFAULT_EARLY_FRACTION = 0.5
 _TOP_KEYS = ("enabled", "early_fraction", "custom")
 
 
-def _coerce(where: str, value: Any, default: Any) -> Any:
-    """Check a TOML value against the type of the setting's default (ints pass for floats)."""
-    if isinstance(default, bool):
-        if not isinstance(value, bool):
-            raise BttacklerError(f"{where} must be true or false, got {value!r}")
-        return value
-    if isinstance(default, int):
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise BttacklerError(f"{where} must be an integer, got {value!r}")
-        return value
-    if isinstance(default, float):
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise BttacklerError(f"{where} must be a number, got {value!r}")
-        return float(value)
-    return value
-
-
 def build_settings(short_name: str, table: Mapping[str, Any]) -> Any:
     """The settings dataclass of built-in indicator ``short_name`` from its TOML sub-table."""
-    settings_type = INDICATORS[short_name].settings_type
-    fields = {f.name: f for f in dataclasses.fields(settings_type)}
-    defaults = settings_type()
-    kwargs: dict[str, Any] = {}
-    for key, value in table.items():
-        where = f"indicators.{short_name}.{key}"
-        if key not in fields:
-            raise BttacklerError(f"unknown key {where} (known: {', '.join(fields)})")
-        kwargs[key] = _coerce(where, value, getattr(defaults, key))
-    try:
-        return settings_type(**kwargs)
-    except ValueError as exc:  # the message starts with the field name
-        raise BttacklerError(f"indicators.{short_name}.{exc}") from exc
+    return settings_from_table(
+        INDICATORS[short_name].settings_type, table, f"indicators.{short_name}"
+    )
 
 
 def build_indicators(
