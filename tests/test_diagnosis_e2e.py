@@ -12,6 +12,7 @@ module fixture so the whole file takes well under 90 s, and each test checks one
 from __future__ import annotations
 
 import json
+import sqlite3
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -100,3 +101,24 @@ def test_pathology_is_terminated_by_the_expected_indicator(runs, behaviour):
 def test_converged_trial_keeps_its_best_value(runs):
     trial = only_trial(runs["converge"][1])
     assert trial["value"] == trial["best_value"]  # NMG is benign: the trial keeps its best
+
+
+@pytest.mark.parametrize("flag", ["--no-diagnosis", "--no-trace"])
+def test_baseline_flags_never_terminate(tmp_path, flag):
+    """--no-diagnosis judges and records but never kills; --no-trace records no statistics."""
+    out = bt(
+        "run", "--task", str(TASK), "--method", "random", "--budget", "60s", "--max-trials", "1",
+        "--results-dir", str(tmp_path), "--name", "r", "--plain", "--task-opt",
+        "behaviour=frozen", "--task-opt", "epoch_seconds=0", flag,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stdout + out.stderr
+    trial = only_trial(json.loads(bt("trials", str(tmp_path / "r"), "--json").stdout))
+    assert trial["state"] == "finished" and trial["epochs"] == 12
+    db = sqlite3.connect(tmp_path / "r" / "experiment.db")
+    stats = db.execute("SELECT COUNT(*) FROM layer_stats").fetchone()[0]
+    verdicts = db.execute("SELECT indicator, acted FROM verdicts").fetchall()
+    if flag == "--no-diagnosis":
+        assert stats > 0  # recorded, so the run can be replayed
+        assert ("PLC", 0) in verdicts  # judged, not acted on
+    else:
+        assert stats == 0 and verdicts == []
