@@ -18,7 +18,8 @@ shared by weighted and activation layers, ``0`` = nearest the input):
   reused after every conv) is one layer, indexed at its first call, pooling all its calls.
 
 Sampling, to keep the overhead low: gradient statistics are computed on every
-``stats_every``-th backward pass of the epoch (0, k, 2k, ...) and *averaged* over those batches
+``k``-th backward pass of the epoch (0, k, 2k, ...; ``k = stats_every``, raised after each epoch
+so that at most ``max_samples`` batches are sampled) and *averaged* over those batches
 (NaN-aware: a NaN statistic, e.g. the skew of a constant tensor, is left out of the mean;
 ``nan_count``/``inf_count`` are thus mean counts per sampled batch). Activation ratios are
 measured on every ``stats_every``-th training forward pass (``module.training`` only, so
@@ -26,8 +27,10 @@ measured on every ``stats_every``-th training forward pass (``module.training`` 
 output is bigger. Weight statistics are computed once, at ``flush``.
 All of it stays on the device until ``flush`` copies everything to the host in one go.
 
-Non-finite check: after every backward pass the sum of each weight gradient (NaN or Inf if
-any element is; also Inf if the sum itself overflows) is accumulated on the device; every
+Non-finite check: on sampled and checked backward passes the sum of each weight gradient (NaN
+or Inf if any element is; also Inf if the sum itself overflows) is accumulated on the device
+(a NaN/Inf gradient poisons the weights through the optimizer, so later checks still see it),
+and at the end of each epoch; every
 ``check_every`` backward passes, on every sampled batch (to pick the fast path of
 :func:`tensor_stats` for finite gradients) and at ``flush``, it is copied to the host (one
 sync each). A layer found non-finite is emitted at once as ``"nonfinite"`` with
@@ -176,7 +179,10 @@ class Probe:
             ``"weight"``, ``"grad"``, ``"activation"`` and ``"nonfinite"``.
         check_every: backward passes between two host syncs of the non-finite check.
         sample_size: elements sampled per tensor for median and quartiles.
-        stats_every: gradient statistics and activation ratios on every k-th batch.
+        stats_every: gradient statistics and activation ratios on every k-th batch (at least).
+        max_samples: at most this many sampled batches per epoch: after each epoch the
+            sampling stride grows to ``ceil(batches / max_samples)`` when that is larger than
+            ``stats_every``, so long epochs (small batches) cost no more than short ones.
         seed: seed of the quantile sampling generator.
     """
 
@@ -188,12 +194,14 @@ class Probe:
         check_every: int = 10,
         sample_size: int = 4096,
         stats_every: int = 10,
+        max_samples: int = 8,
         seed: int = 0,
     ) -> None:
         for arg, value in (
             ("check_every", check_every),
             ("sample_size", sample_size),
             ("stats_every", stats_every),
+            ("max_samples", max_samples),
         ):
             if value < 1:
                 raise ValueError(f"{arg} must be >= 1, got {value}")
@@ -201,6 +209,8 @@ class Probe:
         self._check_every = check_every
         self._sample_size = sample_size
         self._stats_every = stats_every
+        self._min_stats_every = stats_every
+        self._max_samples = max_samples
         self._seed = seed
         self._generators: dict[torch.device, torch.Generator] = {}
         self._ordered: list[_Layer] = []  # weighted and activation layers, by index
@@ -239,6 +249,11 @@ class Probe:
                             self._param_layer.append(sub)
         self._handles.append(model.register_forward_pre_hook(self._on_forward_pre))
         self._handles.append(model.register_forward_hook(self._on_forward_end))
+
+    @property
+    def sampling_stride(self) -> int:
+        """Gradient statistics are taken on every ``sampling_stride``-th batch of an epoch."""
+        return self._stats_every
 
     @property
     def layers(self) -> list[tuple[int, str, str]]:
@@ -420,6 +435,9 @@ class Probe:
                 self._emit(kind, index, name, vals)
         for layer in self._ordered:
             layer.inactive, layer.total, layer.grad_sum, layer.grad_n = None, 0, None, None
+        if self._batch:  # adapt the stride to the epoch length seen
+            stride = -(-self._batch // self._max_samples)
+            self._stats_every = max(self._min_stats_every, stride)
         self._forwards = 0
         self._batch = 0
         self._armed = True

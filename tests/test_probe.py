@@ -254,3 +254,21 @@ def test_close_removes_every_hook() -> None:
 def test_arguments_are_validated(arg: str) -> None:
     with pytest.raises(ValueError, match=arg):
         Probe(nn.Linear(1, 1), Recorder(), **{arg: 0})  # type: ignore[arg-type]
+
+
+def test_long_epochs_sample_a_bounded_number_of_batches():
+    model = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.ReLU(), torch.nn.Linear(4, 2))
+    probe = Probe(model, lambda *a: None, stats_every=10, max_samples=8)
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    for _ in range(100):
+        opt.zero_grad()
+        model(torch.randn(8, 4)).sum().backward()
+        opt.step()
+    probe.flush(0)
+    assert probe.sampling_stride == 13  # ceil(100 / 8): at most 8 sampled batches next epoch
+    for _ in range(20):
+        opt.zero_grad()
+        model(torch.randn(8, 4)).sum().backward()
+    probe.flush(1)
+    assert probe.sampling_stride == 10  # never below stats_every
+    probe.close()
