@@ -143,7 +143,7 @@ def main() -> None:
         verdict = "ok" if cpu_ratio <= 1.02 else "OVER"
         print(
             f"{name:<24} {off:>9.4f} {on:>9.4f} {on / off:>8.4f} {min_ratio:>9.4f}"
-            f" {cpu_ratio:>9.4f} {n:>8}  {verdict}"
+            f" {cpu_ratio:>10.4f} {n:>8}  {verdict}"
         )
     print("on/off: median wall time per epoch, interleaved repeats, 1 thread, batch 64;")
     print("min ratio: fastest on / fastest off; paired cpu: median over repeats of the thread")
