@@ -253,7 +253,12 @@ class Scheduler:
                 row = self.retries.pop(0)
                 params, retry_of = row.params, row.id
             else:
-                params = self.searcher.ask()
+                try:
+                    params = self.searcher.ask()
+                except Exception as exc:  # a library failure ends the search, not the run
+                    self._stop_reason = f"the HPO method failed: {type(exc).__name__}: {exc}"
+                    self.view.event(self._stop_reason)
+                    return
             trial_id = self.store.add_trial(params, slot.index, now, retry_of=retry_of)
             self.live[trial_id] = LiveTrial(trial_id, dict(params), slot.index, now)
             self.monitor.expect(slot.index, trial_id, dict(params), self.s.max_epochs)
