@@ -55,7 +55,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.hooks import RemovableHandle
 
-from bttackler.tensor_stats import tensor_stats
+from bttackler.tensor_stats import many_tensor_stats
 
 Emit = Callable[[str, int, str, Sequence[float]], None]
 
@@ -340,11 +340,14 @@ class Probe:
             return
         if sampled:
             bad = self._check_nonfinite(batch)  # one sync; tells which layers need masking
+            sampled_layers, flats = [], []
             for layer in self._weighted:
                 layer_grads = [p.grad for p in layer.weights if p.grad is not None]
-                if not layer_grads:
-                    continue
-                s = self._stats(_flat(layer_grads), finite=layer.index not in bad)
+                if layer_grads:
+                    sampled_layers.append(layer)
+                    flats.append(_flat(layer_grads))
+            finite = [layer.index not in bad for layer in sampled_layers]
+            for layer, s in zip(sampled_layers, self._stats_many(flats, finite)):
                 ok = ~torch.isnan(s)
                 s = torch.where(ok, s, 0.0)
                 layer.grad_sum = s if layer.grad_sum is None else layer.grad_sum + s
@@ -395,9 +398,14 @@ class Probe:
             self._generators[device] = gen
         return gen
 
-    def _stats(self, t: Tensor, *, finite: bool) -> Tensor:
-        gen = self._generator(t.device)
-        return tensor_stats(t, sample_size=self._sample_size, generator=gen, finite=finite)
+    def _stats_many(self, tensors: list[Tensor], finite: list[bool]) -> list[Tensor]:
+        """Statistics of several tensors of one device (batched on the CPU)."""
+        if not tensors:
+            return []
+        gen = self._generator(tensors[0].device)
+        return many_tensor_stats(
+            tensors, sample_size=self._sample_size, generator=gen, finite=finite
+        )
 
     # ---- epoch boundary -----------------------------------------------------------------
     def flush(self, epoch: int) -> None:
@@ -413,8 +421,9 @@ class Probe:
         weighted = [layer for layer in self._weighted if layer.weights]
         flat = [_flat(layer.weights).detach() for layer in weighted]
         sums = torch.stack([w.sum().to(flat[0].device) for w in flat]).tolist() if flat else []
-        for layer, w, total in zip(weighted, flat, sums):
-            rows.append(("weight", layer, self._stats(w, finite=math.isfinite(total))))
+        finite = [math.isfinite(total) for total in sums]
+        for layer, stats in zip(weighted, self._stats_many(flat, finite)):
+            rows.append(("weight", layer, stats))
         for layer in self._weighted:
             if layer.grad_sum is not None and layer.grad_n is not None:
                 mean = layer.grad_sum / layer.grad_n  # 0/0 -> NaN where never finite

@@ -125,3 +125,22 @@ def test_device_path_agrees_with_the_cpu_path(size, poison):
     a = _numpy_stats(x, 4096, torch.Generator().manual_seed(1))
     b = _torch_stats(x, 4096, torch.Generator().manual_seed(1), finite=not poison).numpy()
     assert np.allclose(a, b, rtol=1e-4, atol=1e-5, equal_nan=True), (a, b)
+
+
+def test_many_tensor_stats_equals_one_by_one():
+    from bttackler.tensor_stats import many_tensor_stats
+
+    g = torch.Generator().manual_seed(3)
+    poisoned = torch.tensor([1.0, float("nan"), float("inf"), 0.0])
+    tensors = [
+        torch.randn(5, generator=g),
+        torch.zeros(0),
+        torch.randn(6000, generator=g),
+        torch.full((4,), 2.0),
+        poisoned,
+    ]
+    batched = many_tensor_stats(tensors, generator=torch.Generator().manual_seed(7))
+    gen = torch.Generator().manual_seed(7)
+    single = [tensor_stats(t, generator=gen) for t in tensors]
+    for a, b in zip(batched, single):
+        assert np.allclose(a.numpy(), b.numpy(), rtol=1e-6, atol=1e-9, equal_nan=True), (a, b)
