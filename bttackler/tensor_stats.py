@@ -16,6 +16,7 @@ from torch import Tensor
 from bttackler.history import STAT_NAMES
 
 _QUANTILES = (0.5, 0.75, 0.25)  # median, q75, q25: the order of STAT_NAMES
+BATCHED_MAX_ELEMENTS = 65_536  # above this, a layer's moments are taken with torch in float32
 
 
 def tensor_stats(
@@ -232,9 +233,20 @@ def many_tensor_stats(
             tensor_stats(t, sample_size=sample_size, generator=generator, finite=f)
             for t, f in zip(tensors, finite)
         ]
-    arrays = [t.detach().reshape(-1).to(torch.float64).numpy() for t in tensors]
-    rows = _many_numpy_stats(arrays, sample_size, generator)
-    return [torch.from_numpy(r) for r in rows]
+    # Big tensors: torch's in-place passes in float32 (no float64 copies of millions of
+    # elements); small ones: numpy, batched. Generator draws stay in tensor order.
+    out: list[Tensor | None] = [None] * len(tensors)
+    small = [i for i, t in enumerate(tensors) if t.numel() <= BATCHED_MAX_ELEMENTS]
+    arrays = [tensors[i].detach().reshape(-1).to(torch.float64).numpy() for i in small]
+    small_rows = iter(_many_numpy_stats(arrays, sample_size, generator) if small else [])
+    for i, t in enumerate(tensors):
+        if i in small:
+            out[i] = torch.from_numpy(next(small_rows))
+        else:
+            x = t.detach().reshape(-1)
+            out[i] = _torch_stats(x if x.dtype == torch.float64 else x.float(), sample_size,
+                                  generator, finite[i])  # fmt: skip
+    return [t for t in out if t is not None]
 
 
 def _many_numpy_stats(
