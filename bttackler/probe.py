@@ -46,6 +46,7 @@ end-of-backward callback uses torch's ``_execution_engine.queue_callback`` (as D
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
@@ -183,6 +184,9 @@ class Probe:
         max_samples: at most this many sampled batches per epoch: after each epoch the
             sampling stride grows to ``ceil(batches / max_samples)`` when that is larger than
             ``stats_every``, so long epochs (small batches) cost no more than short ones.
+        overhead_budget: share of the epoch's time the sampled batches and the flush may
+            take (measured each epoch; fewer samples next epoch when over, at least one);
+            ``None``: no time budget.
         seed: seed of the quantile sampling generator.
     """
 
@@ -195,6 +199,7 @@ class Probe:
         sample_size: int = 4096,
         stats_every: int = 10,
         max_samples: int = 8,
+        overhead_budget: float | None = 0.01,
         seed: int = 0,
     ) -> None:
         for arg, value in (
@@ -211,6 +216,10 @@ class Probe:
         self._stats_every = stats_every
         self._min_stats_every = stats_every
         self._max_samples = max_samples
+        self._overhead_budget = overhead_budget
+        self._sampled_batches = 0
+        self._probe_seconds = 0.0  # spent on sampled batches this epoch
+        self._epoch_began = time.perf_counter()
         self._seed = seed
         self._generators: dict[torch.device, torch.Generator] = {}
         self._ordered: list[_Layer] = []  # weighted and activation layers, by index
@@ -339,6 +348,8 @@ class Probe:
         if not self._accumulate_flags():
             return
         if sampled:
+            began = time.perf_counter()
+            self._sampled_batches += 1
             bad = self._check_nonfinite(batch)  # one sync; tells which layers need masking
             sampled_layers, flats = [], []
             for layer in self._weighted:
@@ -352,6 +363,7 @@ class Probe:
                 s = torch.where(ok, s, 0.0)
                 layer.grad_sum = s if layer.grad_sum is None else layer.grad_sum + s
                 layer.grad_n = ok.double() if layer.grad_n is None else layer.grad_n + ok
+            self._probe_seconds += time.perf_counter() - began
         elif (batch + 1) % self._check_every == 0:
             self._check_nonfinite(batch)
 
@@ -408,12 +420,25 @@ class Probe:
         )
 
     # ---- epoch boundary -----------------------------------------------------------------
+    def _next_stride(self, flush_seconds: float) -> int:
+        """Sampling stride for the next epoch: at most ``max_samples`` sampled batches, and,
+        with an ``overhead_budget``, no more than the budget allows given what a sampled
+        batch and the flush cost this epoch (never fewer than one sample an epoch)."""
+        samples = self._max_samples
+        if self._overhead_budget is not None and self._sampled_batches:
+            epoch_seconds = time.perf_counter() - self._epoch_began
+            per_sample = self._probe_seconds / self._sampled_batches
+            spare = self._overhead_budget * epoch_seconds - flush_seconds
+            samples = max(1, min(samples, int(spare / per_sample) if per_sample > 0 else samples))
+        return max(self._min_stats_every, -(-self._batch // samples))
+
     def flush(self, epoch: int) -> None:
         """Emit the statistics of the epoch just finished and reset the accumulators.
 
         ``epoch`` is only for the caller's bookkeeping; every layer gets a ``"weight"``
         record, ``"grad"``/``"activation"`` only if sampled during the epoch.
         """
+        flush_began = time.perf_counter()
         if self._batch:  # the last batch's gradients, in case no check covered them
             self._accumulate_flags()
         self._check_nonfinite(max(self._batch - 1, 0))
@@ -444,12 +469,14 @@ class Probe:
                 self._emit(kind, index, name, vals)
         for layer in self._ordered:
             layer.inactive, layer.total, layer.grad_sum, layer.grad_n = None, 0, None, None
-        if self._batch:  # adapt the stride to the epoch length seen
-            stride = -(-self._batch // self._max_samples)
-            self._stats_every = max(self._min_stats_every, stride)
+        if self._batch:  # adapt the stride to the epoch just seen
+            self._stats_every = self._next_stride(time.perf_counter() - flush_began)
         self._forwards = 0
         self._batch = 0
         self._armed = True
+        self._sampled_batches = 0
+        self._probe_seconds = 0.0
+        self._epoch_began = time.perf_counter()
         self._reported.clear()
 
     def close(self) -> None:

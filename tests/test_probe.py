@@ -258,7 +258,7 @@ def test_arguments_are_validated(arg: str) -> None:
 
 def test_long_epochs_sample_a_bounded_number_of_batches():
     model = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.ReLU(), torch.nn.Linear(4, 2))
-    probe = Probe(model, lambda *a: None, stats_every=10, max_samples=8)
+    probe = Probe(model, lambda *a: None, stats_every=10, max_samples=8, overhead_budget=None)
     opt = torch.optim.SGD(model.parameters(), lr=0.01)
     for _ in range(100):
         opt.zero_grad()
@@ -271,4 +271,17 @@ def test_long_epochs_sample_a_bounded_number_of_batches():
         model(torch.randn(8, 4)).sum().backward()
     probe.flush(1)
     assert probe.sampling_stride == 10  # never below stats_every
+    probe.close()
+
+
+def test_overhead_budget_keeps_one_sample_per_epoch_when_tight():
+    model = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.ReLU(), torch.nn.Linear(4, 2))
+    probe = Probe(model, lambda *a: None, stats_every=10, overhead_budget=1e-9)
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    for _ in range(100):
+        opt.zero_grad()
+        model(torch.randn(8, 4)).sum().backward()
+        opt.step()
+    probe.flush(0)
+    assert probe.sampling_stride == 100  # one sampled batch (the first) per 100-batch epoch
     probe.close()
