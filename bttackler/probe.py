@@ -12,7 +12,7 @@ shared by weighted and activation layers, ``0`` = nearest the input):
   layers, ``<name>.in_proj`` (the packed q/k/v projection, or the three separate ones
   concatenated) and ``<name>.out_proj``. Statistics cover the weight matrices, not biases;
   the ``"layer"`` record's ``num_params`` counts every parameter of the layer.
-* activation modules (see :data:`_ACTIVATION_RULES`). Functional activations
+* activation modules (see :data:`bttackler.probe_layers.ACTIVATION_RULES`). Functional activations
   (``torch.relu(x)`` in ``forward``, the default ``activation`` of ``Transformer*Layer``)
   cannot be hooked and are not recorded. A module called several times (one ``nn.ReLU``
   reused after every conv) is one layer, indexed at its first call, pooling all its calls.
@@ -48,7 +48,6 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
@@ -56,119 +55,17 @@ import torch
 from torch import Tensor, nn
 from torch.utils.hooks import RemovableHandle
 
+from bttackler.probe_layers import (
+    WEIGHTED_TYPES,
+    Layer,
+    activation_rule,
+    first_grad_tensor,
+    flat_cat,
+    weighted_layer,
+)
 from bttackler.tensor_stats import many_tensor_stats
 
 Emit = Callable[[str, int, str, Sequence[float]], None]
-
-WEIGHTED_TYPES: tuple[type[nn.Module], ...] = (
-    nn.Linear,
-    nn.Conv1d,
-    nn.Conv2d,
-    nn.Conv3d,
-    nn.ConvTranspose1d,
-    nn.ConvTranspose2d,
-    nn.ConvTranspose3d,
-    nn.RNNBase,
-    nn.Embedding,
-    nn.EmbeddingBag,
-)
-
-
-def _not_positive(out: Tensor, m: nn.Module) -> Tensor:
-    return out <= 0
-
-
-def _softplus_off(out: Tensor, m: nn.Module) -> Tensor:
-    return out <= math.log(2.0) / float(getattr(m, "beta", 1.0))  # input <= 0
-
-
-def _tanh_saturated(out: Tensor, m: nn.Module) -> Tensor:
-    return out.abs() > 0.99
-
-
-def _sigmoid_saturated(out: Tensor, m: nn.Module) -> Tensor:
-    return (out < 0.01) | (out > 0.99)
-
-
-def _hardtanh_saturated(out: Tensor, m: nn.Module) -> Tensor:
-    return (out <= float(getattr(m, "min_val", -1.0))) | (out >= float(getattr(m, "max_val", 1.0)))
-
-
-# "Inactive" per activation type (looked up along the MRO, so ReLU6 is not a Hardtanh):
-# ReLU family: output <= 0 (not activated); Softplus: input <= 0; Tanh/Softsign: |y| > 0.99,
-# Sigmoid/Hardsigmoid: y < 0.01 or y > 0.99, Hardtanh: y at min_val or max_val (saturated).
-_ACTIVATION_RULES: dict[type[nn.Module], Callable[[Tensor, nn.Module], Tensor]] = {
-    **{
-        t: _not_positive
-        for t in (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.PReLU, nn.RReLU, nn.ELU, nn.SELU)
-        + (nn.CELU, nn.GELU, nn.SiLU, nn.Mish, nn.Hardswish)
-    },
-    nn.Softplus: _softplus_off,
-    nn.Tanh: _tanh_saturated,
-    nn.Softsign: _tanh_saturated,
-    nn.Sigmoid: _sigmoid_saturated,
-    nn.Hardsigmoid: _sigmoid_saturated,
-    nn.Hardtanh: _hardtanh_saturated,
-}
-
-
-def _activation_rule(m: nn.Module) -> Callable[[Tensor, nn.Module], Tensor] | None:
-    for cls in type(m).__mro__:
-        if cls in _ACTIVATION_RULES:
-            return _ACTIVATION_RULES[cls]
-    return None
-
-
-@dataclass
-class _Layer:
-    name: str
-    type_name: str
-    weights: list[Tensor]
-    num_params: int
-    index: int = -1
-    inactive: Tensor | None = None  # activation layers: device count of inactive outputs
-    total: int = 0
-    grad_sum: Tensor | None = None  # weighted layers: NaN-aware sum of sampled grad stats
-    grad_n: Tensor | None = None
-    sub: list[_Layer] = field(default_factory=list)  # MultiheadAttention: in/out projection
-
-
-def _weighted_layer(name: str, m: nn.Module) -> _Layer:
-    own = [p for _, p in m.named_parameters(recurse=False)]
-    if isinstance(m, nn.MultiheadAttention):
-        projections = (m.in_proj_weight, m.q_proj_weight, m.k_proj_weight, m.v_proj_weight)
-        in_w: list[Tensor] = [p for p in projections if p is not None]
-        out = list(m.out_proj.parameters())
-        tname = type(m).__name__
-        sub = [
-            _Layer(f"{name}.in_proj", tname, in_w, sum(p.numel() for p in own)),
-            _Layer(f"{name}.out_proj", tname, [m.out_proj.weight], sum(p.numel() for p in out)),
-        ]
-        return _Layer(name, tname, [], 0, sub=sub)
-    if isinstance(m, nn.RNNBase):
-        weights: list[Tensor] = [
-            p for n, p in m.named_parameters(recurse=False) if n.startswith("weight")
-        ]
-    else:
-        w = getattr(m, "weight", None)
-        weights = [w] if isinstance(w, nn.Parameter) else []
-    return _Layer(name, type(m).__name__, weights, sum(p.numel() for p in own))
-
-
-def _first_grad_tensor(output: Any) -> Tensor | None:
-    if isinstance(output, Tensor):
-        return output if output.requires_grad else None
-    items = output.values() if isinstance(output, dict) else output
-    if isinstance(items, (tuple, list)) or isinstance(output, dict):
-        for item in items:
-            found = _first_grad_tensor(item)
-            if found is not None:
-                return found
-    return None
-
-
-def _flat(tensors: Sequence[Tensor]) -> Tensor:
-    return tensors[0] if len(tensors) == 1 else torch.cat([t.reshape(-1) for t in tensors])
 
 
 class Probe:
@@ -222,9 +119,9 @@ class Probe:
         self._epoch_began = time.perf_counter()
         self._seed = seed
         self._generators: dict[torch.device, torch.Generator] = {}
-        self._ordered: list[_Layer] = []  # weighted and activation layers, by index
-        self._weighted: list[_Layer] = []
-        self._activations: list[_Layer] = []
+        self._ordered: list[Layer] = []  # weighted and activation layers, by index
+        self._weighted: list[Layer] = []
+        self._activations: list[Layer] = []
         self._initialized = False
         self._forwards = 0  # training forward passes this epoch
         self._batch = 0  # backward passes this epoch
@@ -233,7 +130,7 @@ class Probe:
         self._reported: set[int] = set()
         self._handles: list[RemovableHandle] = []
         self._params: list[Tensor] = []
-        self._param_layer: list[_Layer] = []
+        self._param_layer: list[Layer] = []
         self._flags: Tensor | None = None
         # activation hooks are installed only for the sampled forward passes (hooks cost)
         self._act_modules: list[tuple[nn.Module, Callable[..., None]]] = []
@@ -241,12 +138,12 @@ class Probe:
 
         skip = {id(m.out_proj) for m in model.modules() if isinstance(m, nn.MultiheadAttention)}
         for name, m in model.named_modules():
-            rule = _activation_rule(m)
+            rule = activation_rule(m)
             if rule is not None:
-                layer = _Layer(name, type(m).__name__, [], 0)
+                layer = Layer(name, type(m).__name__, [], 0)
                 self._act_modules.append((m, partial(self._on_activation, layer, rule)))
             elif isinstance(m, WEIGHTED_TYPES + (nn.MultiheadAttention,)) and id(m) not in skip:
-                layer = _weighted_layer(name, m)
+                layer = weighted_layer(name, m)
                 handle_box: list[RemovableHandle] = []
                 hook = partial(self._on_first_call, layer, handle_box)
                 handle_box.append(m.register_forward_hook(hook))
@@ -270,7 +167,7 @@ class Probe:
         return [(layer.index, layer.name, layer.type_name) for layer in self._ordered]
 
     # ---- forward side -------------------------------------------------------------------
-    def _add(self, layer: _Layer, bucket: list[_Layer]) -> None:
+    def _add(self, layer: Layer, bucket: list[Layer]) -> None:
         layer.index = len(self._ordered)
         self._ordered.append(layer)
         bucket.append(layer)
@@ -296,12 +193,12 @@ class Probe:
         if module.training and torch.is_grad_enabled():
             # The end of the backward pass through this output is when every .grad is final:
             # one tensor hook per forward, cheaper than a hook per parameter.
-            out = _first_grad_tensor(output)
+            out = first_grad_tensor(output)
             if out is not None:
                 out.register_hook(self._on_output_grad)
 
     def _on_first_call(
-        self, layer: _Layer, handle: list[RemovableHandle], m: nn.Module, a: Any, o: Any
+        self, layer: Layer, handle: list[RemovableHandle], m: nn.Module, a: Any, o: Any
     ) -> None:
         handle[0].remove()
         for sub in layer.sub or [layer]:
@@ -309,7 +206,7 @@ class Probe:
 
     def _on_activation(
         self,
-        layer: _Layer,
+        layer: Layer,
         rule: Callable[[Tensor, nn.Module], Tensor],
         m: nn.Module,
         args: Any,
@@ -356,7 +253,7 @@ class Probe:
                 layer_grads = [p.grad for p in layer.weights if p.grad is not None]
                 if layer_grads:
                     sampled_layers.append(layer)
-                    flats.append(_flat(layer_grads))
+                    flats.append(flat_cat(layer_grads))
             finite = [layer.index not in bad for layer in sampled_layers]
             for layer, s in zip(sampled_layers, self._stats_many(flats, finite)):
                 ok = ~torch.isnan(s)
@@ -442,9 +339,9 @@ class Probe:
         if self._batch:  # the last batch's gradients, in case no check covered them
             self._accumulate_flags()
         self._check_nonfinite(max(self._batch - 1, 0))
-        rows: list[tuple[str, _Layer, Tensor]] = []
+        rows: list[tuple[str, Layer, Tensor]] = []
         weighted = [layer for layer in self._weighted if layer.weights]
-        flat = [_flat(layer.weights).detach() for layer in weighted]
+        flat = [flat_cat(layer.weights).detach() for layer in weighted]
         sums = torch.stack([w.sum().to(flat[0].device) for w in flat]).tolist() if flat else []
         finite = [math.isfinite(total) for total in sums]
         for layer, stats in zip(weighted, self._stats_many(flat, finite)):

@@ -1,0 +1,122 @@
+"""What the probe hooks: which modules are weighted layers, what "inactive" means for each
+activation type, and the per-layer state the probe accumulates during an epoch."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+WEIGHTED_TYPES: tuple[type[nn.Module], ...] = (
+    nn.Linear,
+    nn.Conv1d,
+    nn.Conv2d,
+    nn.Conv3d,
+    nn.ConvTranspose1d,
+    nn.ConvTranspose2d,
+    nn.ConvTranspose3d,
+    nn.RNNBase,
+    nn.Embedding,
+    nn.EmbeddingBag,
+)
+
+
+def _not_positive(out: Tensor, m: nn.Module) -> Tensor:
+    return out <= 0
+
+
+def _softplus_off(out: Tensor, m: nn.Module) -> Tensor:
+    return out <= math.log(2.0) / float(getattr(m, "beta", 1.0))  # input <= 0
+
+
+def _tanh_saturated(out: Tensor, m: nn.Module) -> Tensor:
+    return out.abs() > 0.99
+
+
+def _sigmoid_saturated(out: Tensor, m: nn.Module) -> Tensor:
+    return (out < 0.01) | (out > 0.99)
+
+
+def _hardtanh_saturated(out: Tensor, m: nn.Module) -> Tensor:
+    return (out <= float(getattr(m, "min_val", -1.0))) | (out >= float(getattr(m, "max_val", 1.0)))
+
+
+# "Inactive" per activation type (looked up along the MRO, so ReLU6 is not a Hardtanh):
+# ReLU family: output <= 0 (not activated); Softplus: input <= 0; Tanh/Softsign: |y| > 0.99,
+# Sigmoid/Hardsigmoid: y < 0.01 or y > 0.99, Hardtanh: y at min_val or max_val (saturated).
+ACTIVATION_RULES: dict[type[nn.Module], Callable[[Tensor, nn.Module], Tensor]] = {
+    **{
+        t: _not_positive
+        for t in (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.PReLU, nn.RReLU, nn.ELU, nn.SELU)
+        + (nn.CELU, nn.GELU, nn.SiLU, nn.Mish, nn.Hardswish)
+    },
+    nn.Softplus: _softplus_off,
+    nn.Tanh: _tanh_saturated,
+    nn.Softsign: _tanh_saturated,
+    nn.Sigmoid: _sigmoid_saturated,
+    nn.Hardsigmoid: _sigmoid_saturated,
+    nn.Hardtanh: _hardtanh_saturated,
+}
+
+
+def activation_rule(m: nn.Module) -> Callable[[Tensor, nn.Module], Tensor] | None:
+    for cls in type(m).__mro__:
+        if cls in ACTIVATION_RULES:
+            return ACTIVATION_RULES[cls]
+    return None
+
+
+@dataclass
+class Layer:
+    name: str
+    type_name: str
+    weights: list[Tensor]
+    num_params: int
+    index: int = -1
+    inactive: Tensor | None = None  # activation layers: device count of inactive outputs
+    total: int = 0
+    grad_sum: Tensor | None = None  # weighted layers: NaN-aware sum of sampled grad stats
+    grad_n: Tensor | None = None
+    sub: list[Layer] = field(default_factory=list)  # MultiheadAttention: in/out projection
+
+
+def weighted_layer(name: str, m: nn.Module) -> Layer:
+    own = [p for _, p in m.named_parameters(recurse=False)]
+    if isinstance(m, nn.MultiheadAttention):
+        projections = (m.in_proj_weight, m.q_proj_weight, m.k_proj_weight, m.v_proj_weight)
+        in_w: list[Tensor] = [p for p in projections if p is not None]
+        out = list(m.out_proj.parameters())
+        tname = type(m).__name__
+        sub = [
+            Layer(f"{name}.in_proj", tname, in_w, sum(p.numel() for p in own)),
+            Layer(f"{name}.out_proj", tname, [m.out_proj.weight], sum(p.numel() for p in out)),
+        ]
+        return Layer(name, tname, [], 0, sub=sub)
+    if isinstance(m, nn.RNNBase):
+        weights: list[Tensor] = [
+            p for n, p in m.named_parameters(recurse=False) if n.startswith("weight")
+        ]
+    else:
+        w = getattr(m, "weight", None)
+        weights = [w] if isinstance(w, nn.Parameter) else []
+    return Layer(name, type(m).__name__, weights, sum(p.numel() for p in own))
+
+
+def first_grad_tensor(output: Any) -> Tensor | None:
+    if isinstance(output, Tensor):
+        return output if output.requires_grad else None
+    items = output.values() if isinstance(output, dict) else output
+    if isinstance(items, (tuple, list)) or isinstance(output, dict):
+        for item in items:
+            found = first_grad_tensor(item)
+            if found is not None:
+                return found
+    return None
+
+
+def flat_cat(tensors: Sequence[Tensor]) -> Tensor:
+    return tensors[0] if len(tensors) == 1 else torch.cat([t.reshape(-1) for t in tensors])
