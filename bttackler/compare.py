@@ -128,13 +128,7 @@ def tables(doc: Mapping[str, Any]) -> list[Table]:
     for p in points:
         t3.add_column(report.fraction_label(p["fraction"]))
     for row in t["table3"]:
-        cells = []
-        for p in row["points"]:
-            cell = fmt(p["trials"], digits=6)
-            if p["increase"] is not None:
-                cell += f" ({fmt(p['increase'], percent=True)})"
-            cells.append(cell)
-        t3.add_row(row["arm"], *cells)
+        t3.add_row(row["arm"], *report.table3_cells(row))
     out.append(t3)
     if t["table4"]:
         t4 = Table(title="Table 4: time-saving for baseline accuracy")

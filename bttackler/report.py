@@ -193,16 +193,23 @@ def draw_figures(doc: Mapping[str, Any], out_dir: Path) -> list[Path]:
         plt.close(fig)
         written.append(path)
 
-    fig, ax = plt.subplots(figsize=(7, 4))
-    for s in figs["top10_over_time"]["series"]:
-        if s["points"]:
-            xs, ys = zip(*s["points"])
-            ax.step(xs, ys, where="post", label=_label(s))
-    ax.set_xlabel("time since the run started (s)")
-    ax.set_ylabel(f"{doc['objective']} (mean of the top 10)")
-    ax.set_title("Top-10 mean objective over time")
-    _legend(ax)
-    save(fig, "top10_over_time")
+    def step_plot(key: str, ylabel: str, title: str) -> None:
+        fig, ax = plt.subplots(figsize=(7, 4))
+        for s in figs[key]["series"]:
+            if s["points"]:
+                xs, ys = zip(*s["points"])
+                ax.step(xs, ys, where="post", label=_label(s))
+        ax.set_xlabel("time since the run started (s)")
+        ax.set_ylabel(ylabel)
+        ax.set_title(title)
+        _legend(ax)
+        save(fig, key)
+
+    step_plot(
+        "top10_over_time",
+        f"{doc['objective']} (mean of the top 10)",
+        "Top-10 mean objective over time",
+    )
 
     hist = figs["final_objective_histogram"]
     series = hist["series"]
@@ -222,16 +229,7 @@ def draw_figures(doc: Mapping[str, Any], out_dir: Path) -> list[Path]:
         _legend(ax)
     save(fig, "final_objective_histogram")
 
-    fig, ax = plt.subplots(figsize=(7, 4))
-    for s in figs["trials_over_time"]["series"]:
-        if s["points"]:
-            xs, ys = zip(*s["points"])
-            ax.step(xs, ys, where="post", label=_label(s))
-    ax.set_xlabel("time since the run started (s)")
-    ax.set_ylabel("trials with a value")
-    ax.set_title("Trials finished over time")
-    _legend(ax)
-    save(fig, "trials_over_time")
+    step_plot("trials_over_time", "trials with a value", "Trials finished over time")
 
     term = figs["terminations_by_indicator"]
     fig, ax = plt.subplots(figsize=(7, 4))
@@ -307,13 +305,7 @@ def markdown(doc: Mapping[str, Any]) -> str:
     lines.append("| arm | " + " | ".join(fraction_label(f) for f in fractions) + " |")
     lines.append("|---|" + "---|" * len(fractions))
     for row in t["table3"]:
-        cells = []
-        for p in row["points"]:
-            cell = fmt_spread(p["trials"], digits=6)
-            if p["increase"] is not None:
-                cell += f" ({fmt_spread(p['increase'], percent=True)})"
-            cells.append(cell)
-        lines.append(f"| {row['arm']} | " + " | ".join(cells) + " |")
+        lines.append(f"| {row['arm']} | " + " | ".join(table3_cells(row)) + " |")
     if t["table4"]:
         lines += ["", "## Table 4: time-saving for baseline accuracy", "",
                   "| arm | baseline's time to its best (s) | arm's time to reach it (s) | TSBA |",
@@ -342,6 +334,17 @@ def markdown(doc: Mapping[str, Any]) -> str:
     for key, title in titles.items():
         lines += [f"### {title}", "", f"![{title}]({doc['figures'][key]['file']})", ""]
     return "\n".join(lines)
+
+
+def table3_cells(row: Mapping[str, Any]) -> list[str]:
+    """Table 3 cells of one arm: trials at each budget fraction, with the increase."""
+    cells = []
+    for p in row["points"]:
+        cell = fmt_spread(p["trials"], digits=6)
+        if p["increase"] is not None:
+            cell += f" ({fmt_spread(p['increase'], percent=True)})"
+        cells.append(cell)
+    return cells
 
 
 def fraction_label(fraction: float) -> str:

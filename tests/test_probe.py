@@ -256,32 +256,34 @@ def test_arguments_are_validated(arg: str) -> None:
         Probe(nn.Linear(1, 1), Recorder(), **{arg: 0})  # type: ignore[arg-type]
 
 
-def test_long_epochs_sample_a_bounded_number_of_batches():
-    model = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.ReLU(), torch.nn.Linear(4, 2))
-    probe = Probe(model, lambda *a: None, stats_every=10, max_samples=8, overhead_budget=None)
+def _tiny_epoch(model: nn.Module, batches: int) -> None:
     opt = torch.optim.SGD(model.parameters(), lr=0.01)
-    for _ in range(100):
+    for _ in range(batches):
         opt.zero_grad()
         model(torch.randn(8, 4)).sum().backward()
         opt.step()
+
+
+def _tiny_model() -> nn.Module:
+    return nn.Sequential(nn.Linear(4, 4), nn.ReLU(), nn.Linear(4, 2))
+
+
+def test_long_epochs_sample_a_bounded_number_of_batches():
+    model = _tiny_model()
+    probe = Probe(model, lambda *a: None, stats_every=10, max_samples=8, overhead_budget=None)
+    _tiny_epoch(model, 100)
     probe.flush(0)
     assert probe.sampling_stride == 13  # ceil(100 / 8): at most 8 sampled batches next epoch
-    for _ in range(20):
-        opt.zero_grad()
-        model(torch.randn(8, 4)).sum().backward()
+    _tiny_epoch(model, 20)
     probe.flush(1)
     assert probe.sampling_stride == 10  # never below stats_every
     probe.close()
 
 
 def test_overhead_budget_keeps_one_sample_per_epoch_when_tight():
-    model = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.ReLU(), torch.nn.Linear(4, 2))
+    model = _tiny_model()
     probe = Probe(model, lambda *a: None, stats_every=10, overhead_budget=1e-9)
-    opt = torch.optim.SGD(model.parameters(), lr=0.01)
-    for _ in range(100):
-        opt.zero_grad()
-        model(torch.randn(8, 4)).sum().backward()
-        opt.step()
+    _tiny_epoch(model, 100)
     probe.flush(0)
     assert probe.sampling_stride == 100  # one sampled batch (the first) per 100-batch epoch
     probe.close()
