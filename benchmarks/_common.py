@@ -9,6 +9,23 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
+# The default task (digits) at a typical configuration: the middle of search_spaces/digits.yaml.
+DIGITS: dict[str, object] = {
+    "lr": 0.003,
+    "weight_decay": 1e-4,
+    "dropout": 0.3,
+    "conv1": 10,
+    "conv2": 20,
+    "conv3": 24,
+    "conv4": 24,
+    "hidden": 136,
+    "kernel_size": 3,
+    "activation": "relu",
+    "optimizer": "adam",
+    "batch_size": 64,
+    "batch_norm": True,
+}
+
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
     out = subprocess.run(

@@ -21,6 +21,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from _common import DIGITS
 from torch import nn
 
 from tasks import cifar10cnn, cifar10lstm, digits, ex96trans
@@ -78,21 +79,6 @@ TRANS: dict[str, Any] = {
     "dropout": 0.1,
 }
 GARCH_TRANS: dict[str, Any] = {**TRANS, "d_model": 64, "d_ff": 160}
-DIGITS: dict[str, Any] = {
-    "lr": 0.003,
-    "weight_decay": 1e-4,
-    "dropout": 0.3,
-    "conv1": 10,
-    "conv2": 20,
-    "conv3": 24,
-    "conv4": 24,
-    "hidden": 136,
-    "kernel_size": 3,
-    "activation": "relu",
-    "optimizer": "adam",
-    "batch_size": 64,
-    "batch_norm": True,
-}
 
 
 def _optimizer(model: nn.Module, params: dict[str, Any]) -> torch.optim.Optimizer:
@@ -252,7 +238,7 @@ def main() -> None:
     for name in wanted:
         if name == "digits":
             epoch = time_digits()
-            steps = math.ceil(len(digits.load_split()[0]) / DIGITS["batch_size"])
+            steps = math.ceil(len(digits.load_split()[0]) / int(DIGITS["batch_size"]))
             print(
                 f"{name:<12} {epoch / steps:>8.3f} {steps:>6} {epoch:>9.1f} "
                 f"{20 * epoch / 60:>8.1f}m  real data, conv 10/20/24/24, fc 136, adam, batch 64"

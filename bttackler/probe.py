@@ -17,23 +17,27 @@ shared by weighted and activation layers, ``0`` = nearest the input):
   cannot be hooked and are not recorded. A module called several times (one ``nn.ReLU``
   reused after every conv) is one layer, indexed at its first call, pooling all its calls.
 
-Sampling, to keep the overhead low: gradient statistics are computed on every
-``k``-th backward pass of the epoch (0, k, 2k, ...; ``k = stats_every``, raised after each epoch
-so that at most ``max_samples`` batches are sampled) and *averaged* over those batches
+Sampling, to keep the overhead low: a batch is a training forward pass with autograd on (and
+its backward). Gradient statistics are computed on every ``k``-th batch of the epoch
+(0, k, 2k, ...; ``k = stats_every``, raised after each epoch so that at most ``max_samples``
+batches are sampled, and fewer when ``overhead_budget`` says so) and *averaged* over them
 (NaN-aware: a NaN statistic, e.g. the skew of a constant tensor, is left out of the mean;
 ``nan_count``/``inf_count`` are thus mean counts per sampled batch). Activation ratios are
-measured on every ``stats_every``-th training forward pass (``module.training`` only, so
+measured on the same sampled forward passes (``module.training`` only, so
 ``model.eval()`` validation is ignored), on ``sample_size`` random outputs per call when the
-output is bigger. Weight statistics are computed once, at ``flush``.
+output is bigger. Weight statistics are taken on the same sampled batches, in the same
+batched call as the gradients (the weights the gradients were computed with, before the
+optimizer steps), and averaged the same way; a layer with no sampled batch in the epoch gets
+the statistics of its weights at ``flush``.
 All of it stays on the device until ``flush`` copies everything to the host in one go.
 
-Non-finite check: on sampled and checked backward passes the sum of each weight gradient (NaN
-or Inf if any element is; also Inf if the sum itself overflows) is accumulated on the device
-(a NaN/Inf gradient poisons the weights through the optimizer, so later checks still see it),
-and at the end of each epoch; every
-``check_every`` backward passes, on every sampled batch (to pick the fast path of
-:func:`tensor_stats` for finite gradients) and at ``flush``, it is copied to the host (one
-sync each). A layer found non-finite is emitted at once as ``"nonfinite"`` with
+Non-finite check: only sampled batches and every ``check_every``-th batch are watched (their
+forward and backward get a hook; every other batch costs one Python call). On those, and at
+``flush``, the sum of each weight gradient (NaN or Inf if any element is; also Inf if the sum
+itself overflows) is taken on the device and copied to the host (one sync each); a NaN/Inf
+gradient poisons the weights through the optimizer, so the next watched batch still sees it.
+Sampled batches use the check to pick the fast path of :func:`tensor_stats` for finite
+gradients. A layer found non-finite is emitted at once as ``"nonfinite"`` with
 ``[nan_count, inf_count, batch]``: exact counts over its current gradient (at least 1 of the
 seen kind if the gradient has recovered since), and the batch index of the check, which is at
 most ``check_every - 1`` batches after the one that went bad. At most once per layer per epoch.
@@ -76,14 +80,18 @@ class Probe:
         emit: ``emit(kind, layer_index, layer_name, values)``; kinds ``"layer"``,
             ``"weight"``, ``"grad"``, ``"activation"`` and ``"nonfinite"``.
         check_every: backward passes between two host syncs of the non-finite check.
-        sample_size: elements sampled per tensor for median and quartiles.
+        sample_size: elements sampled per tensor for median and quartiles (exact below that
+            size; 1,024 draws put the median within about 0.04 standard deviations), and
+            per activation output for the inactive ratio.
         stats_every: gradient statistics and activation ratios on every k-th batch (at least).
         max_samples: at most this many sampled batches per epoch: after each epoch the
             sampling stride grows to ``ceil(batches / max_samples)`` when that is larger than
             ``stats_every``, so long epochs (small batches) cost no more than short ones.
         overhead_budget: share of the epoch's time the sampled batches and the flush may
-            take (measured each epoch; fewer samples next epoch when over, at least one);
-            ``None``: no time budget.
+            take: a batch due for sampling is skipped while the probe's time this epoch
+            (plus the last flush) is over budget, and the next epoch's stride is set from
+            what a sample cost; the first batch of an epoch is always sampled. ``None``: no
+            time budget.
         seed: seed of the quantile sampling generator.
     """
 
@@ -93,7 +101,7 @@ class Probe:
         emit: Emit,
         *,
         check_every: int = 10,
-        sample_size: int = 4096,
+        sample_size: int = 1024,
         stats_every: int = 10,
         max_samples: int = 8,
         overhead_budget: float | None = 0.01,
@@ -116,6 +124,7 @@ class Probe:
         self._overhead_budget = overhead_budget
         self._sampled_batches = 0
         self._probe_seconds = 0.0  # spent on sampled batches this epoch
+        self._flush_seconds = 0.0  # spent by the last flush
         self._epoch_began = time.perf_counter()
         self._seed = seed
         self._generators: dict[torch.device, torch.Generator] = {}
@@ -123,15 +132,15 @@ class Probe:
         self._weighted: list[Layer] = []
         self._activations: list[Layer] = []
         self._initialized = False
-        self._forwards = 0  # training forward passes this epoch
-        self._batch = 0  # backward passes this epoch
-        self._armed = True
+        self._forwards = 0  # training forward passes with autograd on, this epoch
+        self._armed = True  # this training forward pass is a sampled one
+        self._due: tuple[int, bool] | None = None  # (batch, sampled) if its backward is watched
         self._in_backward = False
         self._reported: set[int] = set()
         self._handles: list[RemovableHandle] = []
         self._params: list[Tensor] = []
         self._param_layer: list[Layer] = []
-        self._flags: Tensor | None = None
+        self._end_handle: RemovableHandle | None = None  # the one-shot forward hook
         # activation hooks are installed only for the sampled forward passes (hooks cost)
         self._act_modules: list[tuple[nn.Module, Callable[..., None]]] = []
         self._act_handles: list[RemovableHandle] = []
@@ -153,13 +162,18 @@ class Probe:
                         if p.requires_grad and all(p is not q for q in self._params):
                             self._params.append(p)
                             self._param_layer.append(sub)
+        self._model = model
         self._handles.append(model.register_forward_pre_hook(self._on_forward_pre))
-        self._handles.append(model.register_forward_hook(self._on_forward_end))
 
     @property
     def sampling_stride(self) -> int:
         """Gradient statistics are taken on every ``sampling_stride``-th batch of an epoch."""
         return self._stats_every
+
+    @property
+    def sampled_batches(self) -> int:
+        """Batches whose gradient statistics were taken so far this epoch."""
+        return self._sampled_batches
 
     @property
     def layers(self) -> list[tuple[int, str, str]]:
@@ -176,13 +190,25 @@ class Probe:
 
     def _on_forward_pre(self, module: nn.Module, args: Any) -> None:
         self._in_backward = False
-        if module.training:
-            self._armed = self._forwards % self._stats_every == 0
+        self._due = None
+        if module.training and torch.is_grad_enabled():
+            batch = self._forwards
             self._forwards += 1
-        if (self._armed and module.training) or not self._initialized:
+            self._armed = batch % self._stats_every == 0 and (batch == 0 or self._within_budget())
+            if self._armed or (batch + 1) % self._check_every == 0:
+                self._due = (batch, self._armed)
+        sampled = self._armed and module.training
+        if sampled or not self._initialized:
             self._act_handles = [m.register_forward_hook(h) for m, h in self._act_modules]
+        if (sampled or self._due is not None or not self._initialized) and not self._end_handle:
+            # a forward hook only for the forwards that need one: on the others the probe
+            # costs this one call
+            self._end_handle = module.register_forward_hook(self._on_forward_end)
 
     def _on_forward_end(self, module: nn.Module, args: Any, output: Any) -> None:
+        if self._end_handle is not None:
+            self._end_handle.remove()
+            self._end_handle = None
         for handle in self._act_handles:
             handle.remove()
         self._act_handles = []
@@ -190,12 +216,23 @@ class Probe:
             self._initialized = True
             for layer in self._ordered:
                 self._emit("layer", layer.index, layer.name, [float(layer.num_params)])
-        if module.training and torch.is_grad_enabled():
+        if self._due is not None:
             # The end of the backward pass through this output is when every .grad is final:
-            # one tensor hook per forward, cheaper than a hook per parameter.
+            # one tensor hook per watched forward (sampled or due for the NaN/Inf check), none
+            # on the others, cheaper than a hook per parameter.
             out = first_grad_tensor(output)
             if out is not None:
-                out.register_hook(self._on_output_grad)
+                out.register_hook(partial(self._on_output_grad, *self._due))
+            self._due = None
+
+    def _within_budget(self) -> bool:
+        """Whether the probe's time this epoch (sampled batches, plus the last flush) is still
+        within ``overhead_budget`` of the epoch's time so far: the guard that keeps the first
+        epoch, before any stride adaptation, and any change of pace within budget."""
+        if self._overhead_budget is None:
+            return True
+        spent = self._probe_seconds + self._flush_seconds
+        return spent <= self._overhead_budget * (time.perf_counter() - self._epoch_began)
 
     def _on_first_call(
         self, layer: Layer, handle: list[RemovableHandle], m: nn.Module, a: Any, o: Any
@@ -228,73 +265,65 @@ class Probe:
         layer.total += out.numel()
 
     # ---- backward side ------------------------------------------------------------------
-    def _on_output_grad(self, grad: Tensor) -> None:
+    def _on_output_grad(self, batch: int, sampled: bool, grad: Tensor) -> None:
         if not self._in_backward:
             self._in_backward = True
-            torch.autograd.Variable._execution_engine.queue_callback(self._on_backward_end)
+            callback = partial(self._on_backward_end, batch, sampled)
+            torch.autograd.Variable._execution_engine.queue_callback(callback)
 
-    def _on_backward_end(self) -> None:
+    def _on_backward_end(self, batch: int, sampled: bool) -> None:
+        # Only watched batches get here; on the others a NaN/Inf gradient poisons the weights
+        # through the optimizer step, so the check on the next watched batch still sees it.
         self._in_backward = False
-        batch = self._batch
-        self._batch += 1
-        sampled = batch % self._stats_every == 0
-        if not sampled and (batch + 1) % self._check_every:
-            # Nothing to do on this batch: a NaN/Inf gradient poisons the weights through the
-            # optimizer step, so the check on the next sampled/checked batch still sees it.
+        began = time.perf_counter()
+        bad = self._check_nonfinite(batch)  # one sync; tells which layers need masking
+        if not sampled or bad is None:
             return
-        if not self._accumulate_flags():
-            return
-        if sampled:
-            began = time.perf_counter()
-            self._sampled_batches += 1
-            bad = self._check_nonfinite(batch)  # one sync; tells which layers need masking
-            sampled_layers, flats = [], []
-            for layer in self._weighted:
-                layer_grads = [p.grad for p in layer.weights if p.grad is not None]
-                if layer_grads:
-                    sampled_layers.append(layer)
-                    flats.append(flat_cat(layer_grads))
-            finite = [layer.index not in bad for layer in sampled_layers]
-            for layer, s in zip(sampled_layers, self._stats_many(flats, finite)):
-                ok = ~torch.isnan(s)
-                s = torch.where(ok, s, 0.0)
-                layer.grad_sum = s if layer.grad_sum is None else layer.grad_sum + s
-                layer.grad_n = ok.double() if layer.grad_n is None else layer.grad_n + ok
-            self._probe_seconds += time.perf_counter() - began
-        elif (batch + 1) % self._check_every == 0:
-            self._check_nonfinite(batch)
+        self._sampled_batches += 1
+        # Weights and gradients of the same step, in one batched call: the weights are those
+        # the gradients were computed with (the optimizer has not stepped yet).
+        entries: list[tuple[Layer, str]] = []
+        flats, finite = [], []
+        for layer in self._weighted:
+            layer_grads = [p.grad for p in layer.weights if p.grad is not None]
+            if layer_grads:
+                entries.append((layer, "grad"))
+                flats.append(flat_cat(layer_grads))
+                finite.append(layer.index not in bad)
+        for layer in self._weighted:
+            if layer.weights:
+                entries.append((layer, "weight"))
+                flats.append(flat_cat(layer.weights).detach())
+                finite.append(not bad)  # a non-finite weight makes every gradient NaN
+        for (layer, kind), stats in zip(entries, self._stats_many(flats, finite)):
+            layer.add_sample(kind, stats)
+        self._probe_seconds += time.perf_counter() - began
 
-    def _accumulate_flags(self) -> bool:
-        """Add every parameter gradient's sum to the device-side flags (no sync); a NaN or
-        Inf anywhere in a gradient makes its sum non-finite. False when no gradient exists."""
+    def _check_nonfinite(self, batch: int) -> set[int] | None:
+        """Sum every weight gradient (NaN or Inf if any element is, Inf also if the sum
+        overflows) with one host sync; emit newly non-finite layers; return the indices of
+        all non-finite layers, or None when no gradient exists yet."""
         grads = [p.grad for p in self._params]
-        device = next((g.device for g in grads if g is not None), None)
-        if device is None:
-            return False
-        zero = torch.zeros((), device=device)
-        sums = torch.stack([zero if g is None else g.sum().to(device) for g in grads])
-        if self._flags is None or self._flags.device != device:
-            self._flags = torch.zeros(len(grads), device=device)
-        self._flags.add_(sums)
-        return True
-
-    def _check_nonfinite(self, batch: int) -> set[int]:
-        """Sync the flags; emit new non-finite layers; return the indices of all flagged."""
-        if self._flags is None:
-            return set()
-        flags = self._flags.tolist()  # the host sync
-        self._flags.zero_()
+        present = [g for g in grads if g is not None]
+        if not present:
+            return None
+        device = present[0].device
+        sums = torch.stack([g.sum().to(device) for g in present]).tolist()  # the host sync
+        flags = iter(sums)
         bad = set()
-        for flag, layer in zip(flags, self._param_layer):
+        for grad, layer in zip(grads, self._param_layer):
+            if grad is None:
+                continue
+            flag = next(flags)
             if math.isfinite(flag) or layer.index < 0:
                 continue
             bad.add(layer.index)
             if layer.index in self._reported:
                 continue
             self._reported.add(layer.index)
-            grads = [q.grad for q in layer.weights if q.grad is not None]
-            nans = sum(int(torch.isnan(g).sum()) for g in grads)
-            infs = sum(int(torch.isinf(g).sum()) for g in grads)
+            layer_grads = [q.grad for q in layer.weights if q.grad is not None]
+            nans = sum(int(torch.isnan(g).sum()) for g in layer_grads)
+            infs = sum(int(torch.isinf(g).sum()) for g in layer_grads)
             if nans == 0 and infs == 0:
                 nans, infs = (1, 0) if math.isnan(flag) else (0, 1)
             self._emit("nonfinite", layer.index, layer.name, [float(nans), float(infs), batch])
@@ -327,7 +356,7 @@ class Probe:
             per_sample = self._probe_seconds / self._sampled_batches
             spare = self._overhead_budget * epoch_seconds - flush_seconds
             samples = max(1, min(samples, int(spare / per_sample) if per_sample > 0 else samples))
-        return max(self._min_stats_every, -(-self._batch // samples))
+        return max(self._min_stats_every, -(-self._forwards // samples))
 
     def flush(self, epoch: int) -> None:
         """Emit the statistics of the epoch just finished and reset the accumulators.
@@ -336,20 +365,20 @@ class Probe:
         record, ``"grad"``/``"activation"`` only if sampled during the epoch.
         """
         flush_began = time.perf_counter()
-        if self._batch:  # the last batch's gradients, in case no check covered them
-            self._accumulate_flags()
-        self._check_nonfinite(max(self._batch - 1, 0))
+        if self._forwards:  # the last batch's gradients, in case no check covered them
+            self._check_nonfinite(self._forwards - 1)
+        unsampled = [
+            layer for layer in self._weighted if layer.weights and "weight" not in layer.sums
+        ]
+        if unsampled:  # no sampled batch this epoch: the weights as they are now
+            flat = [flat_cat(layer.weights).detach() for layer in unsampled]
+            for layer, stats in zip(unsampled, self._stats_many(flat, [False] * len(flat))):
+                layer.add_sample("weight", stats)
         rows: list[tuple[str, Layer, Tensor]] = []
-        weighted = [layer for layer in self._weighted if layer.weights]
-        flat = [flat_cat(layer.weights).detach() for layer in weighted]
-        sums = torch.stack([w.sum().to(flat[0].device) for w in flat]).tolist() if flat else []
-        finite = [math.isfinite(total) for total in sums]
-        for layer, stats in zip(weighted, self._stats_many(flat, finite)):
-            rows.append(("weight", layer, stats))
         for layer in self._weighted:
-            if layer.grad_sum is not None and layer.grad_n is not None:
-                mean = layer.grad_sum / layer.grad_n  # 0/0 -> NaN where never finite
-                rows.append(("grad", layer, mean))
+            for kind in ("weight", "grad"):
+                if kind in layer.sums:
+                    rows.append((kind, layer, layer.sample_mean(kind)))
         for layer in self._activations:
             if layer.inactive is not None and layer.total > 0:
                 rows.append(("activation", layer, (layer.inactive / layer.total).reshape(1)))
@@ -365,11 +394,12 @@ class Probe:
             for index, kind, name, vals in sorted(out, key=lambda row: row[0]):
                 self._emit(kind, index, name, vals)
         for layer in self._ordered:
-            layer.inactive, layer.total, layer.grad_sum, layer.grad_n = None, 0, None, None
-        if self._batch:  # adapt the stride to the epoch just seen
-            self._stats_every = self._next_stride(time.perf_counter() - flush_began)
+            layer.inactive, layer.total = None, 0
+            layer.sums.clear()
+        self._flush_seconds = time.perf_counter() - flush_began
+        if self._forwards:  # adapt the stride to the epoch just seen
+            self._stats_every = self._next_stride(self._flush_seconds)
         self._forwards = 0
-        self._batch = 0
         self._armed = True
         self._sampled_batches = 0
         self._probe_seconds = 0.0
@@ -380,5 +410,8 @@ class Probe:
         """Remove every hook; the probe emits nothing afterwards. Idempotent."""
         for handle in self._handles + self._act_handles:
             handle.remove()
+        if self._end_handle is not None:
+            self._end_handle.remove()
+            self._end_handle = None
         self._handles.clear()
         self._act_modules.clear()

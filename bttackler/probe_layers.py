@@ -79,9 +79,24 @@ class Layer:
     index: int = -1
     inactive: Tensor | None = None  # activation layers: device count of inactive outputs
     total: int = 0
-    grad_sum: Tensor | None = None  # weighted layers: NaN-aware sum of sampled grad stats
-    grad_n: Tensor | None = None
+    # weighted layers: "weight"/"grad" -> NaN-aware (sum, count) of the sampled statistics
+    sums: dict[str, tuple[Tensor, Tensor]] = field(default_factory=dict)
     sub: list[Layer] = field(default_factory=list)  # MultiheadAttention: in/out projection
+
+    def add_sample(self, kind: str, stats: Tensor) -> None:
+        """Add one sampled batch's statistics; NaN entries (the skew of a constant tensor,
+        say) are left out of the mean."""
+        ok = ~torch.isnan(stats)
+        stats = torch.where(ok, stats, 0.0)
+        if kind in self.sums:
+            total, count = self.sums[kind]
+            self.sums[kind] = (total + stats, count + ok)
+        else:
+            self.sums[kind] = (stats, ok.double())
+
+    def sample_mean(self, kind: str) -> Tensor:
+        total, count = self.sums[kind]
+        return total / count  # 0/0 -> NaN where never finite
 
 
 def weighted_layer(name: str, m: nn.Module) -> Layer:

@@ -2,7 +2,8 @@
 
 Pure functions. On an accelerator they are torch ops with no host synchronisation: the result
 stays a device tensor so the probe can stack every layer's and copy them to the host once per
-epoch. On the CPU (where the host is the device) numpy computes them, several layers at once.
+epoch. On the CPU (where the host is the device) a compiled kernel computes them, every layer
+in one call (:mod:`bttackler.segment_stats`).
 """
 
 from __future__ import annotations
@@ -14,9 +15,9 @@ import torch
 from torch import Tensor
 
 from bttackler.history import STAT_NAMES
+from bttackler.segment_stats import segment_stats
 
 _QUANTILES = (0.5, 0.75, 0.25)  # median, q75, q25: the order of STAT_NAMES
-BATCHED_MAX_ELEMENTS = 65_536  # above this, a layer's moments are taken with torch in float32
 
 
 def tensor_stats(
@@ -60,9 +61,9 @@ def tensor_stats(
     if n == 0:
         return torch.full((len(STAT_NAMES),), float("nan"), dtype=torch.float64, device=x.device)
     if x.device.type == "cpu":
-        # On the CPU the host is the device: numpy's per-call cost is a fraction of torch's,
-        # which dominates for the small tensors of most layers (~10x faster overall).
-        return torch.from_numpy(_numpy_stats(x, sample_size, generator))
+        # On the CPU the host is the device: one compiled two-pass kernel beats torch's
+        # dozen or so elementwise passes and their per-call costs.
+        return torch.from_numpy(_cpu_stats(x, sample_size, generator))
     return _torch_stats(x, sample_size, generator, finite)
 
 
@@ -128,58 +129,18 @@ def _torch_stats(
     return torch.stack([v.to(torch.float64) for v in parts])
 
 
-def _numpy_stats(x: Tensor, sample_size: int, generator: torch.Generator | None) -> np.ndarray:
-    """The same statistics as :func:`tensor_stats`, for a flat CPU tensor, with numpy."""
-    a = x.numpy()
-    n = a.size
-    finite = np.isfinite(a)
-    nan_count = float(np.isnan(a).sum())
-    inf_count = float(n - finite.sum() - nan_count)
-    zero_ratio = float(np.count_nonzero(a == 0)) / n
-    f = a if nan_count + inf_count == 0 else a[finite]
-    if f.size == 0:
-        out = np.full(len(STAT_NAMES), np.nan)
-        out[9:12] = (zero_ratio, nan_count, inf_count)
-        return out
-    f64 = f.astype(np.float64, copy=False)
-    mean = float(f64.mean())
-    centred = f64 - mean
-    var = float(np.dot(centred, centred)) / f64.size
-    if var > 0:
-        z = centred / math.sqrt(var)
-        z2 = z * z
-        skew = float(np.dot(z2, z)) / f64.size
-        kurt = float(np.dot(z2, z2)) / f64.size - 3.0
-    else:
-        skew = kurt = math.nan
-    sample = f64
-    if a.size > sample_size:  # the same sampling as the device path: with replacement
-        idx = torch.randint(0, n, (sample_size,), generator=generator).numpy()
-        sample = a[idx].astype(np.float64)
-        sample = sample[np.isfinite(sample)]
-    median, q75, q25 = _np_quantiles(sample) if sample.size else (math.nan,) * 3
-    lo, hi = float(f64.min()), float(f64.max())
-    absolute = np.abs(f64)
-    return np.array(
-        [mean, var, median, lo, hi, q75, q25, skew, kurt, zero_ratio, nan_count, inf_count,
-         float(absolute.mean()), float(absolute.max())],
-        dtype=np.float64,
-    )  # fmt: skip
+def _cpu_stats(x: Tensor, sample_size: int, generator: torch.Generator | None) -> np.ndarray:
+    """The same statistics as :func:`tensor_stats`, for a flat CPU tensor."""
+    return _many_cpu_stats([x.numpy()], sample_size, generator)[0]
 
 
-def _np_quantiles(sample: np.ndarray) -> tuple[float, ...]:
-    """Median, q75, q25 with numpy's linear interpolation, from one ``np.partition`` (O(n);
-    ``np.quantile`` sorts and costs several times more on small arrays)."""
-    m = sample.size
-    positions = [q * (m - 1) for q in _QUANTILES]
-    ks = sorted({k for p in positions for k in (math.floor(p), min(math.floor(p) + 1, m - 1))})
-    part = np.partition(sample, ks)
-    out = []
-    for pos in positions:
-        below = math.floor(pos)
-        above = min(below + 1, m - 1)
-        out.append(float(part[below] + (pos - below) * (part[above] - part[below])))
-    return tuple(out)
+def _sample_positions(
+    n: int, sample_size: int, generator: torch.Generator | None, device: torch.device | None = None
+) -> Tensor:
+    """``sample_size`` positions in ``range(n)``, uniform with replacement (float64 draws, so
+    every position is reachable however big ``n`` is)."""
+    u = torch.rand(sample_size, dtype=torch.float64, generator=generator, device=device)
+    return (u * n).long().clamp_(max=n - 1)
 
 
 def _quantiles(
@@ -189,8 +150,7 @@ def _quantiles(
     n = x.numel()
     sample = x
     if n > sample_size:
-        idx = torch.randint(0, n, (sample_size,), generator=generator, device=x.device)
-        sample = x[idx]
+        sample = x[_sample_positions(n, sample_size, generator, x.device)]
     if not finite:  # rare path: NaN-aware but slower
         sample = torch.where(torch.isfinite(sample), sample, torch.nan)
         qs = torch.tensor(_QUANTILES, dtype=sample.dtype, device=x.device)
@@ -219,10 +179,10 @@ def many_tensor_stats(
 ) -> list[Tensor]:
     """:func:`tensor_stats` of several tensors of one device, in order.
 
-    On the CPU the layers are concatenated and every moment is taken for all of them at once
-    with ``np.*.reduceat`` (a few dozen numpy calls in all instead of a few dozen per layer:
-    the per-call cost is what dominates small layers). Same numbers as :func:`tensor_stats`,
-    including the sampled quantiles (the same generator draws, in the same order).
+    On the CPU every tensor goes through one call of the compiled kernel
+    (:mod:`bttackler.segment_stats`): per-call costs, not the arithmetic, dominate the small
+    layers a CPU trains. Same numbers as :func:`tensor_stats`, including the sampled
+    quantiles (the same generator draws, in the same order).
     """
     if not tensors:
         return []
@@ -233,74 +193,36 @@ def many_tensor_stats(
             tensor_stats(t, sample_size=sample_size, generator=generator, finite=f)
             for t, f in zip(tensors, finite)
         ]
-    # Big tensors: torch's in-place passes in float32 (no float64 copies of millions of
-    # elements); small ones: numpy, batched. Generator draws stay in tensor order.
-    out: list[Tensor | None] = [None] * len(tensors)
-    small = [i for i, t in enumerate(tensors) if t.numel() <= BATCHED_MAX_ELEMENTS]
-    arrays = [tensors[i].detach().reshape(-1).to(torch.float64).numpy() for i in small]
-    small_rows = iter(_many_numpy_stats(arrays, sample_size, generator) if small else [])
-    for i, t in enumerate(tensors):
-        if i in small:
-            out[i] = torch.from_numpy(next(small_rows))
-        else:
-            x = t.detach().reshape(-1)
-            out[i] = _torch_stats(x if x.dtype == torch.float64 else x.float(), sample_size,
-                                  generator, finite[i])  # fmt: skip
-    return [t for t in out if t is not None]
+    rows = _many_cpu_stats([_float_array(t) for t in tensors], sample_size, generator)
+    return list(torch.from_numpy(rows).unbind(0))
 
 
-def _many_numpy_stats(
+def _many_cpu_stats(
     arrays: list[np.ndarray], sample_size: int, generator: torch.Generator | None
 ) -> np.ndarray:
-    sizes = np.array([a.size for a in arrays])
-    out = np.full((len(arrays), len(STAT_NAMES)), np.nan)
-    keep = np.flatnonzero(sizes > 0)  # reduceat cannot take empty segments
-    if keep.size == 0:
-        return out
-    flat = np.concatenate([arrays[i] for i in keep])
-    n = sizes[keep]
-    starts = np.concatenate(([0], np.cumsum(n)[:-1]))
-    isfinite = np.isfinite(flat)
-    nan_count = np.add.reduceat(np.isnan(flat), starts).astype(np.float64)
-    nf = np.add.reduceat(isfinite, starts).astype(np.float64)
-    inf_count = n - nf - nan_count
-    zero_ratio = np.add.reduceat(flat == 0, starts) / n
-    all_finite = bool(isfinite.all())
-    f = flat if all_finite else np.where(isfinite, flat, 0.0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        mean = np.add.reduceat(f, starts) / nf
-        centred = f - np.repeat(mean, n)
-        if not all_finite:
-            centred[~isfinite] = 0.0
-        sq = centred * centred
-        var = np.add.reduceat(sq, starts) / nf
-        m3 = np.add.reduceat(sq * centred, starts) / nf
-        m4 = np.add.reduceat(sq * sq, starts) / nf
-        skew = np.where(var > 0, m3 / var**1.5, np.nan)
-        kurt = np.where(var > 0, m4 / (var * var) - 3.0, np.nan)
-        absolute = np.abs(f)
-        abs_mean = np.add.reduceat(absolute, starts) / nf
-        lo = np.minimum.reduceat(flat if all_finite else np.where(isfinite, flat, np.inf), starts)
-        hi = np.maximum.reduceat(flat if all_finite else np.where(isfinite, flat, -np.inf), starts)
-        abs_max = np.maximum.reduceat(
-            absolute if all_finite else np.where(isfinite, absolute, -1.0), starts
-        )
-    empty = nf == 0
-    for values in (mean, var, lo, hi, abs_mean, abs_max):
-        values[empty] = np.nan
-    for row, i in enumerate(keep):
-        a = arrays[i]
-        if a.size > sample_size:  # the same sampling as tensor_stats: with replacement
-            idx = torch.randint(0, a.size, (sample_size,), generator=generator).numpy()
-            sample = a[idx]
+    """Rows of :data:`STAT_NAMES` for flat float arrays, by the compiled kernel of
+    :mod:`bttackler.segment_stats` (the sample positions drawn here, in array order)."""
+    sizes = [a.size for a in arrays]
+    flat = np.concatenate(arrays) if arrays else np.zeros(0)
+    if flat.dtype not in (np.float32, np.float64):
+        flat = flat.astype(np.float64)
+    bounds = np.zeros(len(arrays) + 1, dtype=np.int64)
+    np.cumsum(sizes, out=bounds[1:])
+    pieces = []
+    for start, size in zip(bounds[:-1].tolist(), sizes):
+        if size > sample_size:  # the same sampling as tensor_stats: with replacement
+            pieces.append(start + _sample_positions(size, sample_size, generator).numpy())
         else:
-            sample = a
-        if not all_finite:
-            sample = sample[np.isfinite(sample)]
-        quant = _np_quantiles(sample) if sample.size else (math.nan,) * 3
-        out[i] = (
-            mean[row], var[row], quant[0], lo[row], hi[row], quant[1], quant[2], skew[row],
-            kurt[row], zero_ratio[row], nan_count[row], inf_count[row], abs_mean[row],
-            abs_max[row],
-        )  # fmt: skip
-    return out
+            pieces.append(np.arange(start, start + size, dtype=np.int64))
+    sample_bounds = np.zeros(len(arrays) + 1, dtype=np.int64)
+    np.cumsum([len(p) for p in pieces], out=sample_bounds[1:])
+    sample = np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.int64)
+    return segment_stats(flat, bounds, sample, sample_bounds)
+
+
+def _float_array(t: Tensor) -> np.ndarray:
+    """A flat numpy view of ``t`` (a copy only for dtypes other than float32/float64)."""
+    x = t.detach().reshape(-1)
+    if x.dtype not in (torch.float32, torch.float64):
+        x = x.float()
+    return x.numpy()

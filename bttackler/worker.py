@@ -79,7 +79,10 @@ def worker_main(spec: SlotSpec, conn: multiprocessing.connection.Connection) -> 
     import torch._dynamo  # noqa: F401  (the first optimizer of a process imports it: ~2.4 s)
     import torch.optim  # noqa: F401
 
+    from bttackler.segment_stats import warm_up
     from bttackler.task import import_task_module
+
+    warm_up()  # the probe's compiled kernel, loaded once and shared by every forked trial
 
     try:
         module = import_task_module(Path(spec.task_path))

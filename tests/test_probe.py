@@ -58,7 +58,7 @@ class Shuffled(nn.Module):
 def test_layers_follow_forward_order_and_are_emitted_once() -> None:
     rec = Recorder()
     model = Shuffled()
-    probe = Probe(model, rec, stats_every=1)
+    probe = Probe(model, rec, stats_every=1, overhead_budget=None)
     assert probe.layers == []
     train(model, [torch.randn(4, 1, 5) for _ in range(3)])
     want = [(0, "stem", "Conv1d"), (1, "body", "Linear"), (2, "act", "Tanh"), (3, "head", "Linear")]
@@ -89,7 +89,7 @@ def test_weight_stats_are_those_of_the_weight_at_flush() -> None:
 def test_grad_stats_are_averaged_over_sampled_batches() -> None:
     rec = Recorder()
     model = nn.Sequential(nn.Linear(3, 4))
-    probe = Probe(model, rec, stats_every=2)
+    probe = Probe(model, rec, stats_every=2, overhead_budget=None)
     opt = torch.optim.SGD(model.parameters(), lr=0.0)
     seen = []
     for i in range(5):
@@ -108,7 +108,7 @@ def test_relu_inactive_ratio_with_known_dead_units_ignores_eval_passes() -> None
         lin.bias.copy_(torch.tensor([1.0, -1.0, 2.0, -3.0]))  # units 1 and 3 always dead
     model = nn.Sequential(lin, nn.ReLU(), nn.Linear(4, 1), nn.Sigmoid())
     rec = Recorder()
-    probe = Probe(model, rec, stats_every=1)
+    probe = Probe(model, rec, stats_every=1, overhead_budget=None)
     train(model, [torch.randn(8, 4) for _ in range(3)])
     model.eval()
     with torch.no_grad():
@@ -136,7 +136,7 @@ def test_tanh_saturation_ratio() -> None:
 def test_nonfinite_gradient_is_reported_within_the_epoch_once_per_layer() -> None:
     model = nn.Sequential(nn.Linear(3, 3), nn.ReLU(), nn.Linear(3, 1))
     rec = Recorder()
-    probe = Probe(model, rec, check_every=4)
+    probe = Probe(model, rec, check_every=4, overhead_budget=None)
     bad_from = 5
 
     def poison(p: Tensor) -> None:
@@ -187,7 +187,7 @@ def test_lstm_and_embedding_layers() -> None:
 
     model = Net()
     rec = Recorder()
-    probe = Probe(model, rec, stats_every=1)
+    probe = Probe(model, rec, stats_every=1, overhead_budget=None)
     train(model, [torch.randint(0, 10, (2, 5))])
     probe.flush(0)
     assert probe.layers == [(0, "emb", "Embedding"), (1, "rnn", "LSTM"), (2, "out", "Linear")]
@@ -202,7 +202,7 @@ def test_transformer_encoder_projections_are_layers() -> None:
         nn.Linear(8, 2),
     )
     rec = Recorder()
-    probe = Probe(model, rec, stats_every=1)
+    probe = Probe(model, rec, stats_every=1, overhead_budget=None)
     train(model, [torch.randn(2, 5, 8) for _ in range(2)])
     model.eval()
     with torch.no_grad():
@@ -286,4 +286,19 @@ def test_overhead_budget_keeps_one_sample_per_epoch_when_tight():
     _tiny_epoch(model, 100)
     probe.flush(0)
     assert probe.sampling_stride == 100  # one sampled batch (the first) per 100-batch epoch
+    probe.close()
+
+
+def test_overhead_budget_also_holds_within_the_first_epoch():
+    """Before any stride adaptation, a batch due for sampling is skipped while the probe is
+    over budget: with a budget of ~0, only the epoch's first batch is sampled."""
+    model = _tiny_model()
+    probe = Probe(model, lambda *a: None, stats_every=10, overhead_budget=1e-9)
+    _tiny_epoch(model, 100)
+    assert probe.sampled_batches == 1
+    probe.flush(0)
+    unbudgeted = Probe(model, lambda *a: None, stats_every=10, overhead_budget=None)
+    _tiny_epoch(model, 100)
+    assert unbudgeted.sampled_batches == 10
+    unbudgeted.close()
     probe.close()

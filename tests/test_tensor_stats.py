@@ -116,13 +116,13 @@ def test_sample_size_must_be_positive() -> None:
 @pytest.mark.parametrize("poison", [False, True])
 def test_device_path_agrees_with_the_cpu_path(size, poison):
     """The torch path (used on GPUs) and the numpy path (CPU) compute the same numbers."""
-    from bttackler.tensor_stats import _numpy_stats, _torch_stats
+    from bttackler.tensor_stats import _cpu_stats, _torch_stats
 
     x = torch.randn(size, generator=torch.Generator().manual_seed(size))
     x[:3] = 0.0
     if poison:
         x[3], x[4] = float("nan"), float("inf")
-    a = _numpy_stats(x, 4096, torch.Generator().manual_seed(1))
+    a = _cpu_stats(x, 4096, torch.Generator().manual_seed(1))
     b = _torch_stats(x, 4096, torch.Generator().manual_seed(1), finite=not poison).numpy()
     assert np.allclose(a, b, rtol=1e-4, atol=1e-5, equal_nan=True), (a, b)
 
