@@ -25,9 +25,10 @@ batches are sampled, and fewer when ``overhead_budget`` says so) and *averaged* 
 ``nan_count``/``inf_count`` are thus mean counts per sampled batch). Activation ratios are
 measured on the same sampled forward passes (``module.training`` only, so
 ``model.eval()`` validation is ignored), on ``sample_size`` random outputs per call when the
-output is bigger. Weight statistics are taken on the same sampled batches, in the same
-batched call as the gradients (the weights the gradients were computed with, before the
-optimizer steps), and averaged the same way; a layer with no sampled batch in the epoch gets
+output has more than ``64 * sample_size``. Weight statistics are taken on the same sampled
+batches, in the same batched call as the gradients (the weights the gradients were computed
+with, before the optimizer steps), and averaged the same way; a layer with no sampled batch
+in the epoch gets
 the statistics of its weights at ``flush``.
 All of it stays on the device until ``flush`` copies everything to the host in one go.
 
@@ -59,17 +60,21 @@ import torch
 from torch import Tensor, nn
 from torch.utils.hooks import RemovableHandle
 
+from bttackler.history import STAT_NAMES
 from bttackler.probe_layers import (
     WEIGHTED_TYPES,
+    Entry,
     Layer,
+    SampleMeans,
     activation_rule,
     first_grad_tensor,
     flat_cat,
     weighted_layer,
 )
-from bttackler.tensor_stats import many_tensor_stats
+from bttackler.tensor_stats import stats_matrix
 
 Emit = Callable[[str, int, str, Sequence[float]], None]
+_NONFINITE_COLUMNS = [STAT_NAMES.index("nan_count"), STAT_NAMES.index("inf_count")]
 
 
 class Probe:
@@ -93,6 +98,9 @@ class Probe:
             what a sample cost; the first batch of an epoch is always sampled. ``None``: no
             time budget.
         seed: seed of the quantile sampling generator.
+        clock: the overhead budget's clock, in seconds. Default: the training thread's CPU
+            time (other processes sharing the machine do not inflate it), switching to wall
+            time once the gradients turn out to live on an accelerator.
     """
 
     def __init__(
@@ -106,6 +114,7 @@ class Probe:
         max_samples: int = 8,
         overhead_budget: float | None = 0.01,
         seed: int = 0,
+        clock: Callable[[], float] | None = None,
     ) -> None:
         for arg, value in (
             ("check_every", check_every),
@@ -125,7 +134,10 @@ class Probe:
         self._sampled_batches = 0
         self._probe_seconds = 0.0  # spent on sampled batches this epoch
         self._flush_seconds = 0.0  # spent by the last flush
-        self._epoch_began = time.perf_counter()
+        self._clock: Callable[[], float] = clock or time.thread_time
+        self._switch_clock = clock is None  # to wall time on an accelerator: see the docs
+        self._epoch_began = self._clock()
+        self._means = SampleMeans()
         self._seed = seed
         self._generators: dict[torch.device, torch.Generator] = {}
         self._ordered: list[Layer] = []  # weighted and activation layers, by index
@@ -232,7 +244,7 @@ class Probe:
         if self._overhead_budget is None:
             return True
         spent = self._probe_seconds + self._flush_seconds
-        return spent <= self._overhead_budget * (time.perf_counter() - self._epoch_began)
+        return spent <= self._overhead_budget * (self._clock() - self._epoch_began)
 
     def _on_first_call(
         self, layer: Layer, handle: list[RemovableHandle], m: nn.Module, a: Any, o: Any
@@ -254,7 +266,7 @@ class Probe:
         if not (self._armed and m.training and isinstance(output, Tensor)):
             return
         out = output.detach()
-        if out.numel() > self._sample_size:  # a uniform sample of the outputs
+        if out.numel() > 64 * self._sample_size:  # a uniform sample of big outputs
             gen = self._generator(out.device)
             idx = torch.randint(
                 0, out.numel(), (self._sample_size,), generator=gen, device=out.device
@@ -275,29 +287,48 @@ class Probe:
         # Only watched batches get here; on the others a NaN/Inf gradient poisons the weights
         # through the optimizer step, so the check on the next watched batch still sees it.
         self._in_backward = False
-        began = time.perf_counter()
-        bad = self._check_nonfinite(batch)  # one sync; tells which layers need masking
-        if not sampled or bad is None:
-            return
-        self._sampled_batches += 1
-        # Weights and gradients of the same step, in one batched call: the weights are those
-        # the gradients were computed with (the optimizer has not stepped yet).
-        entries: list[tuple[Layer, str]] = []
+        began = self._clock()
+        on_cpu = bool(self._params) and self._params[0].device.type == "cpu"
+        if sampled and on_cpu:
+            # the statistics count NaN/Inf exactly: they are the check (no separate sync)
+            self._sample(batch, bad=None)
+        else:
+            bad = self._check_nonfinite(batch)  # one sync; tells which layers need masking
+            if not sampled or bad is None:
+                return
+            self._sample(batch, bad)
+        self._probe_seconds += self._clock() - began
+
+    def _sample(self, batch: int, bad: set[int] | None) -> None:
+        """Statistics of the weights and gradients of this step, in one batched call: the
+        weights are those the gradients were computed with (the optimizer has not stepped
+        yet). ``bad``: layers known non-finite (masked on accelerators); None on the CPU,
+        where the statistics' NaN/Inf counts report non-finite gradients instead."""
+        entries: list[Entry] = []
         flats, finite = [], []
         for layer in self._weighted:
             layer_grads = [p.grad for p in layer.weights if p.grad is not None]
             if layer_grads:
                 entries.append((layer, "grad"))
                 flats.append(flat_cat(layer_grads))
-                finite.append(layer.index not in bad)
+                finite.append(bad is not None and layer.index not in bad)
+        if not entries:
+            return
+        grads = len(entries)
         for layer in self._weighted:
             if layer.weights:
                 entries.append((layer, "weight"))
                 flats.append(flat_cat(layer.weights).detach())
-                finite.append(not bad)  # a non-finite weight makes every gradient NaN
-        for (layer, kind), stats in zip(entries, self._stats_many(flats, finite)):
-            layer.add_sample(kind, stats)
-        self._probe_seconds += time.perf_counter() - began
+                finite.append(bad is not None and not bad)  # NaN weights: NaN gradients
+        self._sampled_batches += 1
+        rows = self._stats_matrix(flats, finite)
+        if bad is None:
+            counts = rows[:grads, _NONFINITE_COLUMNS].tolist()
+            for (layer, _), (nans, infs) in zip(entries, counts):
+                if (nans or infs) and layer.index not in self._reported:
+                    self._reported.add(layer.index)
+                    self._emit("nonfinite", layer.index, layer.name, [nans, infs, batch])
+        self._means.add(entries, rows)
 
     def _check_nonfinite(self, batch: int) -> set[int] | None:
         """Sum every weight gradient (NaN or Inf if any element is, Inf also if the sum
@@ -308,6 +339,9 @@ class Probe:
         if not present:
             return None
         device = present[0].device
+        if device.type != "cpu" and self._switch_clock:
+            self._clock, self._switch_clock = time.perf_counter, False
+            self._epoch_began, self._probe_seconds = self._clock(), 0.0
         sums = torch.stack([g.sum().to(device) for g in present]).tolist()  # the host sync
         flags = iter(sums)
         bad = set()
@@ -336,14 +370,10 @@ class Probe:
             self._generators[device] = gen
         return gen
 
-    def _stats_many(self, tensors: list[Tensor], finite: list[bool]) -> list[Tensor]:
-        """Statistics of several tensors of one device (batched on the CPU)."""
-        if not tensors:
-            return []
+    def _stats_matrix(self, tensors: list[Tensor], finite: list[bool]) -> Tensor:
+        """Statistics of several tensors of one device, one row each (batched on the CPU)."""
         gen = self._generator(tensors[0].device)
-        return many_tensor_stats(
-            tensors, sample_size=self._sample_size, generator=gen, finite=finite
-        )
+        return stats_matrix(tensors, sample_size=self._sample_size, generator=gen, finite=finite)
 
     # ---- epoch boundary -----------------------------------------------------------------
     def _next_stride(self, flush_seconds: float) -> int:
@@ -352,7 +382,7 @@ class Probe:
         batch and the flush cost this epoch (never fewer than one sample an epoch)."""
         samples = self._max_samples
         if self._overhead_budget is not None and self._sampled_batches:
-            epoch_seconds = time.perf_counter() - self._epoch_began
+            epoch_seconds = self._clock() - self._epoch_began
             per_sample = self._probe_seconds / self._sampled_batches
             spare = self._overhead_budget * epoch_seconds - flush_seconds
             samples = max(1, min(samples, int(spare / per_sample) if per_sample > 0 else samples))
@@ -364,46 +394,50 @@ class Probe:
         ``epoch`` is only for the caller's bookkeeping; every layer gets a ``"weight"``
         record, ``"grad"``/``"activation"`` only if sampled during the epoch.
         """
-        flush_began = time.perf_counter()
+        flush_began = self._clock()
         if self._forwards:  # the last batch's gradients, in case no check covered them
             self._check_nonfinite(self._forwards - 1)
-        unsampled = [
-            layer for layer in self._weighted if layer.weights and "weight" not in layer.sums
+        unsampled: list[Entry] = [
+            (layer, "weight")
+            for layer in self._weighted
+            if layer.weights and not self._means.covers(layer, "weight")
         ]
         if unsampled:  # no sampled batch this epoch: the weights as they are now
-            flat = [flat_cat(layer.weights).detach() for layer in unsampled]
-            for layer, stats in zip(unsampled, self._stats_many(flat, [False] * len(flat))):
-                layer.add_sample("weight", stats)
-        rows: list[tuple[str, Layer, Tensor]] = []
-        for layer in self._weighted:
-            for kind in ("weight", "grad"):
-                if kind in layer.sums:
-                    rows.append((kind, layer, layer.sample_mean(kind)))
-        for layer in self._activations:
-            if layer.inactive is not None and layer.total > 0:
-                rows.append(("activation", layer, (layer.inactive / layer.total).reshape(1)))
-        if rows:
-            device = rows[0][2].device
-            joined = torch.cat([r.to(device=device, dtype=torch.float64) for _, _, r in rows])
+            flat = [flat_cat(layer.weights).detach() for layer, _ in unsampled]
+            self._means.add(unsampled, self._stats_matrix(flat, [False] * len(flat)))
+        sizes: list[tuple[Entry, int]] = []
+        parts: list[Tensor] = []
+        means = self._means.means()
+        if means is not None:
+            sizes += [(entry, len(STAT_NAMES)) for entry in means[0]]
+            parts.append(means[1].reshape(-1))
+        active = [layer for layer in self._activations if layer.inactive is not None]
+        if active:
+            sizes += [((layer, "activation"), 1) for layer in active]
+            inactive = torch.stack([layer.inactive for layer in active])  # type: ignore[misc]
+            parts.append(inactive / torch.tensor([float(layer.total) for layer in active]))
+        if parts:
+            device = parts[0].device
+            joined = torch.cat([p.to(device=device, dtype=torch.float64) for p in parts])
             values = joined.tolist()  # the one host sync of the epoch's statistics
             offset = 0
             out = []
-            for kind, layer, r in rows:
-                out.append((layer.index, kind, layer.name, values[offset : offset + r.numel()]))
-                offset += r.numel()
+            for (layer, kind), size in sizes:
+                out.append((layer.index, kind, layer.name, values[offset : offset + size]))
+                offset += size
             for index, kind, name, vals in sorted(out, key=lambda row: row[0]):
                 self._emit(kind, index, name, vals)
-        for layer in self._ordered:
+        for layer in self._activations:
             layer.inactive, layer.total = None, 0
-            layer.sums.clear()
-        self._flush_seconds = time.perf_counter() - flush_began
+        self._means.clear()
+        self._flush_seconds = self._clock() - flush_began
         if self._forwards:  # adapt the stride to the epoch just seen
             self._stats_every = self._next_stride(self._flush_seconds)
         self._forwards = 0
         self._armed = True
         self._sampled_batches = 0
         self._probe_seconds = 0.0
-        self._epoch_began = time.perf_counter()
+        self._epoch_began = self._clock()
         self._reported.clear()
 
     def close(self) -> None:

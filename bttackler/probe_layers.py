@@ -79,24 +79,58 @@ class Layer:
     index: int = -1
     inactive: Tensor | None = None  # activation layers: device count of inactive outputs
     total: int = 0
-    # weighted layers: "weight"/"grad" -> NaN-aware (sum, count) of the sampled statistics
-    sums: dict[str, tuple[Tensor, Tensor]] = field(default_factory=dict)
     sub: list[Layer] = field(default_factory=list)  # MultiheadAttention: in/out projection
 
-    def add_sample(self, kind: str, stats: Tensor) -> None:
-        """Add one sampled batch's statistics; NaN entries (the skew of a constant tensor,
-        say) are left out of the mean."""
-        ok = ~torch.isnan(stats)
-        stats = torch.where(ok, stats, 0.0)
-        if kind in self.sums:
-            total, count = self.sums[kind]
-            self.sums[kind] = (total + stats, count + ok)
-        else:
-            self.sums[kind] = (stats, ok.double())
 
-    def sample_mean(self, kind: str) -> Tensor:
-        total, count = self.sums[kind]
-        return total / count  # 0/0 -> NaN where never finite
+Entry = tuple[Layer, str]  # a layer and "weight" or "grad"
+
+
+class SampleMeans:
+    """NaN-aware means of the statistics of the sampled batches, for a whole epoch.
+
+    Each sample is a matrix with one row of statistics per entry. Samples with the same
+    entries (the usual case: every batch has every gradient) are summed as whole matrices,
+    so a sample costs a few tensor operations however many layers the model has. NaN
+    entries (the skew of a constant tensor, say) are left out of the mean.
+    """
+
+    def __init__(self) -> None:
+        self._groups: dict[tuple[tuple[int, str], ...], tuple[list[Entry], Tensor, Tensor]] = {}
+
+    def add(self, entries: list[Entry], rows: Tensor) -> None:
+        key = tuple((id(layer), kind) for layer, kind in entries)
+        ok = ~torch.isnan(rows)
+        values = torch.where(ok, rows, 0.0)
+        group = self._groups.get(key)
+        if group is None:
+            self._groups[key] = (entries, values, ok.to(rows.dtype))
+        else:
+            group[1].add_(values)
+            group[2].add_(ok)
+
+    def covers(self, layer: Layer, kind: str) -> bool:
+        return any((id(layer), kind) in key for key in self._groups)
+
+    def means(self) -> tuple[list[Entry], Tensor] | None:
+        """Every entry seen this epoch and the matrix of its means (0/0 -> NaN where a
+        statistic was never finite), or None when nothing was sampled."""
+        if not self._groups:
+            return None
+        if len(self._groups) == 1:
+            ((entries, total, count),) = self._groups.values()
+            return entries, total / count
+        merged: dict[tuple[int, str], list] = {}  # entries changed within the epoch: rare
+        for entries, total, count in self._groups.values():
+            for i, (layer, kind) in enumerate(entries):
+                slot = merged.setdefault((id(layer), kind), [(layer, kind), 0.0, 0.0])
+                slot[1] = slot[1] + total[i]
+                slot[2] = slot[2] + count[i]
+        return [slot[0] for slot in merged.values()], torch.stack(
+            [slot[1] / slot[2] for slot in merged.values()]
+        )
+
+    def clear(self) -> None:
+        self._groups.clear()
 
 
 def weighted_layer(name: str, m: nn.Module) -> Layer:

@@ -26,64 +26,122 @@ def _quantile(ordered: np.ndarray, m: int, q: float) -> float:
     return ordered[below] + (position - below) * (ordered[above] - ordered[below])
 
 
+# Reassociation lets the compiler vectorise these sums (a different rounding order than a
+# sequential loop, well within float64); NaN/Inf still propagate, which is how the caller
+# tells a segment with no NaN/Inf from one that needs the careful loops.
+_FAST = {"reassoc", "contract", "nsz"}
+
+
+@numba.njit(cache=True, nogil=True, fastmath=_FAST)
+def _sums_fast(flat: np.ndarray, a: int, b: int) -> tuple[float, float, float, float, int]:
+    total = 0.0
+    abs_total = 0.0
+    lo = np.inf
+    hi = -np.inf
+    zeros = 0
+    for i in range(a, b):
+        v = np.float64(flat[i])
+        total += v
+        abs_total += abs(v)
+        lo = min(lo, v)
+        hi = max(hi, v)
+        zeros += v == 0.0
+    return total, abs_total, lo, hi, zeros
+
+
+@numba.njit(cache=True, nogil=True, fastmath=_FAST)
+def _central_moments(
+    flat: np.ndarray, a: int, b: int, mean: float, skip_nonfinite: bool
+) -> tuple[float, float, float]:
+    """Sums of the 2nd, 3rd and 4th powers of ``x - mean`` (over the finite values when
+    ``skip_nonfinite``; the compiler takes that test out of the loop)."""
+    m2 = 0.0
+    m3 = 0.0
+    m4 = 0.0
+    for i in range(a, b):
+        v = np.float64(flat[i])
+        if skip_nonfinite and not (v == v and v != np.inf and v != -np.inf):
+            continue
+        d = v - mean
+        d2 = d * d
+        m2 += d2
+        m3 += d2 * d
+        m4 += d2 * d2
+    return m2, m3, m4
+
+
+@numba.njit(cache=True, nogil=True)
+def _sums_careful(
+    flat: np.ndarray, a: int, b: int
+) -> tuple[int, int, int, int, float, float, float, float]:
+    """Counts, sums and extremes of the finite values; NaN and Inf counted apart."""
+    count = 0
+    nans = 0
+    infs = 0
+    zeros = 0
+    total = 0.0
+    abs_total = 0.0
+    lo = np.inf
+    hi = -np.inf
+    for i in range(a, b):
+        v = np.float64(flat[i])
+        if v != v:
+            nans += 1
+        elif v == np.inf or v == -np.inf:
+            infs += 1
+        else:
+            count += 1
+            total += v
+            abs_total += abs(v)
+            lo = min(lo, v)
+            hi = max(hi, v)
+            if v == 0.0:
+                zeros += 1
+    return count, nans, infs, zeros, total, abs_total, lo, hi
+
+
 @numba.njit(cache=True, nogil=True)
 def segment_stats(
-    flat: np.ndarray, bounds: np.ndarray, sample: np.ndarray, sample_bounds: np.ndarray
+    flat: np.ndarray, bounds: np.ndarray, draws: np.ndarray, sample_size: int
 ) -> np.ndarray:
     """Rows of the 14 statistics (``STAT_NAMES`` order) of ``flat[bounds[i]:bounds[i+1]]``.
 
     NaN and Inf are counted and left out of every other statistic; moments are accumulated
-    in float64. The quantiles are those of the finite values among
-    ``flat[sample[sample_bounds[i]:sample_bounds[i+1]]]`` (positions chosen by the caller).
+    in float64. The quantiles are those of the finite values of the segment when it has at
+    most ``sample_size`` elements; of a bigger one, those of ``sample_size`` elements at
+    positions ``floor(u * n)`` for the next ``sample_size`` uniform ``draws`` (the big
+    segments take their draws in order).
     A segment with no finite value gets NaN everywhere but its counts and zero ratio; an
     empty segment, NaN everywhere.
     """
     rows = len(bounds) - 1
     out = np.full((rows, 14), np.nan)
-    picked = np.empty(max(1, sample.size), dtype=np.float64)
+    longest = 1
+    for row in range(rows):
+        longest = max(longest, min(bounds[row + 1] - bounds[row], sample_size))
+    picked = np.empty(longest, dtype=np.float64)
+    drawn = 0
     for row in range(rows):
         a, b = bounds[row], bounds[row + 1]
-        count = 0
-        nans = 0
-        infs = 0
-        zeros = 0
-        total = 0.0
-        abs_total = 0.0
-        lo = np.inf
-        hi = -np.inf
-        for i in range(a, b):
-            v = np.float64(flat[i])
-            if v != v:
-                nans += 1
-            elif v == np.inf or v == -np.inf:
-                infs += 1
-            else:
-                count += 1
-                total += v
-                abs_total += abs(v)
-                lo = min(lo, v)
-                hi = max(hi, v)
-                if v == 0.0:
-                    zeros += 1
         if b == a:  # an empty tensor: NaN everywhere, as tensor_stats
             continue
+        total, abs_total, lo, hi, zeros = _sums_fast(flat, a, b)
+        if math.isfinite(total) and math.isfinite(abs_total):  # no NaN/Inf: the fast path
+            count, nans, infs = b - a, 0, 0
+            mean = total / count
+            m2, m3, m4 = _central_moments(flat, a, b, mean, False)
+        else:
+            count, nans, infs, zeros, total, abs_total, lo, hi = _sums_careful(flat, a, b)
+            mean = total / count if count else np.nan
+            m2, m3, m4 = _central_moments(flat, a, b, mean, True)
         out[row, 9] = zeros / (b - a)
         out[row, 10] = nans
         out[row, 11] = infs
+        n = b - a
+        big = n > sample_size
         if count == 0:
+            drawn += sample_size if big else 0  # the draws stay in step with tensor_stats
             continue
-        mean = total / count
-        m2 = 0.0
-        m3 = 0.0
-        m4 = 0.0
-        for i in range(a, b):
-            v = np.float64(flat[i])
-            if v == v and v != np.inf and v != -np.inf:
-                d = v - mean
-                d2 = d * d
-                m2 += d2
-                m3 += d2 * d
-                m4 += d2 * d2
         var = m2 / count
         out[row, 0] = mean
         out[row, 1] = var
@@ -95,11 +153,14 @@ def segment_stats(
         out[row, 12] = abs_total / count
         out[row, 13] = max(-lo, hi)
         m = 0
-        for j in range(sample_bounds[row], sample_bounds[row + 1]):
-            v = np.float64(flat[sample[j]])
+        for j in range(sample_size if big else n):
+            at = a + min(int(draws[drawn + j] * n), n - 1) if big else a + j
+            v = np.float64(flat[at])
             if v == v and v != np.inf and v != -np.inf:
                 picked[m] = v
                 m += 1
+        if big:
+            drawn += sample_size
         if m:
             kth = np.empty(6, dtype=np.int64)
             for k in range(3):
@@ -117,5 +178,4 @@ def warm_up() -> None:
     """Load (or compile) the kernel for float32 layers now: about 0.6 s from the disk cache,
     a few seconds on a fresh clone. Worker slots call this once, before they fork trials."""
     flat = np.zeros(2, dtype=np.float32)
-    bounds = np.array([0, 2], dtype=np.int64)
-    segment_stats(flat, bounds, np.arange(2, dtype=np.int64), bounds)
+    segment_stats(flat, np.array([0, 2], dtype=np.int64), np.zeros(0), 1024)

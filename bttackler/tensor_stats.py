@@ -177,47 +177,61 @@ def many_tensor_stats(
     generator: torch.Generator | None = None,
     finite: list[bool] | None = None,
 ) -> list[Tensor]:
-    """:func:`tensor_stats` of several tensors of one device, in order.
+    """:func:`tensor_stats` of several tensors of one device, in order (the rows of
+    :func:`stats_matrix`)."""
+    if not tensors:
+        return []
+    matrix = stats_matrix(tensors, sample_size=sample_size, generator=generator, finite=finite)
+    return list(matrix.unbind(0))
+
+
+def stats_matrix(
+    tensors: list[Tensor],
+    *,
+    sample_size: int = 4096,
+    generator: torch.Generator | None = None,
+    finite: list[bool] | None = None,
+) -> Tensor:
+    """:func:`tensor_stats` of several (at least one) tensors of one device, one row each.
 
     On the CPU every tensor goes through one call of the compiled kernel
     (:mod:`bttackler.segment_stats`): per-call costs, not the arithmetic, dominate the small
     layers a CPU trains. Same numbers as :func:`tensor_stats`, including the sampled
     quantiles (the same generator draws, in the same order).
     """
-    if not tensors:
-        return []
     if finite is None:
         finite = [False] * len(tensors)
     if tensors[0].device.type != "cpu":
-        return [
-            tensor_stats(t, sample_size=sample_size, generator=generator, finite=f)
-            for t, f in zip(tensors, finite)
-        ]
-    rows = _many_cpu_stats([_float_array(t) for t in tensors], sample_size, generator)
-    return list(torch.from_numpy(rows).unbind(0))
+        return torch.stack(
+            [
+                tensor_stats(t, sample_size=sample_size, generator=generator, finite=f)
+                for t, f in zip(tensors, finite)
+            ]
+        )
+    return torch.from_numpy(
+        _many_cpu_stats([_float_array(t) for t in tensors], sample_size, generator)
+    )
 
 
 def _many_cpu_stats(
     arrays: list[np.ndarray], sample_size: int, generator: torch.Generator | None
 ) -> np.ndarray:
     """Rows of :data:`STAT_NAMES` for flat float arrays, by the compiled kernel of
-    :mod:`bttackler.segment_stats` (the sample positions drawn here, in array order)."""
+    :mod:`bttackler.segment_stats`, with the generator's draws for every sampled array
+    taken in one call (the same draws as :func:`_sample_positions` array by array)."""
+    if sample_size <= 0:
+        raise ValueError(f"sample_size must be > 0, got {sample_size}")
     sizes = [a.size for a in arrays]
     flat = np.concatenate(arrays) if arrays else np.zeros(0)
     if flat.dtype not in (np.float32, np.float64):
         flat = flat.astype(np.float64)
     bounds = np.zeros(len(arrays) + 1, dtype=np.int64)
     np.cumsum(sizes, out=bounds[1:])
-    pieces = []
-    for start, size in zip(bounds[:-1].tolist(), sizes):
-        if size > sample_size:  # the same sampling as tensor_stats: with replacement
-            pieces.append(start + _sample_positions(size, sample_size, generator).numpy())
-        else:
-            pieces.append(np.arange(start, start + size, dtype=np.int64))
-    sample_bounds = np.zeros(len(arrays) + 1, dtype=np.int64)
-    np.cumsum([len(p) for p in pieces], out=sample_bounds[1:])
-    sample = np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.int64)
-    return segment_stats(flat, bounds, sample, sample_bounds)
+    sampled = sum(1 for size in sizes if size > sample_size)
+    draws = np.zeros(0)
+    if sampled:
+        draws = torch.rand(sampled * sample_size, dtype=torch.float64, generator=generator).numpy()
+    return segment_stats(flat, bounds, draws, sample_size)
 
 
 def _float_array(t: Tensor) -> np.ndarray:

@@ -302,3 +302,21 @@ def test_overhead_budget_also_holds_within_the_first_epoch():
     assert unbudgeted.sampled_batches == 10
     unbudgeted.close()
     probe.close()
+
+
+def test_nonfinite_gradient_on_a_sampled_batch_is_reported_from_its_statistics():
+    """On the CPU a sampled batch has no separate check: the statistics' exact NaN/Inf
+    counts report it, at that batch."""
+    model = nn.Sequential(nn.Linear(3, 3), nn.ReLU(), nn.Linear(3, 1))
+    rec = Recorder()
+    probe = Probe(model, rec, check_every=1000, overhead_budget=None)
+
+    def poison(p: Tensor) -> None:
+        p.grad[0, 0] = float("nan")
+        p.grad[1, 1] = float("inf")
+        p.grad[2, 2] = float("inf")
+
+    model[0].weight.register_post_accumulate_grad_hook(poison)
+    model(torch.randn(4, 3)).sum().backward()  # batch 0: sampled
+    assert [(r[1], r[3]) for r in rec.of("nonfinite")] == [(0, [1.0, 2.0, 0.0])]
+    probe.close()
