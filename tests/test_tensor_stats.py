@@ -127,9 +127,17 @@ def test_device_path_agrees_with_the_cpu_path(size, poison):
     assert np.allclose(a, b, rtol=1e-4, atol=1e-5, equal_nan=True), (a, b)
 
 
-def test_many_tensor_stats_equals_one_by_one():
+def _assert_batched_equals_one_by_one(tensors: list[torch.Tensor], seed: int) -> None:
     from bttackler.tensor_stats import many_tensor_stats
 
+    batched = many_tensor_stats(tensors, generator=torch.Generator().manual_seed(seed))
+    gen = torch.Generator().manual_seed(seed)
+    single = [tensor_stats(t, generator=gen) for t in tensors]
+    for a, b in zip(batched, single):
+        assert np.allclose(a.numpy(), b.numpy(), rtol=1e-6, atol=1e-9, equal_nan=True), (a, b)
+
+
+def test_many_tensor_stats_equals_one_by_one():
     g = torch.Generator().manual_seed(3)
     poisoned = torch.tensor([1.0, float("nan"), float("inf"), 0.0])
     tensors = [
@@ -139,25 +147,15 @@ def test_many_tensor_stats_equals_one_by_one():
         torch.full((4,), 2.0),
         poisoned,
     ]
-    batched = many_tensor_stats(tensors, generator=torch.Generator().manual_seed(7))
-    gen = torch.Generator().manual_seed(7)
-    single = [tensor_stats(t, generator=gen) for t in tensors]
-    for a, b in zip(batched, single):
-        assert np.allclose(a.numpy(), b.numpy(), rtol=1e-6, atol=1e-9, equal_nan=True), (a, b)
+    _assert_batched_equals_one_by_one(tensors, seed=7)
 
 
 def test_many_tensor_stats_keeps_draws_in_step_after_a_tensor_with_no_finite_value():
     """A big all-NaN tensor consumes its quantile draws, as tensor_stats does, so the next
     sampled tensor gets the same sample in both paths."""
-    from bttackler.tensor_stats import many_tensor_stats
-
     g = torch.Generator().manual_seed(4)
     tensors = [torch.full((5000,), float("nan")), torch.randn(9000, generator=g)]
-    batched = many_tensor_stats(tensors, generator=torch.Generator().manual_seed(2))
-    gen = torch.Generator().manual_seed(2)
-    single = [tensor_stats(t, generator=gen) for t in tensors]
-    for a, b in zip(batched, single):
-        assert np.allclose(a.numpy(), b.numpy(), rtol=1e-6, atol=1e-9, equal_nan=True), (a, b)
+    _assert_batched_equals_one_by_one(tensors, seed=2)
 
 
 def test_fast_and_careful_paths_agree_on_the_finite_values():
