@@ -318,7 +318,7 @@ class Probe:
         for layer in self._weighted:
             if layer.weights:
                 entries.append((layer, "weight"))
-                flats.append(flat_cat(layer.weights).detach())
+                flats.append(flat_cat(layer.weights))
                 finite.append(bad is not None and not bad)  # NaN weights: NaN gradients
         self._sampled_batches += 1
         rows = self._stats_matrix(flats, finite)
@@ -342,7 +342,8 @@ class Probe:
         if device.type != "cpu" and self._switch_clock:
             self._clock, self._switch_clock = time.perf_counter, False
             self._epoch_began, self._probe_seconds = self._clock(), 0.0
-        sums = torch.stack([g.sum().to(device) for g in present]).tolist()  # the host sync
+        same = all(g.device == device for g in present)
+        sums = torch.stack([g.sum() if same else g.sum().to(device) for g in present]).tolist()
         flags = iter(sums)
         bad = set()
         for grad, layer in zip(grads, self._param_layer):

@@ -168,4 +168,8 @@ def first_grad_tensor(output: Any) -> Tensor | None:
 
 
 def flat_cat(tensors: Sequence[Tensor]) -> Tensor:
-    return tensors[0] if len(tensors) == 1 else torch.cat([t.reshape(-1) for t in tensors])
+    """One tensor (as it is) or several, flattened and joined outside autograd."""
+    if len(tensors) == 1:
+        return tensors[0]
+    with torch.no_grad():
+        return torch.cat([t.reshape(-1) for t in tensors])

@@ -235,8 +235,10 @@ def _many_cpu_stats(
 
 
 def _float_array(t: Tensor) -> np.ndarray:
-    """A flat numpy view of ``t`` (a copy only for dtypes other than float32/float64)."""
-    x = t.detach().reshape(-1)
-    if x.dtype not in (torch.float32, torch.float64):
-        x = x.float()
-    return x.numpy()
+    """A flat numpy view of ``t`` (a copy only for dtypes other than float32/float64, or a
+    non-contiguous ``t``). Few torch calls: each costs more than the view it makes."""
+    if t.requires_grad:
+        t = t.detach()
+    if t.dtype not in (torch.float32, torch.float64):
+        t = t.float()
+    return t.numpy().ravel()
