@@ -82,7 +82,8 @@ def worker_main(spec: SlotSpec, conn: multiprocessing.connection.Connection) -> 
     from bttackler.segment_stats import warm_up
     from bttackler.task import import_task_module
 
-    warm_up()  # the probe's compiled kernel, loaded once and shared by every forked trial
+    if spec.trace and spec.device == "cpu":
+        warm_up()  # the probe's compiled kernel, loaded once and shared by every forked trial
 
     try:
         module = import_task_module(Path(spec.task_path))
