@@ -129,7 +129,9 @@ def replay(run_dir: str, config_file: str | None, indicators: str | None, as_jso
 def compare(runs: tuple[str, ...], as_json: bool, **flags: Any) -> None:
     """Compare runs (baseline first) with the paper's Tables 2-5, or run the arms first.
 
-    A RUN may be several directories joined by commas: the repeats of one arm.
+    A RUN may be several directories joined by commas: the repeats of one arm. With --task,
+    the arms run first (same seed and budget each), and report.md and the figures are
+    written into the baseline's first run, as `bttackler report` would.
 
     \b
     Examples:
@@ -162,14 +164,19 @@ def compare(runs: tuple[str, ...], as_json: bool, **flags: Any) -> None:
                 plain=flags["plain"] or as_json,
             )
         arms = {arm: [_load(p) for p in paths] for arm, paths in dirs.items()}
-    doc = report_mod.build(arms)
+    # Arms it ran itself get their report.md and figures in the baseline's first run.
+    doc = report_mod.build(arms) if runs else report_mod.write(arms, _baseline_dir(arms))
     if as_json:
         click.echo(_dumps(_clean(doc)))
         return
     compare_mod.print_tables(doc)
     if not runs:
-        paths = " ".join(",".join(str(r.path) for r in rs) for rs in arms.values())
-        click.echo(f"figures and report.md: bttackler report {paths}")
+        click.echo(f"report: {doc['report']} (figures: {_baseline_dir(arms)})")
+
+
+def _baseline_dir(arms: Any) -> Path:
+    """The baseline arm's first run directory."""
+    return Path(next(iter(arms.values()))[0].path)
 
 
 def _load(path: Path) -> Any:

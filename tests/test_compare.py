@@ -94,3 +94,5 @@ def test_compare_runs_the_arms_with_the_same_seed(tmp_path):
                                                   "--json").stdout)["trials"]]
               for a in ("baseline", "bttackler")]  # fmt: skip
     assert params[0] == params[1]  # same seed, same method: the same configurations
+    assert doc["report"] == str(tmp_path / "c-baseline" / "report.md")
+    assert (tmp_path / "c-baseline" / "report.md").read_text().startswith("#")
