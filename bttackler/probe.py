@@ -28,8 +28,8 @@ measured on the same sampled forward passes (``module.training`` only, so
 output has more than ``64 * sample_size``. Weight statistics are taken on the same sampled
 batches, in the same batched call as the gradients (the weights the gradients were computed
 with, before the optimizer steps), and averaged the same way; a layer with no sampled batch
-in the epoch gets
-the statistics of its weights at ``flush``.
+in the epoch gets the statistics of its weights at ``flush``. On the CPU every statistic is
+computed by one compiled kernel call per sampled batch (:mod:`bttackler.segment_stats`).
 All of it stays on the device until ``flush`` copies everything to the host in one go.
 
 Non-finite check: only sampled batches and every ``check_every``-th batch are watched (their
@@ -37,8 +37,9 @@ forward and backward get a hook; every other batch costs one Python call). On th
 ``flush``, the sum of each weight gradient (NaN or Inf if any element is; also Inf if the sum
 itself overflows) is taken on the device and copied to the host (one sync each); a NaN/Inf
 gradient poisons the weights through the optimizer, so the next watched batch still sees it.
-Sampled batches use the check to pick the fast path of :func:`tensor_stats` for finite
-gradients. A layer found non-finite is emitted at once as ``"nonfinite"`` with
+On accelerators, sampled batches use the check to pick the fast path of :func:`tensor_stats`
+for finite gradients; on the CPU a sampled batch needs no separate check, its statistics
+count NaN and Inf exactly. A layer found non-finite is emitted at once as ``"nonfinite"`` with
 ``[nan_count, inf_count, batch]``: exact counts over its current gradient (at least 1 of the
 seen kind if the gradient has recovered since), and the batch index of the check, which is at
 most ``check_every - 1`` batches after the one that went bad. At most once per layer per epoch.
@@ -84,7 +85,7 @@ class Probe:
         model: the module to watch; hooks are installed now and removed by :meth:`close`.
         emit: ``emit(kind, layer_index, layer_name, values)``; kinds ``"layer"``,
             ``"weight"``, ``"grad"``, ``"activation"`` and ``"nonfinite"``.
-        check_every: backward passes between two host syncs of the non-finite check.
+        check_every: batches between two non-finite checks (one host sync each).
         sample_size: elements sampled per tensor for median and quartiles (exact below that
             size; 1,024 draws put the median within about 0.04 standard deviations), and
             per activation output for the inactive ratio.
@@ -174,7 +175,6 @@ class Probe:
                         if p.requires_grad and all(p is not q for q in self._params):
                             self._params.append(p)
                             self._param_layer.append(sub)
-        self._model = model
         self._handles.append(model.register_forward_pre_hook(self._on_forward_pre))
 
     @property
