@@ -416,7 +416,8 @@ class Probe:
         if active:
             sizes += [((layer, "activation"), 1) for layer in active]
             inactive = torch.stack([layer.inactive for layer in active])  # type: ignore[misc]
-            parts.append(inactive / torch.tensor([float(layer.total) for layer in active]))
+            totals = [float(layer.total) for layer in active]  # on the counts' device (a GPU)
+            parts.append(inactive / torch.tensor(totals, device=inactive.device))
         if parts:
             device = parts[0].device
             joined = torch.cat([p.to(device=device, dtype=torch.float64) for p in parts])
