@@ -78,3 +78,8 @@ class Verdict:
             values=values,
             benign=benign,
         )
+
+
+def fmt(x: float) -> str:
+    """A short, readable number for rule texts (4 significant digits)."""
+    return f"{x:.4g}"

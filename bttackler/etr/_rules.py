@@ -22,8 +22,8 @@ import numpy as np
 
 from bttackler.etr._curves import DEFAULT_MIN_MODELS, predict_final
 from bttackler.history import TrialHistory
-from bttackler.indicators._base import check_int_at_least, check_positive, fmt, require
-from bttackler.verdict import Verdict
+from bttackler.settings_table import check_int_at_least, check_positive, require
+from bttackler.verdict import Verdict, fmt
 
 MODES: tuple[str, ...] = ("max", "min")
 

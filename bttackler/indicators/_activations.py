@@ -6,13 +6,9 @@ import math
 from dataclasses import dataclass
 
 from bttackler.history import TrialHistory
-from bttackler.indicators._base import (
-    Indicator,
-    check_in_unit_interval_open_top,
-    check_int_at_least,
-    fmt,
-)
-from bttackler.verdict import Verdict
+from bttackler.indicators._base import Indicator
+from bttackler.settings_table import check_in_unit_interval_open_top, check_int_at_least
+from bttackler.verdict import Verdict, fmt
 
 INACTIVE = "inactive_ratio"
 

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from typing import Any, Generic, Literal, TypeVar
 
 from bttackler.history import TrialHistory
+from bttackler.settings_table import check_fraction
 from bttackler.verdict import Verdict
 
 Stage = Literal["early", "late", "any"]
@@ -49,52 +50,6 @@ def last_epoch(history: TrialHistory) -> int:
 
 def all_finite(values: Sequence[float]) -> bool:
     return all(math.isfinite(v) for v in values)
-
-
-def fmt(x: float) -> str:
-    """A short, readable number for rule texts (4 significant digits)."""
-    return f"{x:.4g}"
-
-
-def require(condition: bool, name: str, value: object, expected: str) -> None:
-    """Raise ``ValueError`` naming the setting and its value when ``condition`` is false."""
-    if not condition:
-        raise ValueError(f"{name} must be {expected}, got {value!r}")
-
-
-def _number(value: object) -> float | None:
-    """``value`` as a float when it is a real number (bools are not), else ``None``."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value)
-
-
-def check_fraction(name: str, value: object, *, low_open: bool = True) -> None:
-    x = _number(value)
-    if low_open:
-        require(x is not None and 0 < x <= 1, name, value, "a number in (0, 1]")
-    else:
-        require(x is not None and 0 <= x <= 1, name, value, "a number in [0, 1]")
-
-
-def check_positive(name: str, value: object) -> None:
-    x = _number(value)
-    require(x is not None and math.isfinite(x) and x > 0, name, value, "a finite number > 0")
-
-
-def check_non_negative(name: str, value: object) -> None:
-    x = _number(value)
-    require(x is not None and math.isfinite(x) and x >= 0, name, value, "a finite number >= 0")
-
-
-def check_in_unit_interval_open_top(name: str, value: object) -> None:
-    x = _number(value)
-    require(x is not None and 0 <= x < 1, name, value, "a number in [0, 1)")
-
-
-def check_int_at_least(name: str, value: object, minimum: int) -> None:
-    ok = isinstance(value, int) and not isinstance(value, bool) and value >= minimum
-    require(ok, name, value, f"an integer >= {minimum}")
 
 
 class Indicator(ABC, Generic[SettingsT]):

@@ -13,7 +13,8 @@ from typing import Any
 
 from bttackler.errors import BttacklerError
 from bttackler.history import TrialHistory
-from bttackler.indicators._base import STAGES, Indicator, Stage, check_fraction, last_epoch
+from bttackler.indicators._base import STAGES, Indicator, Stage, last_epoch
+from bttackler.settings_table import check_fraction
 from bttackler.verdict import Verdict
 
 CustomFunction = Callable[[TrialHistory], Any]

@@ -13,13 +13,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from bttackler.history import LayerStat, TrialHistory
-from bttackler.indicators._base import (
-    Indicator,
-    check_positive,
-    fmt,
-    last_epoch,
-)
-from bttackler.verdict import Verdict
+from bttackler.indicators._base import Indicator, last_epoch
+from bttackler.settings_table import check_positive
+from bttackler.verdict import Verdict, fmt
 
 
 def adjacent_gradient_ratios(grads: Sequence[LayerStat]) -> list[float]:

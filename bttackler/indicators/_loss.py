@@ -14,18 +14,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from bttackler.history import TrialHistory
-from bttackler.indicators._base import (
-    Indicator,
-    adaptive_window,
-    all_finite,
+from bttackler.indicators._base import Indicator, adaptive_window, all_finite
+from bttackler.settings_table import (
     check_fraction,
     check_in_unit_interval_open_top,
     check_int_at_least,
     check_non_negative,
     check_positive,
-    fmt,
 )
-from bttackler.verdict import Verdict
+from bttackler.verdict import Verdict, fmt
 
 LOSS = "train_loss"
 
