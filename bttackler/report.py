@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from bttackler import metrics
+from bttackler import metrics, paper_tables
 from bttackler.metrics import RunData
 from bttackler.store import TrialState
 
@@ -156,10 +156,10 @@ def build(arms: Mapping[str, Sequence[RunData]]) -> dict[str, Any]:
     baseline = names[0] if len(names) > 1 else None
     flat = _flat(arms)
     tables: dict[str, Any] = {
-        "table2": metrics.table2(arms, baseline),
-        "table3": metrics.table3(arms, baseline),
-        "table4": metrics.table4(arms, baseline) if baseline else [],
-        "table5": metrics.table5(arms),
+        "table2": paper_tables.table2(arms, baseline),
+        "table3": paper_tables.table3(arms, baseline),
+        "table4": paper_tables.table4(arms, baseline) if baseline else [],
+        "table5": paper_tables.table5(arms),
     }
     first = flat[0][1]
     return {
@@ -167,7 +167,7 @@ def build(arms: Mapping[str, Sequence[RunData]]) -> dict[str, Any]:
         "baseline": baseline,
         "objective": first.objective,
         "mode": first.mode,
-        "warnings": metrics.check_comparable([r for _, r in flat]),
+        "warnings": paper_tables.check_comparable([r for _, r in flat]),
         "runs": [_run_info(arm, run) for arm, run in flat],
         "tables": tables,
         "figures": figure_data(arms),

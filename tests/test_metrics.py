@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bttackler import metrics
+from bttackler import metrics, paper_tables
 from bttackler.metrics import RunData, Scored, TsbaStatus
 from bttackler.store import TrialRow
 
@@ -135,24 +135,24 @@ def test_tables_with_a_baseline_and_repeats():
                       row(2, "finished", 0.8, 8.0), row(3, "finished", 0.6, 20.0)])  # fmt: skip
     arm2 = run("a2", [row(1, "finished", 0.6, 30.0)])
     arms = {"base": [base, base], "btt": [arm1, arm2]}
-    t2 = {r["arm"]: r for r in metrics.table2(arms, "base")}
+    t2 = {r["arm"]: r for r in paper_tables.table2(arms, "base")}
     assert t2["base"]["top10hr"] is None
     # repeat 1: union 0.8 0.7 0.6 0.5 0.1 -> arm has 3 of 5 = 60%; repeat 2: 1 of 3 = 33.3%
     assert t2["btt"]["top10hr"]["mean"] == pytest.approx((60 + 100 / 3) / 2)
     assert t2["btt"]["top10hr"]["std"] is not None
-    t3 = {r["arm"]: r for r in metrics.table3(arms, "base")}
+    t3 = {r["arm"]: r for r in paper_tables.table3(arms, "base")}
     full = t3["btt"]["points"][-1]
     assert full["trials"]["mean"] == 2.0  # 3 and 1
     assert full["increase"]["mean"] == pytest.approx((50.0 - 50.0) / 2)
-    (t4,) = metrics.table4(arms, "base")
+    (t4,) = paper_tables.table4(arms, "base")
     assert [r["status"] for r in t4["repeats"]] == ["ok", "not reached"]
     assert t4["tsba"]["mean"] == pytest.approx(80.0) and t4["tsba"]["missing"] == 1
-    t5 = {r["arm"]: r for r in metrics.table5(arms)}
+    t5 = {r["arm"]: r for r in paper_tables.table5(arms)}
     assert t5["btt"]["claimed"]["ERG"]["mean"] == 0.5
     assert t5["base"]["claimed"]["ERG"]["mean"] == 0
 
 
 def test_spread():
-    assert metrics.spread([1.0, 3.0]).to_json() == {"mean": 2.0, "std": pytest.approx(2**0.5),
+    assert paper_tables.spread([1.0, 3.0]).to_json() == {"mean": 2.0, "std": pytest.approx(2**0.5),
                                                     "n": 2, "missing": 0}  # fmt: skip
-    assert metrics.spread([None]).mean is None
+    assert paper_tables.spread([None]).mean is None
