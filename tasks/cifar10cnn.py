@@ -21,7 +21,6 @@ import torch
 
 from tasks.common import (
     COMMON_OPTIONS,
-    ConvNet,
     as_bool,
     as_int,
     channel_stats,
@@ -36,6 +35,7 @@ from tasks.common import (
     trial_options,
     trial_seed,
 )
+from tasks.models import ConvNet
 
 OBJECTIVE = "val_acc"
 MODE = "max"

@@ -21,7 +21,6 @@ import torch
 
 from tasks.common import (
     COMMON_OPTIONS,
-    ConvNet,
     Split,
     as_bool,
     as_int,
@@ -33,6 +32,7 @@ from tasks.common import (
     trial_options,
     trial_seed,
 )
+from tasks.models import ConvNet
 
 OBJECTIVE = "val_acc"
 MODE = "max"
