@@ -18,7 +18,7 @@ from bttackler.errors import BttacklerError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 BUILTIN_TASKS_DIR = PROJECT_ROOT / "tasks"
-_NOT_TASKS = {"__init__", "common"}
+_NOT_TASKS = {"__init__", "common", "models"}  # shared helpers, not tasks
 
 
 @dataclass(frozen=True)
