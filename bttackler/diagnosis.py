@@ -220,9 +220,6 @@ def build_from_config(config: Mapping[str, Any], base_dir: Path | None = None) -
     return build_indicators(table, base_dir=base_dir), guard_settings(diagnosis)
 
 
-ETR_NAMES = frozenset({"LCE", "MSR"})
-
-
 def build_etr_rule(config: Mapping[str, Any], name: str, *, objective: str, mode: str) -> Any:
     """Validate ``[etr]`` and build the rule ``--etr name`` selects (raises BttacklerError)."""
     from bttackler.etr import build_etr

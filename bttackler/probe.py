@@ -404,7 +404,7 @@ class Probe:
             if layer.weights and not self._means.covers(layer, "weight")
         ]
         if unsampled:  # no sampled batch this epoch: the weights as they are now
-            flat = [flat_cat(layer.weights).detach() for layer, _ in unsampled]
+            flat = [flat_cat(layer.weights) for layer, _ in unsampled]
             self._means.add(unsampled, self._stats_matrix(flat, [False] * len(flat)))
         sizes: list[tuple[Entry, int]] = []
         parts: list[Tensor] = []

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from bttackler.errors import BttacklerError
+from bttackler.etr import ETR_INDICATORS
 from bttackler.monitor import (
     Assembler,
     EpochReported,
@@ -56,7 +57,7 @@ class SchedulerSettings:
     max_epochs: int
     diagnosis: bool  # do indicator verdicts terminate trials?
     ring_capacity: int
-    always_acting: frozenset[str] = frozenset({"LCE", "MSR"})  # ETR verdicts always act
+    always_acting: frozenset[str] = ETR_INDICATORS  # ETR verdicts act even without diagnosis
     ready_timeout: float = 300.0
 
 

@@ -54,26 +54,25 @@ def tensor_stats(
     """
     if sample_size <= 0:
         raise ValueError(f"sample_size must be > 0, got {sample_size}")
+    if t.device.type == "cpu":
+        # On the CPU the host is the device: one compiled two-pass kernel beats torch's
+        # dozen or so elementwise passes and their per-call costs.
+        return torch.from_numpy(_many_cpu_stats([_float_array(t)], sample_size, generator)[0])
     x = t.detach().reshape(-1)
     if x.dtype != torch.float64:
         x = x.float()
-    n = x.numel()
-    if n == 0:
+    if x.numel() == 0:
         return torch.full((len(STAT_NAMES),), float("nan"), dtype=torch.float64, device=x.device)
-    if x.device.type == "cpu":
-        # On the CPU the host is the device: one compiled two-pass kernel beats torch's
-        # dozen or so elementwise passes and their per-call costs.
-        return torch.from_numpy(_cpu_stats(x, sample_size, generator))
     return _torch_stats(x, sample_size, generator, finite)
 
 
 def _torch_stats(
     x: Tensor, sample_size: int, generator: torch.Generator | None, finite: bool
 ) -> Tensor:
-    """:func:`tensor_stats` with torch ops on ``x``'s device (flat, non-empty): no sync."""
+    """:func:`tensor_stats` with torch ops on ``x``'s device (flat, non-empty): no sync.
+    The accelerator path; tests also run it on the CPU against the kernel."""
     n = x.numel()
-    # Two scratch buffers reused with out=/in-place ops: on CPU a fresh allocation per
-    # elementwise op costs more than the op itself.
+    # Two scratch buffers reused with out=/in-place ops instead of a fresh tensor per op.
     buf, buf2 = torch.empty_like(x), torch.empty_like(x)
     mask: Tensor | None = None
     if finite:
@@ -129,11 +128,6 @@ def _torch_stats(
     return torch.stack([v.to(torch.float64) for v in parts])
 
 
-def _cpu_stats(x: Tensor, sample_size: int, generator: torch.Generator | None) -> np.ndarray:
-    """The same statistics as :func:`tensor_stats`, for a flat CPU tensor."""
-    return _many_cpu_stats([x.numpy()], sample_size, generator)[0]
-
-
 def _sample_positions(
     n: int, sample_size: int, generator: torch.Generator | None, device: torch.device | None = None
 ) -> Tensor:
@@ -168,21 +162,6 @@ def _quantiles(
                 kth[k] = torch.kthvalue(sample, k + 1).values
         out.append(kth[below] + (pos - below) * (kth[above] - kth[below]))
     return torch.stack(out)
-
-
-def many_tensor_stats(
-    tensors: list[Tensor],
-    *,
-    sample_size: int = 4096,
-    generator: torch.Generator | None = None,
-    finite: list[bool] | None = None,
-) -> list[Tensor]:
-    """:func:`tensor_stats` of several tensors of one device, in order (the rows of
-    :func:`stats_matrix`)."""
-    if not tensors:
-        return []
-    matrix = stats_matrix(tensors, sample_size=sample_size, generator=generator, finite=finite)
-    return list(matrix.unbind(0))
 
 
 def stats_matrix(

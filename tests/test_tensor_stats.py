@@ -116,28 +116,28 @@ def test_sample_size_must_be_positive() -> None:
 @pytest.mark.parametrize("poison", [False, True])
 def test_device_path_agrees_with_the_cpu_path(size, poison):
     """The torch path (used on GPUs) and the numpy path (CPU) compute the same numbers."""
-    from bttackler.tensor_stats import _cpu_stats, _torch_stats
+    from bttackler.tensor_stats import _torch_stats
 
     x = torch.randn(size, generator=torch.Generator().manual_seed(size))
     x[:3] = 0.0
     if poison:
         x[3], x[4] = float("nan"), float("inf")
-    a = _cpu_stats(x, 4096, torch.Generator().manual_seed(1))
+    a = tensor_stats(x, sample_size=4096, generator=torch.Generator().manual_seed(1)).numpy()
     b = _torch_stats(x, 4096, torch.Generator().manual_seed(1), finite=not poison).numpy()
     assert np.allclose(a, b, rtol=1e-4, atol=1e-5, equal_nan=True), (a, b)
 
 
 def _assert_batched_equals_one_by_one(tensors: list[torch.Tensor], seed: int) -> None:
-    from bttackler.tensor_stats import many_tensor_stats
+    from bttackler.tensor_stats import stats_matrix
 
-    batched = many_tensor_stats(tensors, generator=torch.Generator().manual_seed(seed))
+    batched = stats_matrix(tensors, generator=torch.Generator().manual_seed(seed))
     gen = torch.Generator().manual_seed(seed)
     single = [tensor_stats(t, generator=gen) for t in tensors]
     for a, b in zip(batched, single):
         assert np.allclose(a.numpy(), b.numpy(), rtol=1e-6, atol=1e-9, equal_nan=True), (a, b)
 
 
-def test_many_tensor_stats_equals_one_by_one():
+def test_stats_matrix_rows_equal_one_by_one():
     g = torch.Generator().manual_seed(3)
     poisoned = torch.tensor([1.0, float("nan"), float("inf"), 0.0])
     tensors = [
@@ -150,7 +150,7 @@ def test_many_tensor_stats_equals_one_by_one():
     _assert_batched_equals_one_by_one(tensors, seed=7)
 
 
-def test_many_tensor_stats_keeps_draws_in_step_after_a_tensor_with_no_finite_value():
+def test_stats_matrix_keeps_draws_in_step_after_a_tensor_with_no_finite_value():
     """A big all-NaN tensor consumes its quantile draws, as tensor_stats does, so the next
     sampled tensor gets the same sample in both paths."""
     g = torch.Generator().manual_seed(4)

@@ -32,7 +32,7 @@ from bttackler.etr._curves import (
     vap,
     weibull,
 )
-from bttackler.etr._registry import ETRS, build_etr, build_etr_settings
+from bttackler.etr._registry import ETR_INDICATORS, ETRS, build_etr, build_etr_settings
 from bttackler.etr._rules import (
     LearningCurveExtrapolation,
     LearningCurveSettings,
@@ -50,6 +50,7 @@ __all__ = [
     "CURVE_MODELS",
     "CurveFit",
     "ETRS",
+    "ETR_INDICATORS",
     "LCE",
     "MSR",
     "CurveModel",

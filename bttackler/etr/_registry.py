@@ -18,6 +18,8 @@ ETRS: dict[str, tuple[type[Any], type[Any]]] = {
     "lce": (LearningCurveExtrapolation, LearningCurveSettings),
     "msr": (MedianStop, MedianStopSettings),
 }
+# The indicator names of their verdicts ("LCE", "MSR"): these act even under --no-diagnosis.
+ETR_INDICATORS: frozenset[str] = frozenset(rule.short_name for rule, _ in ETRS.values())
 
 
 def build_etr_settings(name: str, table: Any) -> Any:
