@@ -14,16 +14,54 @@ import math
 import numba
 import numpy as np
 
-_QUANTILES = (0.5, 0.75, 0.25)  # median, q75, q25: the order of STAT_NAMES
+
+@numba.njit(cache=True, nogil=True)
+def _select(x: np.ndarray, lo: int, hi: int, k: int) -> float:
+    """Reorder ``x[lo:hi + 1]`` so that ``x[k]`` holds the value it would have were that
+    range sorted, no greater value before it and no smaller after it; return ``x[k]``
+    (Hoare's selection; ``x`` finite). Linear time on average, no allocation: a few
+    times faster than ``np.partition`` on the probe's quantile samples."""
+    while lo < hi:
+        mid = (lo + hi) // 2
+        a, b, c = x[lo], x[mid], x[hi]
+        pivot = max(min(a, b), min(max(a, b), c))  # median of three
+        i, j = lo, hi
+        while i <= j:
+            while x[i] < pivot:
+                i += 1
+            while x[j] > pivot:
+                j -= 1
+            if i <= j:
+                x[i], x[j] = x[j], x[i]
+                i += 1
+                j -= 1
+        if k <= j:
+            hi = j
+        elif k >= i:
+            lo = i
+        else:  # x[j + 1:i] all equal the pivot
+            break
+    return x[k]
 
 
 @numba.njit(cache=True, nogil=True)
-def _quantile(ordered: np.ndarray, m: int, q: float) -> float:
-    """numpy's linear interpolation on ``ordered[:m]`` (in order at the positions used)."""
-    position = q * (m - 1)
-    below = int(math.floor(position))
-    above = min(below + 1, m - 1)
-    return ordered[below] + (position - below) * (ordered[above] - ordered[below])
+def _quantiles_into(x: np.ndarray, m: int, row: np.ndarray) -> None:
+    """numpy's linearly interpolated quantiles of ``x[:m]`` (finite, reordered in place)
+    into ``row`` at the columns of median, q75 and q25. Taken in ascending order, each
+    selection only looks right of the previous one, and the upper neighbour of a position
+    is the least value right of it."""
+    start = 0
+    for q, column in ((0.25, 6), (0.5, 2), (0.75, 5)):
+        position = q * (m - 1)
+        below = int(math.floor(position))
+        low = _select(x, start, m - 1, below)
+        high = low
+        if below + 1 < m and position > below:
+            high = x[below + 1]
+            for i in range(below + 2, m):
+                high = min(high, x[i])
+        row[column] = low + (position - below) * (high - low)
+        start = below + 1
 
 
 # Reassociation lets the compiler vectorise these sums (a different rounding order than a
@@ -162,15 +200,7 @@ def segment_stats(
         if big:
             drawn += sample_size
         if m:
-            kth = np.empty(6, dtype=np.int64)
-            for k in range(3):
-                below = int(math.floor(_QUANTILES[k] * (m - 1)))
-                kth[2 * k] = below
-                kth[2 * k + 1] = min(below + 1, m - 1)
-            ordered = np.partition(picked[:m], kth)  # those six positions hold sorted values
-            out[row, 2] = _quantile(ordered, m, _QUANTILES[0])
-            out[row, 5] = _quantile(ordered, m, _QUANTILES[1])
-            out[row, 6] = _quantile(ordered, m, _QUANTILES[2])
+            _quantiles_into(picked, m, out[row])
     return out
 
 
