@@ -7,6 +7,12 @@ turns batch by batch, in a random order each round, and every step is timed (thr
 and wall time). Interleaving at the batch level cancels the slow drifts of a shared machine,
 which dominate when whole runs are compared.
 
+Workloads: a CIFAR-sized CNN (the paper's Cifar10CNN shape) on random 32x32 tensors with SGD;
+and the default task as a trial runs it: ``tasks.digits``' model at a typical configuration,
+its optimizer, its shuffled training split, its training step
+(``tasks.common.train_step``) and its validation pass after every epoch
+(``tasks.common.evaluate_classifier``).
+
 Reported per model: "on" over the mean of the two probe-free copies, as the ratio of total
 time over the whole run (all epochs: the probe's first, unadapted epoch included) with a 95%
 bootstrap interval over epochs; and control / off, an A/A check of the harness: it shows
@@ -32,8 +38,8 @@ from torch import Tensor, nn
 from bttackler.probe import Probe
 from bttackler.segment_stats import warm_up
 from tasks import digits as digits_task
+from tasks.common import Split, evaluate_classifier, make_optimizer, train_step
 
-BATCH = 64
 Emit = Callable[[str, int, str, Sequence[float]], None]
 ARMS = ("off", "on", "control")
 
@@ -60,27 +66,72 @@ def cifar_cnn() -> nn.Module:
     )
 
 
-def digits_cnn() -> nn.Module:
-    return digits_task.build_model(DIGITS)
+@dataclass
+class Workload:
+    """A model, how it is optimised, what it trains on and what ends its epochs."""
+
+    name: str
+    make_model: Callable[[], nn.Module]
+    make_optimizer: Callable[[nn.Module], torch.optim.Optimizer]
+    train: Split
+    batch_size: int
+    shuffle: bool  # a new order of the training split every epoch (the same for every copy)
+    validate: Callable[[nn.Module], None]  # the pass after every epoch (not recorded)
 
 
-def cifar_data(n: int = 2000) -> tuple[Tensor, Tensor]:
+def cifar_workload() -> Workload:
     g = torch.Generator().manual_seed(0)
-    return torch.randn(n, 3, 32, 32, generator=g), torch.randint(0, 10, (n,), generator=g)
+    x, y = torch.randn(2000, 3, 32, 32, generator=g), torch.randint(0, 10, (2000,), generator=g)
+
+    def validate(model: nn.Module) -> None:
+        model.eval()
+        with torch.no_grad():
+            model(x[:256])
+
+    return Workload(
+        "cifar-cnn 2000x3x32x32",
+        cifar_cnn,
+        lambda model: torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9),
+        Split(x, y),
+        64,
+        False,
+        validate,
+    )
 
 
-def digits_data() -> tuple[Tensor, Tensor]:
-    """The default task's training split (1,437 images, standardised as the task does)."""
-    train, _ = digits_task.load_split()
-    return train.x, train.y
+def digits_workload() -> Workload:
+    """The default task's training loop at a typical configuration."""
+    train, val = digits_task.load_split()
+
+    def validate(model: nn.Module) -> None:
+        evaluate_classifier(model, val, prepare=lambda x, training: x, device=torch.device("cpu"))
+
+    def optimizer(model: nn.Module) -> torch.optim.Optimizer:
+        return make_optimizer(
+            str(DIGITS["optimizer"]),
+            model.parameters(),
+            lr=float(DIGITS["lr"]),  # type: ignore[arg-type]
+            weight_decay=float(DIGITS["weight_decay"]),  # type: ignore[arg-type]
+        )
+
+    return Workload(
+        "digits task 1437x1x8x8",
+        lambda: digits_task.build_model(DIGITS),
+        optimizer,
+        train,
+        int(DIGITS["batch_size"]),  # type: ignore[call-overload]
+        True,
+        validate,
+    )
 
 
 class Arm:
     """One copy of the model, its optimizer, its probe (arm "on" only) and its timings."""
 
-    def __init__(self, model: nn.Module, emit: Emit | None) -> None:
+    def __init__(self, model: nn.Module, work: Workload, emit: Emit | None) -> None:
         self.model = model
-        self.opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+        self.work = work
+        self.opt = work.make_optimizer(model)
         self.cpu = 0.0
         self.wall = 0.0
         self._began: float | None = None
@@ -102,16 +153,12 @@ class Arm:
         self._began = None
         self.wall += time.perf_counter() - t0
 
-    def step(self, x: Tensor, y: Tensor) -> None:
+    def step(self, idx: Tensor) -> None:
         self.model.train()
-        self.opt.zero_grad()
-        nn.functional.cross_entropy(self.model(x), y).backward()
-        self.opt.step()
+        train_step(self.model, self.opt, self.work.train.x[idx], self.work.train.y[idx])
 
-    def end_epoch(self, x_val: Tensor, epoch: int) -> None:
-        self.model.eval()
-        with torch.no_grad():  # a validation pass, as a trial would do; not recorded
-            self.model(x_val)
+    def end_epoch(self, epoch: int) -> None:
+        self.work.validate(self.model)
         if self.probe is not None:
             self.sampled.append(self.probe.sampled_batches)
             self.probe.flush(epoch)
@@ -146,32 +193,32 @@ class Result:
     batches: int
 
 
-def bench(
-    name: str, make: Callable[[], nn.Module], data: tuple[Tensor, Tensor], epochs: int
-) -> Result:
-    x, y = data
+def bench(work: Workload, epochs: int) -> Result:
     torch.manual_seed(0)
-    template = make()
+    template = work.make_model()
     records: list[tuple[str, int, str, Sequence[float]]] = []
 
     def emit(kind: str, index: int, layer: str, values: Sequence[float]) -> None:
         records.append((kind, index, layer, values))
 
-    arms = {arm: Arm(copy.deepcopy(template), emit if arm == "on" else None) for arm in ARMS}
+    arms = {arm: Arm(copy.deepcopy(template), work, emit if arm == "on" else None) for arm in ARMS}
     warm_up()  # the probe's compiled kernel, as a worker slot loads it before any trial
-    warm = Arm(copy.deepcopy(template), None)  # allocator and kernels, untimed
-    for i in range(0, len(x), BATCH):
-        warm.step(x[i : i + BATCH], y[i : i + BATCH])
+    n = len(work.train)
+    warm = Arm(copy.deepcopy(template), work, None)  # allocator and kernels, untimed
+    for i in range(0, n, work.batch_size):
+        warm.step(torch.arange(i, min(i + work.batch_size, n)))
     order = random.Random(1)
+    shuffle = torch.Generator().manual_seed(0)
     per_epoch: dict[str, dict[str, list[float]]] = {a: {"cpu": [], "wall": []} for a in ARMS}
     for epoch in range(epochs):
         before = {key: (arm.cpu, arm.wall) for key, arm in arms.items()}
-        for i in range(0, len(x), BATCH):
-            xb, yb = x[i : i + BATCH], y[i : i + BATCH]
+        perm = torch.randperm(n, generator=shuffle) if work.shuffle else torch.arange(n)
+        for i in range(0, n, work.batch_size):
+            idx = perm[i : i + work.batch_size]
             for arm in order.sample(list(arms.values()), len(arms)):
-                arm.timed(arm.step, xb, yb)
+                arm.timed(arm.step, idx)
         for arm in order.sample(list(arms.values()), len(arms)):
-            arm.timed(arm.end_epoch, x[:256], epoch)
+            arm.timed(arm.end_epoch, epoch)
         for key, arm in arms.items():
             per_epoch[key]["cpu"].append(arm.cpu - before[key][0])
             per_epoch[key]["wall"].append(arm.wall - before[key][1])
@@ -183,13 +230,13 @@ def bench(
         return [(a + b) / 2 for a, b in zip(off[clock], per_epoch["control"][clock])]
 
     return Result(
-        name,
+        work.name,
         sum(off["cpu"]) / epochs,
         whole_run_ratio(per_epoch["on"]["cpu"], baseline("cpu"), rng),
         whole_run_ratio(per_epoch["on"]["wall"], baseline("wall"), rng),
         whole_run_ratio(per_epoch["control"]["cpu"], off["cpu"], rng),
         sum(arms["on"].sampled) / epochs,
-        -(-len(x) // BATCH),
+        -(-n // work.batch_size),
     )
 
 
@@ -205,10 +252,7 @@ def main() -> None:
     parser.add_argument("--digits-epochs", type=int, default=60, help="default task epochs")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    results = [
-        bench("cifar-cnn 2000x3x32x32", cifar_cnn, cifar_data(), args.epochs),
-        bench("digits task 1437x1x8x8", digits_cnn, digits_data(), args.digits_epochs),
-    ]
+    results = [bench(cifar_workload(), args.epochs), bench(digits_workload(), args.digits_epochs)]
     head = ("model", "off s/ep", "samples/ep", "wall on/off", "cpu on/off", "A/A control")
     print("{:<24} {:>8} {:>10} {:>21} {:>21} {:>21}".format(*head))
     for r in results:

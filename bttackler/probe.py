@@ -57,6 +57,7 @@ from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 from torch.utils.hooks import RemovableHandle
@@ -65,14 +66,17 @@ from bttackler.history import STAT_NAMES
 from bttackler.probe_layers import (
     WEIGHTED_TYPES,
     Entry,
+    Inactive,
     Layer,
     SampleMeans,
     activation_rule,
     first_grad_tensor,
     flat_cat,
+    inactive_mask,
     weighted_layer,
 )
-from bttackler.tensor_stats import stats_matrix
+from bttackler.segment_stats import count_inactive
+from bttackler.tensor_stats import flat_array, stats_matrix
 
 Emit = Callable[[str, int, str, Sequence[float]], None]
 _NONFINITE_COLUMNS = [STAT_NAMES.index("nan_count"), STAT_NAMES.index("inf_count")]
@@ -254,27 +258,30 @@ class Probe:
             self._add(sub, self._weighted)
 
     def _on_activation(
-        self,
-        layer: Layer,
-        rule: Callable[[Tensor, nn.Module], Tensor],
-        m: nn.Module,
-        args: Any,
-        output: Any,
+        self, layer: Layer, rule: Inactive, m: nn.Module, args: Any, output: Any
     ) -> None:
         if layer.index < 0:
             self._add(layer, self._activations)
         if not (self._armed and m.training and isinstance(output, Tensor)):
             return
         out = output.detach()
-        if out.numel() > 64 * self._sample_size:  # a uniform sample of big outputs
-            gen = self._generator(out.device)
-            idx = torch.randint(
-                0, out.numel(), (self._sample_size,), generator=gen, device=out.device
-            )
-            out = torch.take(out, idx)
-        count = torch.count_nonzero(rule(out, m))
+        n = out.numel()
+        big = n > 64 * self._sample_size  # a uniform sample of big outputs
+        count: Tensor | int
+        if out.device.type == "cpu":  # a compiled kernel: torch's per-call costs dominate
+            draws = np.zeros(0)
+            if big:
+                gen = self._generator(out.device)
+                draws = torch.rand(self._sample_size, dtype=torch.float64, generator=gen).numpy()
+            count = count_inactive(flat_array(out), *rule, draws)
+        else:
+            if big:
+                gen = self._generator(out.device)
+                idx = torch.randint(0, n, (self._sample_size,), generator=gen, device=out.device)
+                out = torch.take(out, idx)
+            count = torch.count_nonzero(inactive_mask(out, rule))
         layer.inactive = count if layer.inactive is None else layer.inactive + count
-        layer.total += out.numel()
+        layer.total += self._sample_size if big else n
 
     # ---- backward side ------------------------------------------------------------------
     def _on_output_grad(self, batch: int, sampled: bool, grad: Tensor) -> None:
@@ -415,8 +422,12 @@ class Probe:
         active = [layer for layer in self._activations if layer.inactive is not None]
         if active:
             sizes += [((layer, "activation"), 1) for layer in active]
-            inactive = torch.stack([layer.inactive for layer in active])  # type: ignore[misc]
-            totals = [float(layer.total) for layer in active]  # on the counts' device (a GPU)
+            counts = [layer.inactive for layer in active]
+            if isinstance(counts[0], Tensor):  # on the model's device (a GPU): no sync here
+                inactive = torch.stack(counts)  # type: ignore[arg-type]
+            else:  # counted on the host
+                inactive = torch.tensor(counts, dtype=torch.float64)
+            totals = [float(layer.total) for layer in active]
             parts.append(inactive / torch.tensor(totals, device=inactive.device))
         if parts:
             device = parts[0].device

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor, nn
@@ -25,30 +25,39 @@ WEIGHTED_TYPES: tuple[type[nn.Module], ...] = (
 )
 
 
-def _not_positive(out: Tensor, m: nn.Module) -> Tensor:
-    return out <= 0
+class Inactive(NamedTuple):
+    """An output ``y`` is inactive when it is at or beyond a bound: ``y <= low`` or
+    ``y >= high`` (``y < low`` or ``y > high`` when ``strict``); a NaN bound never holds."""
+
+    low: float
+    high: float = math.nan
+    strict: bool = False
 
 
-def _softplus_off(out: Tensor, m: nn.Module) -> Tensor:
-    return out <= math.log(2.0) / float(getattr(m, "beta", 1.0))  # input <= 0
+def _not_positive(m: nn.Module) -> Inactive:
+    return Inactive(0.0)
 
 
-def _tanh_saturated(out: Tensor, m: nn.Module) -> Tensor:
-    return out.abs() > 0.99
+def _softplus_off(m: nn.Module) -> Inactive:
+    return Inactive(math.log(2.0) / float(getattr(m, "beta", 1.0)))  # input <= 0
 
 
-def _sigmoid_saturated(out: Tensor, m: nn.Module) -> Tensor:
-    return (out < 0.01) | (out > 0.99)
+def _tanh_saturated(m: nn.Module) -> Inactive:
+    return Inactive(-0.99, 0.99, strict=True)
 
 
-def _hardtanh_saturated(out: Tensor, m: nn.Module) -> Tensor:
-    return (out <= float(getattr(m, "min_val", -1.0))) | (out >= float(getattr(m, "max_val", 1.0)))
+def _sigmoid_saturated(m: nn.Module) -> Inactive:
+    return Inactive(0.01, 0.99, strict=True)
+
+
+def _hardtanh_saturated(m: nn.Module) -> Inactive:
+    return Inactive(float(getattr(m, "min_val", -1.0)), float(getattr(m, "max_val", 1.0)))
 
 
 # "Inactive" per activation type (looked up along the MRO, so ReLU6 is not a Hardtanh):
 # ReLU family: output <= 0 (not activated); Softplus: input <= 0; Tanh/Softsign: |y| > 0.99,
 # Sigmoid/Hardsigmoid: y < 0.01 or y > 0.99, Hardtanh: y at min_val or max_val (saturated).
-ACTIVATION_RULES: dict[type[nn.Module], Callable[[Tensor, nn.Module], Tensor]] = {
+ACTIVATION_RULES: dict[type[nn.Module], Callable[[nn.Module], Inactive]] = {
     **{
         t: _not_positive
         for t in (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.PReLU, nn.RReLU, nn.ELU, nn.SELU)
@@ -63,11 +72,22 @@ ACTIVATION_RULES: dict[type[nn.Module], Callable[[Tensor, nn.Module], Tensor]] =
 }
 
 
-def activation_rule(m: nn.Module) -> Callable[[Tensor, nn.Module], Tensor] | None:
+def activation_rule(m: nn.Module) -> Inactive | None:
+    """What "inactive" means for the outputs of ``m``; None if ``m`` is no activation."""
     for cls in type(m).__mro__:
         if cls in ACTIVATION_RULES:
-            return ACTIVATION_RULES[cls]
+            return ACTIVATION_RULES[cls](m)
     return None
+
+
+def inactive_mask(out: Tensor, rule: Inactive) -> Tensor:
+    """Which elements of ``out`` are inactive under ``rule``, by torch ops on ``out``'s
+    device (the accelerator path; on the CPU the probe counts with a compiled kernel)."""
+    if rule.strict:
+        low, high = out < rule.low, out > rule.high
+    else:
+        low, high = out <= rule.low, out >= rule.high
+    return low if math.isnan(rule.high) else low | high
 
 
 @dataclass
@@ -77,7 +97,7 @@ class Layer:
     weights: list[Tensor]
     num_params: int
     index: int = -1
-    inactive: Tensor | None = None  # activation layers: device count of inactive outputs
+    inactive: Tensor | int | None = None  # activation layers: count of inactive outputs
     total: int = 0
     sub: list[Layer] = field(default_factory=list)  # MultiheadAttention: in/out projection
 

@@ -204,8 +204,27 @@ def segment_stats(
     return out
 
 
+@numba.njit(cache=True, nogil=True)
+def count_inactive(
+    flat: np.ndarray, low: float, high: float, strict: bool, draws: np.ndarray
+) -> int:
+    """How many values of ``flat`` are at or beyond a bound (``<= low`` or ``>= high``;
+    ``< low`` or ``> high`` when ``strict``; a NaN bound never holds), compared in float64:
+    of all of them, or, given ``draws`` (uniform in [0, 1)), of those at positions
+    ``floor(u * n)``."""
+    n = flat.size
+    count = 0
+    sampled = draws.size > 0
+    for j in range(draws.size if sampled else n):
+        v = np.float64(flat[min(int(draws[j] * n), n - 1)] if sampled else flat[j])
+        if (v < low or v > high) if strict else (v <= low or v >= high):
+            count += 1
+    return count
+
+
 def warm_up() -> None:
-    """Load (or compile) the kernel for float32 layers now: about 0.6 s from the disk cache,
+    """Load (or compile) the kernels for float32 layers now: about 0.6 s from the disk cache,
     a few seconds on a fresh clone. Worker slots call this once, before they fork trials."""
     flat = np.zeros(2, dtype=np.float32)
     segment_stats(flat, np.array([0, 2], dtype=np.int64), np.zeros(0), 1024)
+    count_inactive(flat, 0.0, math.nan, False, np.zeros(0))

@@ -57,7 +57,7 @@ def tensor_stats(
     if t.device.type == "cpu":
         # On the CPU the host is the device: one compiled two-pass kernel beats torch's
         # dozen or so elementwise passes and their per-call costs.
-        return torch.from_numpy(_many_cpu_stats([_float_array(t)], sample_size, generator)[0])
+        return torch.from_numpy(_many_cpu_stats([flat_array(t)], sample_size, generator)[0])
     x = t.detach().reshape(-1)
     if x.dtype != torch.float64:
         x = x.float()
@@ -188,7 +188,7 @@ def stats_matrix(
             ]
         )
     return torch.from_numpy(
-        _many_cpu_stats([_float_array(t) for t in tensors], sample_size, generator)
+        _many_cpu_stats([flat_array(t) for t in tensors], sample_size, generator)
     )
 
 
@@ -213,7 +213,7 @@ def _many_cpu_stats(
     return segment_stats(flat, bounds, draws, sample_size)
 
 
-def _float_array(t: Tensor) -> np.ndarray:
+def flat_array(t: Tensor) -> np.ndarray:
     """A flat numpy view of ``t`` (a copy only for dtypes other than float32/float64, or a
     non-contiguous ``t``). Few torch calls: each costs more than the view it makes."""
     if t.requires_grad:

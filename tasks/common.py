@@ -272,6 +272,19 @@ def evaluate_classifier(
     return _finite(loss_sum / len(data)), correct / len(data)
 
 
+def train_step(
+    model: nn.Module, optimizer: torch.optim.Optimizer, xb: torch.Tensor, yb: torch.Tensor
+) -> tuple[float, int]:
+    """One optimisation step with cross-entropy on a batch; returns the sum of the batch's
+    losses and its number of correct predictions."""
+    optimizer.zero_grad(set_to_none=True)
+    out = model(xb)
+    loss = F.cross_entropy(out, yb)
+    loss.backward()
+    optimizer.step()
+    return float(loss.detach()) * len(yb), int((out.detach().argmax(1) == yb).sum())
+
+
 def fit_classifier(
     model: nn.Module,
     optimizer: torch.optim.Optimizer,
@@ -298,14 +311,9 @@ def fit_classifier(
         order = torch.randperm(len(train), generator=generator)
         for idx in _batches(len(train), batch_size, order):
             xb = prepare(train.x[idx].to(device), True)
-            yb = train.y[idx].to(device)
-            optimizer.zero_grad(set_to_none=True)
-            out = model(xb)
-            loss = F.cross_entropy(out, yb)
-            loss.backward()
-            optimizer.step()
-            loss_sum += float(loss.detach()) * len(idx)
-            correct += int((out.detach().argmax(1) == yb).sum())
+            batch_loss, batch_correct = train_step(model, optimizer, xb, train.y[idx].to(device))
+            loss_sum += batch_loss
+            correct += batch_correct
         if scheduler is not None:
             scheduler.step()
         val_loss, val_acc = evaluate_classifier(model, val, prepare=prepare, device=device)

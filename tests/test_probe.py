@@ -132,6 +132,20 @@ def test_tanh_saturation_ratio() -> None:
     probe.flush(0)
     assert rec.value("activation", "1") == [0.5]
 
+def test_inactive_ratio_of_a_big_output_is_estimated_on_a_sample() -> None:
+    lin = nn.Linear(1, 1000)
+    with torch.no_grad():
+        lin.weight.zero_()
+        lin.bias.copy_(torch.where(torch.arange(1000) % 4 == 0, 1.0, -1.0))  # 3/4 dead
+    model = nn.Sequential(lin, nn.ReLU())
+    rec = Recorder()
+    probe = Probe(model, rec, sample_size=256, overhead_budget=None)  # sampled above 16,384
+    train(model, [torch.randn(20, 1)])  # 20,000 outputs
+    probe.flush(0)
+    (ratio,) = rec.value("activation", "1")
+    assert ratio != 0.75  # a sample of 256: not the exact count
+    assert ratio == pytest.approx(0.75, abs=0.1)
+
 
 def test_nonfinite_gradient_is_reported_within_the_epoch_once_per_layer() -> None:
     model = nn.Sequential(nn.Linear(3, 3), nn.ReLU(), nn.Linear(3, 1))

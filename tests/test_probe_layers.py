@@ -1,8 +1,12 @@
 import math
 
+import numpy as np
+import pytest
 import torch
+from torch import nn
 
-from bttackler.probe_layers import Layer, SampleMeans
+from bttackler.probe_layers import Layer, SampleMeans, activation_rule, inactive_mask
+from bttackler.segment_stats import count_inactive
 
 
 def _layer(name: str) -> Layer:
@@ -34,3 +38,31 @@ def test_sample_means_merge_entries_that_changed_within_the_epoch():
     assert got is not None
     rows = {layer.name: row.tolist() for (layer, _), row in zip(got[0], got[1])}
     assert rows == {"a": [1.0], "b": [15.0]}
+
+
+@pytest.mark.parametrize(
+    "module",
+    [nn.ReLU(), nn.GELU(), nn.Softplus(beta=2.0), nn.Tanh(), nn.Sigmoid(), nn.Hardtanh(-2.0, 3.0)],
+    ids=lambda m: type(m).__name__,
+)
+def test_kernel_and_torch_count_the_same_inactive_outputs(module: nn.Module) -> None:
+    rule = activation_rule(module)
+    assert rule is not None
+    values = torch.linspace(-4.0, 4.0, 801, dtype=torch.float64)
+    bounds = torch.tensor([rule.low, rule.high, math.nan, math.inf], dtype=torch.float64)
+    values = torch.cat([values, module(values), bounds])  # outputs, and exactly the bounds
+    expected = int(torch.count_nonzero(inactive_mask(values, rule)))
+    assert count_inactive(values.numpy(), *rule, np.zeros(0)) == expected
+    assert 0 < expected < len(values)
+
+
+def test_count_inactive_on_sampled_positions() -> None:
+    values = np.array([-1.0, 1.0, 2.0, -3.0], dtype=np.float32)
+    draws = np.array([0.0, 0.1, 0.3, 0.99, 0.999])  # positions 0, 0, 1, 3, 3
+    assert count_inactive(values, 0.0, math.nan, False, draws) == 4
+
+
+def test_activation_rules_follow_the_class_hierarchy() -> None:
+    assert activation_rule(nn.ReLU6()) == activation_rule(nn.ReLU())  # not a Hardtanh
+    assert activation_rule(nn.Linear(1, 1)) is None
+    assert activation_rule(nn.Softplus(beta=2.0)).low == pytest.approx(math.log(2.0) / 2)
