@@ -33,7 +33,9 @@ computed by one compiled kernel call per sampled batch (:mod:`bttackler.segment_
 All of it stays on the device until ``flush`` copies everything to the host in one go.
 
 Non-finite check: only sampled batches and every ``check_every``-th batch are watched (their
-forward and backward get a hook; every other batch costs one Python call). On those, and at
+forward and backward get a hook; every other batch costs one Python call), the latter only
+when ``check_seconds`` have passed since the last check: an epoch shorter than that is
+checked at its sampled batch and at ``flush``, which comes as soon. On those, and at
 ``flush``, the sum of each weight gradient (NaN or Inf if any element is; also Inf if the sum
 itself overflows) is taken on the device and copied to the host (one sync each); a NaN/Inf
 gradient poisons the weights through the optimizer, so the next watched batch still sees it.
@@ -42,7 +44,8 @@ for finite gradients; on the CPU a sampled batch needs no separate check, its st
 count NaN and Inf exactly. A layer found non-finite is emitted at once as ``"nonfinite"`` with
 ``[nan_count, inf_count, batch]``: exact counts over its current gradient (at least 1 of the
 seen kind if the gradient has recovered since), and the batch index of the check, which is at
-most ``check_every - 1`` batches after the one that went bad. At most once per layer per epoch.
+most ``check_every - 1`` batches (or ``check_seconds``) after the one that went bad. At most
+once per layer per epoch.
 
 Limitations: one device per model; ``emit`` may be called from autograd's backward thread
 (``"nonfinite"``); hooks need ``model(...)`` to be called (not ``model.some_method()``); the
@@ -90,6 +93,8 @@ class Probe:
         emit: ``emit(kind, layer_index, layer_name, values)``; kinds ``"layer"``,
             ``"weight"``, ``"grad"``, ``"activation"`` and ``"nonfinite"``.
         check_every: batches between two non-finite checks (one host sync each).
+        check_seconds: wall time since the last check below which a batch due for a check
+            is not checked (fast models: the check at flush is as timely).
         sample_size: elements sampled per tensor for median and quartiles (exact below that
             size; 1,024 draws put the median within about 0.04 standard deviations), and
             per activation output for the inactive ratio.
@@ -114,6 +119,7 @@ class Probe:
         emit: Emit,
         *,
         check_every: int = 10,
+        check_seconds: float = 1.0,
         sample_size: int = 1024,
         stats_every: int = 10,
         max_samples: int = 8,
@@ -129,8 +135,12 @@ class Probe:
         ):
             if value < 1:
                 raise ValueError(f"{arg} must be >= 1, got {value}")
+        if check_seconds < 0:
+            raise ValueError(f"check_seconds must be >= 0, got {check_seconds}")
         self._emit = emit
         self._check_every = check_every
+        self._check_seconds = check_seconds
+        self._last_check = time.perf_counter()
         self._sample_size = sample_size
         self._stats_every = stats_every
         self._min_stats_every = stats_every
@@ -211,7 +221,10 @@ class Probe:
             batch = self._forwards
             self._forwards += 1
             self._armed = batch % self._stats_every == 0 and (batch == 0 or self._within_budget())
-            if self._armed or (batch + 1) % self._check_every == 0:
+            if self._armed or (
+                (batch + 1) % self._check_every == 0
+                and time.perf_counter() - self._last_check >= self._check_seconds
+            ):
                 self._due = (batch, self._armed)
         sampled = self._armed and module.training
         if sampled or not self._initialized:
@@ -295,6 +308,7 @@ class Probe:
         # through the optimizer step, so the check on the next watched batch still sees it.
         self._in_backward = False
         began = self._clock()
+        self._last_check = time.perf_counter()
         on_cpu = bool(self._params) and self._params[0].device.type == "cpu"
         if sampled and on_cpu:
             # the statistics count NaN/Inf exactly: they are the check (no separate sync)
@@ -451,6 +465,7 @@ class Probe:
         self._sampled_batches = 0
         self._probe_seconds = 0.0
         self._epoch_began = self._clock()
+        self._last_check = time.perf_counter()
         self._reported.clear()
 
     def close(self) -> None:

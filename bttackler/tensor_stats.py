@@ -214,10 +214,14 @@ def _many_cpu_stats(
 
 
 def flat_array(t: Tensor) -> np.ndarray:
-    """A flat numpy view of ``t`` (a copy only for dtypes other than float32/float64, or a
-    non-contiguous ``t``). Few torch calls: each costs more than the view it makes."""
+    """A flat numpy view of ``t``'s elements (a copy only for dtypes other than float32/float64,
+    or a ``t`` whose elements are not one dense block). A dense ``t`` in another memory
+    format (the channels-last outputs and gradients of the CPU's convolutions) is read in
+    memory order, not copied: the statistics do not depend on the order, only which
+    positions a quantile sample picks does. Few torch calls: each costs more than the view
+    it makes."""
     if t.requires_grad:
         t = t.detach()
     if t.dtype not in (torch.float32, torch.float64):
         t = t.float()
-    return t.numpy().ravel()
+    return t.numpy().ravel(order="K")

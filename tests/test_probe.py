@@ -132,6 +132,7 @@ def test_tanh_saturation_ratio() -> None:
     probe.flush(0)
     assert rec.value("activation", "1") == [0.5]
 
+
 def test_inactive_ratio_of_a_big_output_is_estimated_on_a_sample() -> None:
     lin = nn.Linear(1, 1000)
     with torch.no_grad():
@@ -150,7 +151,7 @@ def test_inactive_ratio_of_a_big_output_is_estimated_on_a_sample() -> None:
 def test_nonfinite_gradient_is_reported_within_the_epoch_once_per_layer() -> None:
     model = nn.Sequential(nn.Linear(3, 3), nn.ReLU(), nn.Linear(3, 1))
     rec = Recorder()
-    probe = Probe(model, rec, check_every=4, overhead_budget=None)
+    probe = Probe(model, rec, check_every=4, check_seconds=0, overhead_budget=None)
     bad_from = 5
 
     def poison(p: Tensor) -> None:
@@ -174,6 +175,27 @@ def test_nonfinite_gradient_is_reported_within_the_epoch_once_per_layer() -> Non
     model(torch.randn(4, 3)).sum().backward()
     probe.flush(1)
     assert [r[3][2] for r in rec.of("nonfinite")] == [7.0, 0.0]
+
+
+def test_fast_batches_are_checked_at_most_every_check_seconds() -> None:
+    model = nn.Sequential(nn.Linear(3, 3), nn.ReLU(), nn.Linear(3, 1))
+    rec = Recorder()
+    probe = Probe(model, rec, check_every=2, check_seconds=60.0, overhead_budget=None)
+    backwards = []
+
+    def poison(p: Tensor) -> None:
+        if backwards:  # from batch 1 (batch 0 is sampled: its statistics are a check)
+            assert p.grad is not None
+            p.grad.fill_(float("nan"))
+        backwards.append(1)
+
+    model[2].weight.register_post_accumulate_grad_hook(poison)
+    for _ in range(6):  # bad from batch 1, due for a check every 2; 60 s not yet passed
+        model.zero_grad()
+        model(torch.randn(4, 3)).sum().backward()
+    assert rec.of("nonfinite") == []
+    probe.flush(0)  # the check at flush is always made
+    assert [(r[1], r[3][2]) for r in rec.of("nonfinite")] == [(2, 5.0)]
 
 
 def test_inf_counts_when_nan_injected_before_hook() -> None:
@@ -264,10 +286,13 @@ def test_close_removes_every_hook() -> None:
     assert rec.records == []
 
 
-@pytest.mark.parametrize("arg", ["check_every", "sample_size", "stats_every"])
-def test_arguments_are_validated(arg: str) -> None:
+@pytest.mark.parametrize(
+    ("arg", "value"),
+    [("check_every", 0), ("sample_size", 0), ("stats_every", 0), ("check_seconds", -1.0)],
+)
+def test_arguments_are_validated(arg: str, value: float) -> None:
     with pytest.raises(ValueError, match=arg):
-        Probe(nn.Linear(1, 1), Recorder(), **{arg: 0})  # type: ignore[arg-type]
+        Probe(nn.Linear(1, 1), Recorder(), **{arg: value})  # type: ignore[arg-type]
 
 
 def _tiny_epoch(model: nn.Module, batches: int) -> None:
