@@ -56,7 +56,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from functools import partial
 from typing import Any
 
@@ -79,7 +79,7 @@ from bttackler.probe_layers import (
     weighted_layer,
 )
 from bttackler.segment_stats import count_inactive
-from bttackler.tensor_stats import flat_array, stats_matrix
+from bttackler.tensor_stats import cpu_stats_rows, flat_array, stats_matrix
 
 Emit = Callable[[str, int, str, Sequence[float]], None]
 _NONFINITE_COLUMNS = [STAT_NAMES.index("nan_count"), STAT_NAMES.index("inf_count")]
@@ -215,23 +215,26 @@ class Probe:
             self._emit("layer", layer.index, layer.name, [float(layer.num_params)])
 
     def _on_forward_pre(self, module: nn.Module, args: Any) -> None:
-        self._in_backward = False
-        self._due = None
-        if module.training and torch.is_grad_enabled():
+        if module.training and torch.is_grad_enabled():  # a training batch
             batch = self._forwards
-            self._forwards += 1
-            self._armed = batch % self._stats_every == 0 and (batch == 0 or self._within_budget())
-            if self._armed or (
-                (batch + 1) % self._check_every == 0
-                and time.perf_counter() - self._last_check >= self._check_seconds
-            ):
-                self._due = (batch, self._armed)
-        sampled = self._armed and module.training
-        if sampled or not self._initialized:
+            self._forwards = batch + 1
+            sample_due = batch % self._stats_every == 0
+            check_due = (batch + 1) % self._check_every == 0
+            if not (sample_due or check_due) and self._initialized and self._end_handle is None:
+                return  # neither sampled nor due for a check: this call is the probe's cost
+            self._armed = sample_due and (batch == 0 or self._within_budget())
+            checked = self._armed or (
+                check_due and time.perf_counter() - self._last_check >= self._check_seconds
+            )
+            self._due = (batch, self._armed) if checked else None
+        else:  # validation, or a forward without autograd: not watched
+            self._armed, self._due = False, None
+            if self._initialized:
+                return
+        if self._armed or not self._initialized:
             self._act_handles = [m.register_forward_hook(h) for m, h in self._act_modules]
-        if (sampled or self._due is not None or not self._initialized) and not self._end_handle:
-            # a forward hook only for the forwards that need one: on the others the probe
-            # costs this one call
+        if (self._armed or self._due is not None or not self._initialized) and not self._end_handle:
+            # a forward hook only for the forwards that need one
             self._end_handle = module.register_forward_hook(self._on_forward_end)
 
     def _on_forward_end(self, module: nn.Module, args: Any, output: Any) -> None:
@@ -251,6 +254,7 @@ class Probe:
             # on the others, cheaper than a hook per parameter.
             out = first_grad_tensor(output)
             if out is not None:
+                self._in_backward = False
                 out.register_hook(partial(self._on_output_grad, *self._due))
             self._due = None
 
@@ -392,9 +396,13 @@ class Probe:
             self._generators[device] = gen
         return gen
 
-    def _stats_matrix(self, tensors: list[Tensor], finite: list[bool]) -> Tensor:
-        """Statistics of several tensors of one device, one row each (batched on the CPU)."""
+    def _stats_matrix(self, tensors: list[Tensor], finite: list[bool]) -> Tensor | np.ndarray:
+        """Statistics of several tensors of one device, one row each: a numpy array on the
+        CPU (the kernel's own output: the epoch's means stay on the host), else a tensor."""
         gen = self._generator(tensors[0].device)
+        if tensors[0].device.type == "cpu":
+            arrays = [flat_array(t) for t in tensors]
+            return cpu_stats_rows(arrays, self._sample_size, gen)
         return stats_matrix(tensors, sample_size=self._sample_size, generator=gen, finite=finite)
 
     # ---- epoch boundary -----------------------------------------------------------------
@@ -427,33 +435,26 @@ class Probe:
         if unsampled:  # no sampled batch this epoch: the weights as they are now
             flat = [flat_cat(layer.weights) for layer, _ in unsampled]
             self._means.add(unsampled, self._stats_matrix(flat, [False] * len(flat)))
-        sizes: list[tuple[Entry, int]] = []
-        parts: list[Tensor] = []
+        rows: list[Entry] = []
+        parts: list[Tensor | np.ndarray] = []  # one value per row, in order
         means = self._means.means()
         if means is not None:
-            sizes += [(entry, len(STAT_NAMES)) for entry in means[0]]
-            parts.append(means[1].reshape(-1))
+            rows += means[0]
+            parts.append(means[1])
         active = [layer for layer in self._activations if layer.inactive is not None]
         if active:
-            sizes += [((layer, "activation"), 1) for layer in active]
+            rows += [(layer, "activation") for layer in active]
             counts = [layer.inactive for layer in active]
+            totals = [float(layer.total) for layer in active]
             if isinstance(counts[0], Tensor):  # on the model's device (a GPU): no sync here
                 inactive = torch.stack(counts)  # type: ignore[arg-type]
+                parts.append(inactive / torch.tensor(totals, device=inactive.device))
             else:  # counted on the host
-                inactive = torch.tensor(counts, dtype=torch.float64)
-            totals = [float(layer.total) for layer in active]
-            parts.append(inactive / torch.tensor(totals, device=inactive.device))
-        if parts:
-            device = parts[0].device
-            joined = torch.cat([p.to(device=device, dtype=torch.float64) for p in parts])
-            values = joined.tolist()  # the one host sync of the epoch's statistics
-            offset = 0
-            out = []
-            for (layer, kind), size in sizes:
-                out.append((layer.index, kind, layer.name, values[offset : offset + size]))
-                offset += size
-            for index, kind, name, vals in sorted(out, key=lambda row: row[0]):
-                self._emit(kind, index, name, vals)
+                parts.append(np.divide(counts, totals))  # type: ignore[arg-type]
+        values = _host_rows(parts)  # the one host sync of the epoch's statistics
+        out = [(layer.index, kind, layer.name, vals) for (layer, kind), vals in zip(rows, values)]
+        for index, kind, name, vals in sorted(out, key=lambda row: row[0]):
+            self._emit(kind, index, name, vals)
         for layer in self._activations:
             layer.inactive, layer.total = None, 0
         self._means.clear()
@@ -477,3 +478,19 @@ class Probe:
             self._end_handle = None
         self._handles.clear()
         self._act_modules.clear()
+
+
+def _host_rows(parts: list[Tensor | np.ndarray]) -> list[list[float]]:
+    """The rows of every part (a vector: one value per row; a matrix: one row per row), as
+    lists of floats, with one device-to-host copy for all the device tensors among them."""
+    copied: Iterator[np.ndarray] = iter(())
+    device = [p for p in parts if isinstance(p, Tensor)]
+    if device:
+        joined = torch.cat([p.to(dtype=torch.float64).reshape(-1) for p in device]).cpu()
+        ends = np.cumsum([p.numel() for p in device])[:-1]
+        copied = iter(np.split(joined.numpy(), ends))
+    values: list[list[float]] = []
+    for part in parts:
+        array = next(copied).reshape(part.shape) if isinstance(part, Tensor) else part
+        values += array.reshape(len(array), -1).tolist()
+    return values

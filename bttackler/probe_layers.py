@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -105,52 +106,73 @@ class Layer:
 Entry = tuple[Layer, str]  # a layer and "weight" or "grad"
 
 
+Rows = Tensor | np.ndarray  # statistics, one row per entry: a device tensor, or host values
+
+
 class SampleMeans:
     """NaN-aware means of the statistics of the sampled batches, for a whole epoch.
 
-    Each sample is a matrix with one row of statistics per entry. Samples with the same
-    entries (the usual case: every batch has every gradient) are summed as whole matrices,
-    so a sample costs a few tensor operations however many layers the model has. NaN
-    entries (the skew of a constant tensor, say) are left out of the mean.
+    Each sample is a matrix with one row of statistics per entry: a numpy array when the
+    statistics were computed on the host, a tensor on the model's device otherwise (no
+    sync). Samples with the same entries (the usual case: every batch has every gradient)
+    are summed as whole matrices, so a sample costs a few array operations however many
+    layers the model has. NaN entries (the skew of a constant tensor, say) are left out of
+    the mean.
     """
 
     def __init__(self) -> None:
-        self._groups: dict[tuple[tuple[int, str], ...], tuple[list[Entry], Tensor, Tensor]] = {}
+        self._groups: dict[tuple[tuple[int, str], ...], tuple[list[Entry], Rows, Rows]] = {}
 
-    def add(self, entries: list[Entry], rows: Tensor) -> None:
+    def add(self, entries: list[Entry], rows: Rows) -> None:
         key = tuple((id(layer), kind) for layer, kind in entries)
-        ok = ~torch.isnan(rows)
-        values = torch.where(ok, rows, 0.0)
+        values: Rows
+        seen: Rows
+        if isinstance(rows, Tensor):
+            present = ~torch.isnan(rows)
+            values, seen = torch.where(present, rows, 0.0), present.to(rows.dtype)
+        else:
+            known = ~np.isnan(rows)
+            values, seen = np.where(known, rows, 0.0), known.astype(rows.dtype)
         group = self._groups.get(key)
         if group is None:
-            self._groups[key] = (entries, values, ok.to(rows.dtype))
-        else:
-            group[1].add_(values)
-            group[2].add_(ok)
+            self._groups[key] = (entries, values, seen)
+        else:  # in place: numpy and torch both add into the left operand
+            total, count = group[1], group[2]
+            total += values
+            count += seen
 
     def covers(self, layer: Layer, kind: str) -> bool:
         return any((id(layer), kind) in key for key in self._groups)
 
-    def means(self) -> tuple[list[Entry], Tensor] | None:
+    def means(self) -> tuple[list[Entry], Rows] | None:
         """Every entry seen this epoch and the matrix of its means (0/0 -> NaN where a
         statistic was never finite), or None when nothing was sampled."""
         if not self._groups:
             return None
-        if len(self._groups) == 1:
-            ((entries, total, count),) = self._groups.values()
-            return entries, total / count
+        groups = list(self._groups.values())
+        if len(groups) == 1:
+            entries, total, count = groups[0]
+            return entries, _divide(total, count)
         merged: dict[tuple[int, str], list] = {}  # entries changed within the epoch: rare
-        for entries, total, count in self._groups.values():
+        for entries, total, count in groups:
             for i, (layer, kind) in enumerate(entries):
                 slot = merged.setdefault((id(layer), kind), [(layer, kind), 0.0, 0.0])
                 slot[1] = slot[1] + total[i]
                 slot[2] = slot[2] + count[i]
-        return [slot[0] for slot in merged.values()], torch.stack(
-            [slot[1] / slot[2] for slot in merged.values()]
-        )
+        rows = [_divide(slot[1], slot[2]) for slot in merged.values()]
+        stacked = torch.stack(rows) if isinstance(rows[0], Tensor) else np.stack(rows)  # type: ignore[arg-type]
+        return [slot[0] for slot in merged.values()], stacked
 
     def clear(self) -> None:
         self._groups.clear()
+
+
+def _divide(total: Rows, count: Rows) -> Rows:
+    """``total / count``, NaN where ``count`` is 0 (as torch divides; numpy warns too)."""
+    if isinstance(total, Tensor):
+        return total / count
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return total / count
 
 
 def weighted_layer(name: str, m: nn.Module) -> Layer:

@@ -147,8 +147,8 @@ def segment_stats(
     NaN and Inf are counted and left out of every other statistic; moments are accumulated
     in float64. The quantiles are those of the finite values of the segment when it has at
     most ``sample_size`` elements; of a bigger one, those of ``sample_size`` elements at
-    positions ``floor(u * n)`` for the next ``sample_size`` uniform ``draws`` (the big
-    segments take their draws in order).
+    positions ``floor(u * n)`` for the ``sample_size`` uniform ``draws`` (the same draws for
+    every big segment).
     A segment with no finite value gets NaN everywhere but its counts and zero ratio; an
     empty segment, NaN everywhere.
     """
@@ -158,7 +158,6 @@ def segment_stats(
     for row in range(rows):
         longest = max(longest, min(bounds[row + 1] - bounds[row], sample_size))
     picked = np.empty(longest, dtype=np.float64)
-    drawn = 0
     for row in range(rows):
         a, b = bounds[row], bounds[row + 1]
         if b == a:  # an empty tensor: NaN everywhere, as tensor_stats
@@ -178,7 +177,6 @@ def segment_stats(
         n = b - a
         big = n > sample_size
         if count == 0:
-            drawn += sample_size if big else 0  # the draws stay in step with tensor_stats
             continue
         var = m2 / count
         out[row, 0] = mean
@@ -192,13 +190,11 @@ def segment_stats(
         out[row, 13] = max(-lo, hi)
         m = 0
         for j in range(sample_size if big else n):
-            at = a + min(int(draws[drawn + j] * n), n - 1) if big else a + j
+            at = a + min(int(draws[j] * n), n - 1) if big else a + j
             v = np.float64(flat[at])
             if v == v and v != np.inf and v != -np.inf:
                 picked[m] = v
                 m += 1
-        if big:
-            drawn += sample_size
         if m:
             _quantiles_into(picked, m, out[row])
     return out

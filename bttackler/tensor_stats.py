@@ -8,6 +8,7 @@ in one call (:mod:`bttackler.segment_stats`).
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -40,7 +41,8 @@ def tensor_stats(
     * ``median``, ``q75`` and ``q25`` (linear interpolation, as numpy) are exact when ``t``
       has at most ``sample_size`` elements; otherwise they are estimated on ``sample_size``
       elements drawn uniformly with replacement using ``generator`` (which must live on
-      ``t``'s device; seed it for reproducible results). Non-finite samples are ignored.
+      ``t``'s device; seed it for reproducible results): positions ``floor(u * n)`` for
+      ``sample_size`` uniform draws ``u``. Non-finite samples are ignored.
     * Everything is NaN when ``t`` has no finite element (counts and zero_ratio excepted).
 
     No host synchronisation. Cost: about ten elementwise passes over ``t``.
@@ -57,20 +59,30 @@ def tensor_stats(
     if t.device.type == "cpu":
         # On the CPU the host is the device: one compiled two-pass kernel beats torch's
         # dozen or so elementwise passes and their per-call costs.
-        return torch.from_numpy(_many_cpu_stats([flat_array(t)], sample_size, generator)[0])
+        return torch.from_numpy(cpu_stats_rows([flat_array(t)], sample_size, generator)[0])
+    return _device_stats(t, sample_size, _draws(t, sample_size, generator), finite)
+
+
+def _draws(t: Tensor, sample_size: int, generator: torch.Generator | None) -> Tensor | None:
+    """The uniform draws of a quantile sample of ``t`` (None: small enough to be exact)."""
+    if t.numel() <= sample_size:
+        return None
+    return torch.rand(sample_size, dtype=torch.float64, generator=generator, device=t.device)
+
+
+def _device_stats(t: Tensor, sample_size: int, draws: Tensor | None, finite: bool) -> Tensor:
     x = t.detach().reshape(-1)
     if x.dtype != torch.float64:
         x = x.float()
     if x.numel() == 0:
         return torch.full((len(STAT_NAMES),), float("nan"), dtype=torch.float64, device=x.device)
-    return _torch_stats(x, sample_size, generator, finite)
+    return _torch_stats(x, sample_size, draws, finite)
 
 
-def _torch_stats(
-    x: Tensor, sample_size: int, generator: torch.Generator | None, finite: bool
-) -> Tensor:
+def _torch_stats(x: Tensor, sample_size: int, draws: Tensor | None, finite: bool) -> Tensor:
     """:func:`tensor_stats` with torch ops on ``x``'s device (flat, non-empty): no sync.
-    The accelerator path; tests also run it on the CPU against the kernel."""
+    The accelerator path; tests also run it on the CPU against the kernel. ``draws``: the
+    quantile sample's uniform draws when ``x`` has more than ``sample_size`` elements."""
     n = x.numel()
     # Two scratch buffers reused with out=/in-place ops instead of a fresh tensor per op.
     buf, buf2 = torch.empty_like(x), torch.empty_like(x)
@@ -107,7 +119,7 @@ def _torch_stats(
     if mask is not None:
         no_finite = nf == 0
         lo, hi, abs_max = (torch.where(no_finite, torch.nan, v) for v in (lo, hi, abs_max))
-    quant = _quantiles(x, sample_size, generator, finite)
+    quant = _quantiles(x, draws, finite)
 
     parts = [
         mean,
@@ -128,23 +140,13 @@ def _torch_stats(
     return torch.stack([v.to(torch.float64) for v in parts])
 
 
-def _sample_positions(
-    n: int, sample_size: int, generator: torch.Generator | None, device: torch.device | None = None
-) -> Tensor:
-    """``sample_size`` positions in ``range(n)``, uniform with replacement (float64 draws, so
-    every position is reachable however big ``n`` is)."""
-    u = torch.rand(sample_size, dtype=torch.float64, generator=generator, device=device)
-    return (u * n).long().clamp_(max=n - 1)
-
-
-def _quantiles(
-    x: Tensor, sample_size: int, generator: torch.Generator | None, finite: bool
-) -> Tensor:
-    """Median, q75, q25 of ``x`` (flat), on a random sample when ``x`` is bigger."""
-    n = x.numel()
+def _quantiles(x: Tensor, draws: Tensor | None, finite: bool) -> Tensor:
+    """Median, q75, q25 of ``x`` (flat), on the sample at ``floor(draws * n)`` if given
+    (float64 draws, so every position is reachable however big ``x`` is)."""
     sample = x
-    if n > sample_size:
-        sample = x[_sample_positions(n, sample_size, generator, x.device)]
+    if draws is not None:
+        n = x.numel()
+        sample = x[(draws * n).long().clamp_(max=n - 1)]
     if not finite:  # rare path: NaN-aware but slower
         sample = torch.where(torch.isfinite(sample), sample, torch.nan)
         qs = torch.tensor(_QUANTILES, dtype=sample.dtype, device=x.device)
@@ -173,44 +175,51 @@ def stats_matrix(
 ) -> Tensor:
     """:func:`tensor_stats` of several (at least one) tensors of one device, one row each.
 
-    On the CPU every tensor goes through one call of the compiled kernel
-    (:mod:`bttackler.segment_stats`): per-call costs, not the arithmetic, dominate the small
-    layers a CPU trains. Same numbers as :func:`tensor_stats`, including the sampled
-    quantiles (the same generator draws, in the same order).
+    One set of ``sample_size`` draws serves every tensor bigger than that: each samples the
+    positions ``floor(u * n)`` of its own size ``n`` (uniform within each tensor; a row is
+    what :func:`tensor_stats` gives with a generator in the same state). On the CPU every
+    tensor goes through one call of the compiled kernel (:mod:`bttackler.segment_stats`):
+    per-call costs, not the arithmetic, dominate the small layers a CPU trains.
     """
     if finite is None:
         finite = [False] * len(tensors)
-    if tensors[0].device.type != "cpu":
-        return torch.stack(
-            [
-                tensor_stats(t, sample_size=sample_size, generator=generator, finite=f)
-                for t, f in zip(tensors, finite)
-            ]
-        )
-    return torch.from_numpy(
-        _many_cpu_stats([flat_array(t) for t in tensors], sample_size, generator)
+    if tensors[0].device.type == "cpu":
+        arrays = [flat_array(t) for t in tensors]
+        return torch.from_numpy(cpu_stats_rows(arrays, sample_size, generator))
+    big = max(tensors, key=lambda t: t.numel())
+    draws = _draws(big, sample_size, generator)
+    return torch.stack(
+        [
+            _device_stats(t, sample_size, draws if t.numel() > sample_size else None, f)
+            for t, f in zip(tensors, finite)
+        ]
     )
 
 
-def _many_cpu_stats(
+def cpu_stats_rows(
     arrays: list[np.ndarray], sample_size: int, generator: torch.Generator | None
 ) -> np.ndarray:
-    """Rows of :data:`STAT_NAMES` for flat float arrays, by the compiled kernel of
-    :mod:`bttackler.segment_stats`, with the generator's draws for every sampled array
-    taken in one call (the same draws as :func:`_sample_positions` array by array)."""
+    """Rows of :data:`STAT_NAMES` for flat float arrays (see :func:`stats_matrix`), by the
+    compiled kernel of :mod:`bttackler.segment_stats`, as a float64 array."""
     if sample_size <= 0:
         raise ValueError(f"sample_size must be > 0, got {sample_size}")
-    sizes = [a.size for a in arrays]
+    bounds, sampled = _layout(tuple(a.size for a in arrays), sample_size)
     flat = np.concatenate(arrays) if arrays else np.zeros(0)
     if flat.dtype not in (np.float32, np.float64):
         flat = flat.astype(np.float64)
-    bounds = np.zeros(len(arrays) + 1, dtype=np.int64)
-    np.cumsum(sizes, out=bounds[1:])
-    sampled = sum(1 for size in sizes if size > sample_size)
     draws = np.zeros(0)
     if sampled:
-        draws = torch.rand(sampled * sample_size, dtype=torch.float64, generator=generator).numpy()
+        draws = torch.rand(sample_size, dtype=torch.float64, generator=generator).numpy()
     return segment_stats(flat, bounds, draws, sample_size)
+
+
+@functools.lru_cache(maxsize=64)
+def _layout(sizes: tuple[int, ...], sample_size: int) -> tuple[np.ndarray, bool]:
+    """Segment bounds of arrays of these sizes laid end to end, and whether any is sampled
+    (cached: a probe asks for the same layout at every sampled batch; not to be mutated)."""
+    bounds = np.zeros(len(sizes) + 1, dtype=np.int64)
+    np.cumsum(sizes, out=bounds[1:])
+    return bounds, any(size > sample_size for size in sizes)
 
 
 def flat_array(t: Tensor) -> np.ndarray:

@@ -266,10 +266,13 @@ def test_forward_only_and_eval_only_work() -> None:
     probe.flush(0)
     assert [r[0] for r in rec.records] == ["layer", "layer", "weight"]
     model.train()
-    with torch.no_grad():
+    with torch.no_grad():  # train mode without autograd: no batch, nothing sampled
         model(torch.randn(2, 3))
     probe.flush(1)
-    assert [r[0] for r in rec.records[3:]] == ["weight", "activation"]
+    assert [r[0] for r in rec.records[3:]] == ["weight"]
+    model(torch.randn(2, 3))  # a training forward pass with autograd on (no backward)
+    probe.flush(2)
+    assert [r[0] for r in rec.records[4:]] == ["weight", "activation"]
 
 
 def test_close_removes_every_hook() -> None:

@@ -13,15 +13,28 @@ def _layer(name: str) -> Layer:
     return Layer(name, "Linear", [], 0)
 
 
-def test_sample_means_average_whole_matrices_and_skip_nan():
+def _torch_rows(values: list[list[float]]) -> torch.Tensor:
+    return torch.tensor(values, dtype=torch.float64)
+
+
+def _numpy_rows(values: list[list[float]]) -> np.ndarray:
+    return np.array(values, dtype=np.float64)
+
+
+ROWS = pytest.mark.parametrize("rows", [_torch_rows, _numpy_rows], ids=["device", "host"])
+
+
+@ROWS
+def test_sample_means_average_whole_matrices_and_skip_nan(rows):
     a, b = _layer("a"), _layer("b")
     means = SampleMeans()
     entries = [(a, "grad"), (b, "grad")]
-    means.add(entries, torch.tensor([[1.0, float("nan")], [3.0, 4.0]], dtype=torch.float64))
-    means.add(entries, torch.tensor([[3.0, float("nan")], [5.0, 8.0]], dtype=torch.float64))
+    means.add(entries, rows([[1.0, float("nan")], [3.0, 4.0]]))
+    means.add(entries, rows([[3.0, float("nan")], [5.0, 8.0]]))
     got = means.means()
     assert got is not None
     assert got[0] == entries
+    assert type(got[1]) is type(rows([[0.0]]))
     assert got[1][0, 0].item() == 2.0 and math.isnan(got[1][0, 1].item())
     assert got[1][1].tolist() == [4.0, 6.0]
     assert means.covers(a, "grad") and not means.covers(a, "weight")
@@ -29,11 +42,12 @@ def test_sample_means_average_whole_matrices_and_skip_nan():
     assert means.means() is None
 
 
-def test_sample_means_merge_entries_that_changed_within_the_epoch():
+@ROWS
+def test_sample_means_merge_entries_that_changed_within_the_epoch(rows):
     a, b = _layer("a"), _layer("b")
     means = SampleMeans()
-    means.add([(a, "grad"), (b, "grad")], torch.tensor([[1.0], [10.0]], dtype=torch.float64))
-    means.add([(b, "grad")], torch.tensor([[20.0]], dtype=torch.float64))  # a had no gradient
+    means.add([(a, "grad"), (b, "grad")], rows([[1.0], [10.0]]))
+    means.add([(b, "grad")], rows([[20.0]]))  # a had no gradient
     got = means.means()
     assert got is not None
     rows = {layer.name: row.tolist() for (layer, _), row in zip(got[0], got[1])}

@@ -123,16 +123,22 @@ def test_device_path_agrees_with_the_cpu_path(size, poison):
     if poison:
         x[3], x[4] = float("nan"), float("inf")
     a = tensor_stats(x, sample_size=4096, generator=torch.Generator().manual_seed(1)).numpy()
-    b = _torch_stats(x, 4096, torch.Generator().manual_seed(1), finite=not poison).numpy()
+    draws = (
+        None
+        if size <= 4096
+        else torch.rand(4096, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    )
+    b = _torch_stats(x, 4096, draws, finite=not poison).numpy()
     assert np.allclose(a, b, rtol=1e-4, atol=1e-5, equal_nan=True), (a, b)
 
 
 def _assert_batched_equals_one_by_one(tensors: list[torch.Tensor], seed: int) -> None:
+    """Every row as tensor_stats gives it with a generator in the same state (one set of
+    draws serves every sampled tensor)."""
     from bttackler.tensor_stats import stats_matrix
 
     batched = stats_matrix(tensors, generator=torch.Generator().manual_seed(seed))
-    gen = torch.Generator().manual_seed(seed)
-    single = [tensor_stats(t, generator=gen) for t in tensors]
+    single = [tensor_stats(t, generator=torch.Generator().manual_seed(seed)) for t in tensors]
     for a, b in zip(batched, single):
         assert np.allclose(a.numpy(), b.numpy(), rtol=1e-6, atol=1e-9, equal_nan=True), (a, b)
 
@@ -150,12 +156,23 @@ def test_stats_matrix_rows_equal_one_by_one():
     _assert_batched_equals_one_by_one(tensors, seed=7)
 
 
-def test_stats_matrix_keeps_draws_in_step_after_a_tensor_with_no_finite_value():
-    """A big all-NaN tensor consumes its quantile draws, as tensor_stats does, so the next
-    sampled tensor gets the same sample in both paths."""
+def test_stats_matrix_shares_the_draws_after_a_tensor_with_no_finite_value():
     g = torch.Generator().manual_seed(4)
     tensors = [torch.full((5000,), float("nan")), torch.randn(9000, generator=g)]
     _assert_batched_equals_one_by_one(tensors, seed=2)
+
+
+def test_device_path_of_stats_matrix_agrees_with_the_kernel():
+    """The accelerator path of stats_matrix (torch ops, run here on the CPU) shares its
+    draws the same way the kernel does."""
+    from bttackler.tensor_stats import _device_stats, _draws, stats_matrix
+
+    g = torch.Generator().manual_seed(5)
+    tensors = [torch.randn(n, generator=g) for n in (50, 6000, 20_000)]
+    kernel = stats_matrix(tensors, generator=torch.Generator().manual_seed(9))
+    draws = _draws(tensors[2], 4096, torch.Generator().manual_seed(9))
+    device = [_device_stats(t, 4096, draws if t.numel() > 4096 else None, False) for t in tensors]
+    assert np.allclose(kernel.numpy(), torch.stack(device).numpy(), rtol=1e-4, atol=1e-5)
 
 
 def test_fast_and_careful_paths_agree_on_the_finite_values():
