@@ -29,8 +29,9 @@ output has more than ``64 * sample_size``. Weight statistics are taken on the sa
 batches, in the same batched call as the gradients (the weights the gradients were computed
 with, before the optimizer steps), and averaged the same way; a layer with no sampled batch
 in the epoch gets the statistics of its weights at ``flush``. On the CPU every statistic is
-computed by one compiled kernel call per sampled batch (:mod:`bttackler.segment_stats`).
-All of it stays on the device until ``flush`` copies everything to the host in one go.
+computed by one compiled kernel call per sampled batch, and each activation count by one
+more (:mod:`bttackler.segment_stats`). On an accelerator all of it stays on the device until
+``flush`` copies everything to the host in one go.
 
 Non-finite check: only sampled batches and every ``check_every``-th batch are watched (their
 forward and backward get a hook; every other batch costs one Python call), the latter only
