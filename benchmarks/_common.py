@@ -9,7 +9,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# The default task (digits) at a typical configuration: the middle of search_spaces/digits.yaml.
+# The default task (digits) at a typical configuration:
+# the middle of tasks/search_spaces/digits.yaml.
 DIGITS: dict[str, object] = {
     "lr": 0.003,
     "weight_decay": 1e-4,

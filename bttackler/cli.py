@@ -223,7 +223,7 @@ def _json_default(value: Any) -> Any:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def tasks(as_json: bool) -> None:
     """List the built-in tasks with their objective and default search space."""
-    from bttackler.task import PROJECT_ROOT, builtin_task_names, load_task
+    from bttackler.task import PACKAGES_ROOT, builtin_task_names, load_task
 
     rows: list[dict[str, Any]] = []
     for name in builtin_task_names():
@@ -235,7 +235,7 @@ def tasks(as_json: bool) -> None:
                 "objective": spec.objective,
                 "mode": spec.mode,
                 "max_epochs": spec.max_epochs,
-                "space": str(space.relative_to(PROJECT_ROOT)) if space else None,
+                "space": str(space.relative_to(PACKAGES_ROOT)) if space else None,
                 "description": spec.description,
                 "data": spec.data_source,
             }

@@ -1,7 +1,7 @@
 """Configuration: the project's ``bttackler.toml`` defaults, a user's file over them, flags last.
 
 Layers, each overriding the one before key by key:
-1. ``bttackler.toml`` at the project root (documented defaults; shipped with the package),
+1. ``bttackler/bttackler.toml`` (the documented defaults, inside the package),
 2. ``./bttackler.toml`` in the working directory, or the file given with ``--config``,
 3. command-line flags.
 A run writes the merged result to ``<run>/config.toml`` so it can be resumed and replayed.
@@ -21,9 +21,8 @@ import tomli_w
 import tomllib
 
 from bttackler.errors import BttacklerError
-from bttackler.task import PROJECT_ROOT
 
-DEFAULTS_FILE = PROJECT_ROOT / "bttackler.toml"
+DEFAULTS_FILE = Path(__file__).resolve().parent / "bttackler.toml"
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)\s*([smhd])")
 _UNIT_SECONDS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 

@@ -2,7 +2,8 @@
 
 A task module defines ``run(params, trial)`` and the constants ``OBJECTIVE``, ``MODE``
 (``"max"``/``"min"``), ``MAX_EPOCHS`` and ``DEFAULT_SPACE`` (a path, relative to the task file
-or to the project root). ``DESCRIPTION`` and ``DATA_SOURCE`` are optional one-liners.
+or to the folder holding the ``tasks`` package). ``DESCRIPTION`` and ``DATA_SOURCE`` are
+optional one-liners.
 """
 
 from __future__ import annotations
@@ -16,8 +17,10 @@ from types import ModuleType
 
 from bttackler.errors import BttacklerError
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-BUILTIN_TASKS_DIR = PROJECT_ROOT / "tasks"
+# The folder holding the bttackler and tasks packages: the project in a checkout (or an
+# editable install), site-packages in a wheel install.
+PACKAGES_ROOT = Path(__file__).resolve().parent.parent
+BUILTIN_TASKS_DIR = PACKAGES_ROOT / "tasks"
 _NOT_TASKS = {"__init__", "common", "models"}  # shared helpers, not tasks
 
 
@@ -65,8 +68,8 @@ def import_task_module(path: Path) -> ModuleType:
     path = path.resolve()
     if path.parent == BUILTIN_TASKS_DIR:
         module_name = f"tasks.{path.stem}"
-        if str(PROJECT_ROOT) not in sys.path:
-            sys.path.insert(0, str(PROJECT_ROOT))
+        if str(PACKAGES_ROOT) not in sys.path:
+            sys.path.insert(0, str(PACKAGES_ROOT))
     else:
         digest = hashlib.sha1(str(path).encode()).hexdigest()[:10]
         module_name = f"bttackler_user_task_{path.stem}_{digest}"
@@ -123,7 +126,7 @@ def _resolve_space_path(space: object, task_path: Path) -> Path:
     candidate = Path(str(space)).expanduser()
     if candidate.is_absolute():
         return candidate
-    for base in (task_path.parent, PROJECT_ROOT):
+    for base in (task_path.parent, PACKAGES_ROOT):
         if (base / candidate).exists():
             return (base / candidate).resolve()
     return (task_path.parent / candidate).resolve()

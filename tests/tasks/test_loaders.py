@@ -437,7 +437,7 @@ def test_task_constants_and_space_shape(name: str) -> None:
     for text in (module.DESCRIPTION, module.DATA_SOURCE):
         assert text and "\n" not in text
     assert "epochs" in module.OPTIONS
-    space = yaml.safe_load((REPO / module.DEFAULT_SPACE).read_text())
+    space = yaml.safe_load((REPO / "tasks" / module.DEFAULT_SPACE).read_text())
     counts = [0, 0, 0]
     for spec in space.values():
         counts[KIND[spec["_type"]]] += 1
