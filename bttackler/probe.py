@@ -57,7 +57,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any
 
@@ -67,6 +67,7 @@ from torch import Tensor, nn
 from torch.utils.hooks import RemovableHandle
 
 from bttackler.history import STAT_NAMES
+from bttackler.probe_budget import SamplingBudget
 from bttackler.probe_layers import (
     WEIGHTED_TYPES,
     Entry,
@@ -74,12 +75,12 @@ from bttackler.probe_layers import (
     Layer,
     SampleMeans,
     activation_rule,
+    count_inactive_outputs,
     first_grad_tensor,
     flat_cat,
-    inactive_mask,
+    host_rows,
     weighted_layer,
 )
-from bttackler.segment_stats import count_inactive
 from bttackler.tensor_stats import cpu_stats_rows, flat_array, stats_matrix
 
 Emit = Callable[[str, int, str, Sequence[float]], None]
@@ -143,16 +144,7 @@ class Probe:
         self._check_seconds = check_seconds
         self._last_check = time.perf_counter()
         self._sample_size = sample_size
-        self._stats_every = stats_every
-        self._min_stats_every = stats_every
-        self._max_samples = max_samples
-        self._overhead_budget = overhead_budget
-        self._sampled_batches = 0
-        self._probe_seconds = 0.0  # spent on sampled batches this epoch
-        self._flush_seconds = 0.0  # spent by the last flush
-        self._clock: Callable[[], float] = clock or time.thread_time
-        self._switch_clock = clock is None  # to wall time on an accelerator: see the docs
-        self._epoch_began = self._clock()
+        self._budget = SamplingBudget(stats_every, max_samples, overhead_budget, clock)
         self._means = SampleMeans()
         self._seed = seed
         self._generators: dict[torch.device, torch.Generator] = {}
@@ -161,7 +153,7 @@ class Probe:
         self._activations: list[Layer] = []
         self._initialized = False
         self._forwards = 0  # training forward passes with autograd on, this epoch
-        self._armed = True  # this training forward pass is a sampled one
+        self._armed = False  # this training forward pass is a sampled one
         self._due: tuple[int, bool] | None = None  # (batch, sampled) if its backward is watched
         self._in_backward = False
         self._reported: set[int] = set()
@@ -195,12 +187,12 @@ class Probe:
     @property
     def sampling_stride(self) -> int:
         """Gradient statistics are taken on every ``sampling_stride``-th batch of an epoch."""
-        return self._stats_every
+        return self._budget.stride
 
     @property
     def sampled_batches(self) -> int:
         """Batches whose gradient statistics were taken so far this epoch."""
-        return self._sampled_batches
+        return self._budget.samples
 
     @property
     def layers(self) -> list[tuple[int, str, str]]:
@@ -219,11 +211,11 @@ class Probe:
         if module.training and torch.is_grad_enabled():  # a training batch
             batch = self._forwards
             self._forwards = batch + 1
-            sample_due = batch % self._stats_every == 0
+            sample_due = batch % self._budget.stride == 0
             check_due = (batch + 1) % self._check_every == 0
             if not (sample_due or check_due) and self._initialized and self._end_handle is None:
                 return  # neither sampled nor due for a check: this call is the probe's cost
-            self._armed = sample_due and (batch == 0 or self._within_budget())
+            self._armed = sample_due and self._budget.due(batch)
             checked = self._armed or (
                 check_due and time.perf_counter() - self._last_check >= self._check_seconds
             )
@@ -259,15 +251,6 @@ class Probe:
                 out.register_hook(partial(self._on_output_grad, *self._due))
             self._due = None
 
-    def _within_budget(self) -> bool:
-        """Whether the probe's time this epoch (sampled batches, plus the last flush) is still
-        within ``overhead_budget`` of the epoch's time so far: the guard that keeps the first
-        epoch, before any stride adaptation, and any change of pace within budget."""
-        if self._overhead_budget is None:
-            return True
-        spent = self._probe_seconds + self._flush_seconds
-        return spent <= self._overhead_budget * (self._clock() - self._epoch_began)
-
     def _on_first_call(
         self, layer: Layer, handle: list[RemovableHandle], m: nn.Module, a: Any, o: Any
     ) -> None:
@@ -282,24 +265,11 @@ class Probe:
             self._add(layer, self._activations)
         if not (self._armed and m.training and isinstance(output, Tensor)):
             return
-        out = output.detach()
-        n = out.numel()
-        big = n > 64 * self._sample_size  # a uniform sample of big outputs
-        count: Tensor | int
-        if out.device.type == "cpu":  # a compiled kernel: torch's per-call costs dominate
-            draws = np.zeros(0)
-            if big:
-                gen = self._generator(out.device)
-                draws = torch.rand(self._sample_size, dtype=torch.float64, generator=gen).numpy()
-            count = count_inactive(flat_array(out), *rule, draws)
-        else:
-            if big:
-                gen = self._generator(out.device)
-                idx = torch.randint(0, n, (self._sample_size,), generator=gen, device=out.device)
-                out = torch.take(out, idx)
-            count = torch.count_nonzero(inactive_mask(out, rule))
+        count, total = count_inactive_outputs(
+            output.detach(), rule, self._sample_size, self._generator
+        )
         layer.inactive = count if layer.inactive is None else layer.inactive + count
-        layer.total += self._sample_size if big else n
+        layer.total += total
 
     # ---- backward side ------------------------------------------------------------------
     def _on_output_grad(self, batch: int, sampled: bool, grad: Tensor) -> None:
@@ -312,24 +282,26 @@ class Probe:
         # Only watched batches get here; on the others a NaN/Inf gradient poisons the weights
         # through the optimizer step, so the check on the next watched batch still sees it.
         self._in_backward = False
-        began = self._clock()
         self._last_check = time.perf_counter()
         on_cpu = bool(self._params) and self._params[0].device.type == "cpu"
+        if not on_cpu:
+            self._budget.use_wall_clock()  # the thread's CPU time misses a device's work
+        began = self._budget.now()
         if sampled and on_cpu:
             # the statistics count NaN/Inf exactly: they are the check (no separate sync)
-            self._sample(batch, bad=None)
+            measured = self._sample(batch, bad=None)
         else:
             bad = self._check_nonfinite(batch)  # one sync; tells which layers need masking
-            if not sampled or bad is None:
-                return
-            self._sample(batch, bad)
-        self._probe_seconds += self._clock() - began
+            measured = sampled and bad is not None and self._sample(batch, bad)
+        if measured:
+            self._budget.sampled(began)
 
-    def _sample(self, batch: int, bad: set[int] | None) -> None:
+    def _sample(self, batch: int, bad: set[int] | None) -> bool:
         """Statistics of the weights and gradients of this step, in one batched call: the
         weights are those the gradients were computed with (the optimizer has not stepped
         yet). ``bad``: layers known non-finite (masked on accelerators); None on the CPU,
-        where the statistics' NaN/Inf counts report non-finite gradients instead."""
+        where the statistics' NaN/Inf counts report non-finite gradients instead. Returns
+        whether there was anything to measure (no gradient yet: nothing)."""
         entries: list[Entry] = []
         flats, finite = [], []
         for layer in self._weighted:
@@ -339,14 +311,13 @@ class Probe:
                 flats.append(flat_cat(layer_grads))
                 finite.append(bad is not None and layer.index not in bad)
         if not entries:
-            return
+            return False
         grads = len(entries)
         for layer in self._weighted:
             if layer.weights:
                 entries.append((layer, "weight"))
                 flats.append(flat_cat(layer.weights))
                 finite.append(bad is not None and not bad)  # NaN weights: NaN gradients
-        self._sampled_batches += 1
         rows = self._stats_matrix(flats, finite)
         if bad is None:
             counts = rows[:grads, _NONFINITE_COLUMNS].tolist()
@@ -355,6 +326,7 @@ class Probe:
                     self._reported.add(layer.index)
                     self._emit("nonfinite", layer.index, layer.name, [nans, infs, batch])
         self._means.add(entries, rows)
+        return True
 
     def _check_nonfinite(self, batch: int) -> set[int] | None:
         """Sum every weight gradient (NaN or Inf if any element is, Inf also if the sum
@@ -365,9 +337,6 @@ class Probe:
         if not present:
             return None
         device = present[0].device
-        if device.type != "cpu" and self._switch_clock:
-            self._clock, self._switch_clock = time.perf_counter, False
-            self._epoch_began, self._probe_seconds = self._clock(), 0.0
         same = all(g.device == device for g in present)
         sums = torch.stack([g.sum() if same else g.sum().to(device) for g in present]).tolist()
         flags = iter(sums)
@@ -407,25 +376,13 @@ class Probe:
         return stats_matrix(tensors, sample_size=self._sample_size, generator=gen, finite=finite)
 
     # ---- epoch boundary -----------------------------------------------------------------
-    def _next_stride(self, flush_seconds: float) -> int:
-        """Sampling stride for the next epoch: at most ``max_samples`` sampled batches, and,
-        with an ``overhead_budget``, no more than the budget allows given what a sampled
-        batch and the flush cost this epoch (never fewer than one sample an epoch)."""
-        samples = self._max_samples
-        if self._overhead_budget is not None and self._sampled_batches:
-            epoch_seconds = self._clock() - self._epoch_began
-            per_sample = self._probe_seconds / self._sampled_batches
-            spare = self._overhead_budget * epoch_seconds - flush_seconds
-            samples = max(1, min(samples, int(spare / per_sample) if per_sample > 0 else samples))
-        return max(self._min_stats_every, -(-self._forwards // samples))
-
     def flush(self, epoch: int) -> None:
         """Emit the statistics of the epoch just finished and reset the accumulators.
 
         ``epoch`` is only for the caller's bookkeeping; every layer gets a ``"weight"``
         record, ``"grad"``/``"activation"`` only if sampled during the epoch.
         """
-        flush_began = self._clock()
+        flush_began = self._budget.now()
         if self._forwards:  # the last batch's gradients, in case no check covered them
             self._check_nonfinite(self._forwards - 1)
         unsampled: list[Entry] = [
@@ -452,21 +409,15 @@ class Probe:
                 parts.append(inactive / torch.tensor(totals, device=inactive.device))
             else:  # counted on the host
                 parts.append(np.divide(counts, totals))  # type: ignore[arg-type]
-        values = _host_rows(parts)  # the one host sync of the epoch's statistics
+        values = host_rows(parts)  # the one host sync of the epoch's statistics
         out = [(layer.index, kind, layer.name, vals) for (layer, kind), vals in zip(rows, values)]
         for index, kind, name, vals in sorted(out, key=lambda row: row[0]):
             self._emit(kind, index, name, vals)
         for layer in self._activations:
             layer.inactive, layer.total = None, 0
         self._means.clear()
-        self._flush_seconds = self._clock() - flush_began
-        if self._forwards:  # adapt the stride to the epoch just seen
-            self._stats_every = self._next_stride(self._flush_seconds)
+        self._budget.end_epoch(self._forwards, flush_began)  # the next epoch's stride
         self._forwards = 0
-        self._armed = True
-        self._sampled_batches = 0
-        self._probe_seconds = 0.0
-        self._epoch_began = self._clock()
         self._last_check = time.perf_counter()
         self._reported.clear()
 
@@ -479,19 +430,3 @@ class Probe:
             self._end_handle = None
         self._handles.clear()
         self._act_modules.clear()
-
-
-def _host_rows(parts: list[Tensor | np.ndarray]) -> list[list[float]]:
-    """The rows of every part (a vector: one value per row; a matrix: one row per row), as
-    lists of floats, with one device-to-host copy for all the device tensors among them."""
-    copied: Iterator[np.ndarray] = iter(())
-    device = [p for p in parts if isinstance(p, Tensor)]
-    if device:
-        joined = torch.cat([p.to(dtype=torch.float64).reshape(-1) for p in device]).cpu()
-        ends = np.cumsum([p.numel() for p in device])[:-1]
-        copied = iter(np.split(joined.numpy(), ends))
-    values: list[list[float]] = []
-    for part in parts:
-        array = next(copied).reshape(part.shape) if isinstance(part, Tensor) else part
-        values += array.reshape(len(array), -1).tolist()
-    return values

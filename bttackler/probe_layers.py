@@ -4,13 +4,16 @@ activation type, and the per-layer state the probe accumulates during an epoch."
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 import numpy as np
 import torch
 from torch import Tensor, nn
+
+from bttackler.segment_stats import count_inactive
+from bttackler.tensor_stats import flat_array
 
 WEIGHTED_TYPES: tuple[type[nn.Module], ...] = (
     nn.Linear,
@@ -215,3 +218,45 @@ def flat_cat(tensors: Sequence[Tensor]) -> Tensor:
         return tensors[0]
     with torch.no_grad():
         return torch.cat([t.reshape(-1) for t in tensors])
+
+
+def host_rows(parts: list[Tensor | np.ndarray]) -> list[list[float]]:
+    """The rows of every part (a vector: one value per row; a matrix: one row per row), as
+    lists of floats, with one device-to-host copy for all the device tensors among them."""
+    copied: Iterator[np.ndarray] = iter(())
+    device = [p for p in parts if isinstance(p, Tensor)]
+    if device:
+        joined = torch.cat([p.to(dtype=torch.float64).reshape(-1) for p in device]).cpu()
+        ends = np.cumsum([p.numel() for p in device])[:-1]
+        copied = iter(np.split(joined.numpy(), ends))
+    values: list[list[float]] = []
+    for part in parts:
+        array = next(copied).reshape(part.shape) if isinstance(part, Tensor) else part
+        values += array.reshape(len(array), -1).tolist()
+    return values
+
+
+def count_inactive_outputs(
+    out: Tensor,
+    rule: Inactive,
+    sample_size: int,
+    generator: Callable[[torch.device], torch.Generator],
+) -> tuple[Tensor | int, int]:
+    """How many of an activation's outputs are inactive, and of how many: all of them, or a
+    uniform sample of ``sample_size`` when there are more than ``64 * sample_size``
+    (``generator(device)`` draws it). On the CPU a compiled kernel counts (torch's per-call
+    costs would dominate) and the count is an int; elsewhere it stays a device tensor."""
+    n = out.numel()
+    big = n > 64 * sample_size
+    if out.device.type == "cpu":
+        draws = np.zeros(0)
+        if big:
+            gen = generator(out.device)
+            draws = torch.rand(sample_size, dtype=torch.float64, generator=gen).numpy()
+        return count_inactive(flat_array(out), *rule, draws), sample_size if big else n
+    if big:
+        idx = torch.randint(
+            0, n, (sample_size,), generator=generator(out.device), device=out.device
+        )
+        out = torch.take(out, idx)
+    return torch.count_nonzero(inactive_mask(out, rule)), out.numel()

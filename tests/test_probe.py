@@ -2,13 +2,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import numpy as np
 import pytest
 import torch
 from torch import Tensor, nn
 
 from bttackler.history import STAT_NAMES
-from bttackler.probe import Probe, _host_rows
+from bttackler.probe import Probe
 from bttackler.tensor_stats import tensor_stats
 
 Record = tuple[str, int, str, list[float]]
@@ -363,11 +362,3 @@ def test_nonfinite_gradient_on_a_sampled_batch_is_reported_from_its_statistics()
     model(torch.randn(4, 3)).sum().backward()  # batch 0: sampled
     assert [(r[1], r[3]) for r in rec.of("nonfinite")] == [(0, [1.0, 2.0, 0.0])]
     probe.close()
-
-
-def test_host_rows_copy_device_parts_once_and_keep_the_order() -> None:
-    matrix = torch.tensor([[1.0, 2.0], [3.0, 4.0]])  # device parts (here on the CPU)
-    vector = torch.tensor([5.0], dtype=torch.float32)
-    host = np.array([0.25, 0.5])
-    assert _host_rows([matrix, host, vector]) == [[1.0, 2.0], [3.0, 4.0], [0.25], [0.5], [5.0]]
-    assert _host_rows([]) == []

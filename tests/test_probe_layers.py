@@ -5,7 +5,13 @@ import pytest
 import torch
 from torch import nn
 
-from bttackler.probe_layers import Layer, SampleMeans, activation_rule, inactive_mask
+from bttackler.probe_layers import (
+    Layer,
+    SampleMeans,
+    activation_rule,
+    host_rows,
+    inactive_mask,
+)
 from bttackler.segment_stats import count_inactive
 
 
@@ -80,3 +86,11 @@ def test_activation_rules_follow_the_class_hierarchy() -> None:
     assert activation_rule(nn.ReLU6()) == activation_rule(nn.ReLU())  # not a Hardtanh
     assert activation_rule(nn.Linear(1, 1)) is None
     assert activation_rule(nn.Softplus(beta=2.0)).low == pytest.approx(math.log(2.0) / 2)
+
+
+def test_host_rows_copy_device_parts_once_and_keep_the_order() -> None:
+    matrix = torch.tensor([[1.0, 2.0], [3.0, 4.0]])  # device parts (here on the CPU)
+    vector = torch.tensor([5.0], dtype=torch.float32)
+    host = np.array([0.25, 0.5])
+    assert host_rows([matrix, host, vector]) == [[1.0, 2.0], [3.0, 4.0], [0.25], [0.5], [5.0]]
+    assert host_rows([]) == []

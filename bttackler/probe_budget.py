@@ -1,0 +1,87 @@
+"""Which batches of an epoch the probe samples, so that its work stays within a share of the
+epoch's time (pure bookkeeping: no torch)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+
+class SamplingBudget:
+    """Samples every ``stride``-th batch of an epoch (0, k, 2k, ...), within a time budget.
+
+    * The stride starts at ``stats_every`` and is set again after every epoch: at least
+      ``ceil(batches / max_samples)``, so long epochs cost no more than short ones, and, with
+      an ``overhead_budget``, as large as it takes for the samples and the flush to fit in
+      that share of the epoch, judged from what they cost in the epoch just seen (never
+      fewer than one sample an epoch).
+    * Within an epoch, a batch due for sampling is skipped while the time spent so far (its
+      samples plus the last flush) is over budget: this guards the first epoch, before any
+      stride adapts, and any change of pace. The first batch of an epoch is always sampled.
+
+    ``clock`` measures the probe's time and the epoch's. Default: the training thread's CPU
+    time (other processes sharing the machine do not inflate the budget);
+    :meth:`use_wall_clock` switches to wall time, for work that runs on an accelerator.
+    """
+
+    def __init__(
+        self,
+        stats_every: int,
+        max_samples: int,
+        overhead_budget: float | None,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
+        self.stride = stats_every
+        self.samples = 0  # batches sampled this epoch
+        self._min_stride = stats_every
+        self._max_samples = max_samples
+        self._budget = overhead_budget
+        self._clock: Callable[[], float] = clock or time.thread_time
+        self._switchable = clock is None
+        self._sample_seconds = 0.0  # spent on sampled batches this epoch
+        self._flush_seconds = 0.0  # spent by the last flush
+        self._epoch_began = self._clock()
+
+    def now(self) -> float:
+        return self._clock()
+
+    def use_wall_clock(self) -> None:
+        """Measure with wall time from now on (the probe's work runs on an accelerator, where
+        the training thread's CPU time misses it), unless the caller chose the clock."""
+        if self._switchable:
+            self._clock, self._switchable = time.perf_counter, False
+            self._epoch_began, self._sample_seconds = self._clock(), 0.0
+
+    def due(self, batch: int) -> bool:
+        """Whether ``batch`` (counted from 0 within the epoch) is to be sampled."""
+        return batch % self.stride == 0 and (batch == 0 or self._within_budget())
+
+    def sampled(self, began: float) -> None:
+        """A batch was sampled; its work began at ``began`` (by :meth:`now`)."""
+        self.samples += 1
+        self._sample_seconds += self._clock() - began
+
+    def end_epoch(self, batches: int, flush_began: float) -> None:
+        """The epoch of ``batches`` batches ended with a flush that began at ``flush_began``:
+        set the next epoch's stride and start counting it."""
+        self._flush_seconds = self._clock() - flush_began
+        if batches:
+            self.stride = self._next_stride(batches)
+        self.samples = 0
+        self._sample_seconds = 0.0
+        self._epoch_began = self._clock()
+
+    def _within_budget(self) -> bool:
+        if self._budget is None:
+            return True
+        spent = self._sample_seconds + self._flush_seconds
+        return spent <= self._budget * (self._clock() - self._epoch_began)
+
+    def _next_stride(self, batches: int) -> int:
+        samples = self._max_samples
+        if self._budget is not None and self.samples:
+            epoch_seconds = self._clock() - self._epoch_began
+            per_sample = self._sample_seconds / self.samples
+            spare = self._budget * epoch_seconds - self._flush_seconds
+            samples = max(1, min(samples, int(spare / per_sample) if per_sample > 0 else samples))
+        return max(self._min_stride, -(-batches // samples))
