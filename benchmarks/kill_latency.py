@@ -17,8 +17,8 @@ from pathlib import Path
 
 from _common import ROOT, describe, run_cli
 
-from bttackler.ring import Kind, RingReader, create_ring, shm_name
-from bttackler.worker import Slot, SlotSpec, TrialOrder
+from bttackler.core.ring import Kind, RingReader, create_ring, shm_name
+from bttackler.runtime.worker import Slot, SlotSpec, TrialOrder
 
 HANG_TASK = """
 import signal, time

@@ -15,11 +15,11 @@ import threading
 import time
 from typing import Any
 
+from bttackler.core.history import TrialHistory
+from bttackler.core.ring import Kind, RingReader, RingWriter, attach, create_ring, shm_name
 from bttackler.diagnosis import Diagnoser, GuardSettings
-from bttackler.history import TrialHistory
-from bttackler.indicators import build_indicators
-from bttackler.monitor import Assembler, Monitor
-from bttackler.ring import Kind, RingReader, RingWriter, attach, create_ring, shm_name
+from bttackler.diagnosis.indicators import build_indicators
+from bttackler.runtime.monitor import Assembler, Monitor
 
 TRIALS = 16
 EPOCHS_PER_SECOND = 20

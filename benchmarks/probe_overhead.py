@@ -33,12 +33,12 @@ from dataclasses import dataclass
 
 import torch
 from _common import DIGITS
+from bttackler.tasks import digits as digits_task
+from bttackler.tasks.common import Split, evaluate_classifier, make_optimizer, train_step
 from torch import Tensor, nn
 
-from bttackler.probe import Probe
-from bttackler.segment_stats import warm_up
-from tasks import digits as digits_task
-from tasks.common import Split, evaluate_classifier, make_optimizer, train_step
+from bttackler.trialside.probe import Probe
+from bttackler.trialside.segment_stats import warm_up
 
 Emit = Callable[[str, int, str, Sequence[float]], None]
 ARMS = ("off", "on", "control")

@@ -12,8 +12,8 @@ import statistics
 import sys
 import time
 
-from bttackler.monitor import Assembler, Monitor
-from bttackler.ring import Kind, RingReader, RingWriter, attach, create_ring, shm_name
+from bttackler.core.ring import Kind, RingReader, RingWriter, attach, create_ring, shm_name
+from bttackler.runtime.monitor import Assembler, Monitor
 
 WRITERS = 32
 RATE = 1000  # records per second per writer

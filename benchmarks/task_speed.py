@@ -22,10 +22,9 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from _common import DIGITS
+from bttackler.tasks import cifar10cnn, cifar10lstm, digits, ex96trans
+from bttackler.tasks.common import image_prepare, make_optimizer
 from torch import nn
-
-from tasks import cifar10cnn, cifar10lstm, digits, ex96trans
-from tasks.common import image_prepare, make_optimizer
 
 
 @dataclass(frozen=True)

@@ -18,8 +18,7 @@ from typing import Any
 
 import numpy as np
 import torch
-
-from tasks.common import (
+from bttackler.tasks.common import (
     COMMON_OPTIONS,
     as_bool,
     as_int,
@@ -35,7 +34,7 @@ from tasks.common import (
     trial_options,
     trial_seed,
 )
-from tasks.models import ConvNet
+from bttackler.tasks.models import ConvNet
 
 OBJECTIVE = "val_acc"
 MODE = "max"
@@ -131,7 +130,7 @@ def train_cnn(
 
 def run(params: dict[str, Any], trial: Any) -> None:
     """Train one configuration on CIFAR-10, reporting loss and accuracy every epoch."""
-    from tasks.data import cifar10
+    from bttackler.tasks.data import cifar10
 
     options = check_options(trial_options(trial), OPTIONS, "cifar10cnn")
     data = cifar10.load(getattr(trial, "data_dir", None))
@@ -151,7 +150,7 @@ def run(params: dict[str, Any], trial: Any) -> None:
 def prepare(options: dict[str, str], data_dir: Any) -> None:
     """Called once by the runner before the search: checks the options and makes sure the data
     is there (downloading it when possible), so a missing file is one clear error up front."""
-    from tasks.data import cifar10
+    from bttackler.tasks.data import cifar10
 
     check_options(options, OPTIONS, "cifar10cnn")
     cifar10.load(data_dir)

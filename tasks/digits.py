@@ -18,8 +18,7 @@ from typing import Any
 
 import numpy as np
 import torch
-
-from tasks.common import (
+from bttackler.tasks.common import (
     COMMON_OPTIONS,
     Split,
     as_bool,
@@ -32,7 +31,7 @@ from tasks.common import (
     trial_options,
     trial_seed,
 )
-from tasks.models import ConvNet
+from bttackler.tasks.models import ConvNet
 
 OBJECTIVE = "val_acc"
 MODE = "max"

@@ -26,9 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import nn
-
-from tasks.common import (
+from bttackler.tasks.common import (
     COMMON_OPTIONS,
     as_int,
     check_options,
@@ -38,6 +36,7 @@ from tasks.common import (
     trial_options,
     trial_seed,
 )
+from torch import nn
 
 OBJECTIVE = "mse"
 MODE = "min"
@@ -238,7 +237,7 @@ def train_forecaster(
     max_epochs: int,
 ) -> None:
     """Split, window, train and report; shared with the Garch stand-in."""
-    from tasks.data.exchange_rate import chronological_split, windows
+    from bttackler.tasks.data.exchange_rate import chronological_split, windows
 
     epochs = epochs_option(options, max_epochs)
     seed = trial_seed(trial)
@@ -287,7 +286,7 @@ def train_forecaster(
 
 def run(params: dict[str, Any], trial: Any) -> None:
     """Train one configuration on the exchange-rate series, reporting MSEs every epoch."""
-    from tasks.data import exchange_rate
+    from bttackler.tasks.data import exchange_rate
 
     options = check_options(trial_options(trial), OPTIONS, "ex96trans")
     series = exchange_rate.load(getattr(trial, "data_dir", None))
@@ -297,7 +296,7 @@ def run(params: dict[str, Any], trial: Any) -> None:
 def prepare(options: dict[str, str], data_dir: Any) -> None:
     """Called once by the runner before the search: checks the options and makes sure the data
     is there (downloading it when possible), so a missing file is one clear error up front."""
-    from tasks.data import exchange_rate
+    from bttackler.tasks.data import exchange_rate
 
     check_options(options, OPTIONS, "ex96trans")
     exchange_rate.load(data_dir)

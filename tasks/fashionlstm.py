@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from tasks.cifar10lstm import OPTIONS, train_lstm
-from tasks.common import check_options, trial_options
+from bttackler.tasks.cifar10lstm import OPTIONS, train_lstm
+from bttackler.tasks.common import check_options, trial_options
 
 OBJECTIVE = "val_acc"
 MODE = "max"
@@ -30,7 +30,7 @@ __all__ = ["OPTIONS", "run"]
 
 def run(params: dict[str, Any], trial: Any) -> None:
     """Train one configuration on Fashion-MNIST, reporting loss and accuracy every epoch."""
-    from tasks.data import fashion_mnist
+    from bttackler.tasks.data import fashion_mnist
 
     options = check_options(trial_options(trial), OPTIONS, "fashionlstm")
     data = fashion_mnist.load(getattr(trial, "data_dir", None))
@@ -49,7 +49,7 @@ def run(params: dict[str, Any], trial: Any) -> None:
 def prepare(options: dict[str, str], data_dir: Any) -> None:
     """Called once by the runner before the search: checks the options and makes sure the data
     is there (downloading it when possible), so a missing file is one clear error up front."""
-    from tasks.data import fashion_mnist
+    from bttackler.tasks.data import fashion_mnist
 
     check_options(options, OPTIONS, "fashionlstm")
     fashion_mnist.load(data_dir)

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from tasks.common import check_options, trial_options
-from tasks.ex96trans import OPTIONS, train_forecaster
+from bttackler.tasks.common import check_options, trial_options
+from bttackler.tasks.ex96trans import OPTIONS, train_forecaster
 
 OBJECTIVE = "mse"
 MODE = "min"
@@ -29,7 +29,7 @@ __all__ = ["OPTIONS", "run"]
 
 def run(params: dict[str, Any], trial: Any) -> None:
     """Train one configuration on the Garch series, reporting MSEs every epoch."""
-    from tasks.data import garch
+    from bttackler.tasks.data import garch
 
     options = check_options(trial_options(trial), OPTIONS, "garchtrans")
     train_forecaster(params, trial, series=garch.load(), options=options, max_epochs=MAX_EPOCHS)
@@ -38,7 +38,7 @@ def run(params: dict[str, Any], trial: Any) -> None:
 def prepare(options: dict[str, str], data_dir: Any) -> None:
     """Called once by the runner before the search: checks the options and makes sure the data
     is there (downloading it when possible), so a missing file is one clear error up front."""
-    from tasks.data import garch
+    from bttackler.tasks.data import garch
 
     check_options(options, OPTIONS, "garchtrans")
     garch.load()

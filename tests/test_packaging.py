@@ -1,5 +1,5 @@
-"""A wheel (not the editable install the Makefile makes) carries everything a run needs: the
-defaults file, the built-in tasks and their search spaces."""
+"""A wheel (not the editable install the Makefile makes) carries everything a run needs inside
+the bttackler package: the defaults file, the built-in tasks and their search spaces."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
 
 
@@ -23,9 +23,9 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("wheel")
     source = root / "source"  # a copy: a build in the project would leave build/ behind
     source.mkdir()
-    for name in ("pyproject.toml", "README.md"):
+    for name in ("pyproject.toml", "setup.py", "README.md", "bttackler.toml"):
         shutil.copy(REPO / name, source / name)
-    for package in ("bttackler", "tasks"):
+    for package in ("bttackler", "tasks", "search_spaces"):
         ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
         shutil.copytree(REPO / package, source / package, ignore=ignore)
     pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q"]
@@ -52,7 +52,9 @@ def _bttackler(site: Path, cwd: Path, *args: str) -> subprocess.CompletedProcess
 
 def test_the_wheel_holds_the_defaults_and_the_search_spaces(installed: Path) -> None:
     assert (installed / "bttackler" / "bttackler.toml").is_file()
-    spaces = {p.name for p in (installed / "tasks" / "search_spaces").glob("*.yaml")}
+    assert (installed / "bttackler" / "tasks" / "digits.py").is_file()
+    assert not (installed / "tasks").exists()  # no generic top-level package in site-packages
+    spaces = {p.name for p in (installed / "bttackler" / "search_spaces").glob("*.yaml")}
     assert {"digits.yaml", "cifar10cnn.yaml", "cifar10lstm.yaml", "ex96trans.yaml"} <= spaces
 
 
@@ -60,7 +62,7 @@ def test_a_run_from_the_wheel_outside_the_project(installed: Path, tmp_path: Pat
     listing = _bttackler(installed, tmp_path, "tasks", "--json")
     assert listing.returncode == 0, listing.stderr
     digits = next(t for t in json.loads(listing.stdout) if t["name"] == "digits")
-    assert digits["space"] == "tasks/search_spaces/digits.yaml"
+    assert digits["space"] == "search_spaces/digits.yaml"
     run = _bttackler(
         installed, tmp_path, "run", "--task", "digits", "--method", "random", "--budget", "60s",
         "--max-trials", "1", "--task-opt", "epochs=2", "--plain", "--name", "w",

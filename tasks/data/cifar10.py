@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from bttackler.tasks.data.download import DEFAULT_CACHE, fetch, search_dirs
 
-from bttackler.errors import BttacklerError
-from tasks.data.download import DEFAULT_CACHE, fetch, search_dirs
+from bttackler.core.errors import BttacklerError
 
 ARCHIVE = "cifar-10-python.tar.gz"
 URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"

@@ -5,7 +5,7 @@ Where data is looked for, in order: the trial's ``--data-dir``, ``$BTTACKLER_DAT
 file in the same directory that is checked against its published checksum and only then
 renamed into place (``os.replace`` is atomic on one filesystem). Any failure the user can fix
 (file missing and no network, checksum mismatch, corrupt file) raises
-:class:`bttackler.errors.BttacklerError` with one line saying what, where, and how to fix it.
+:class:`bttackler.core.errors.BttacklerError` with one line saying what, where, and how to fix it.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import urllib.request
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from bttackler.errors import BttacklerError
+from bttackler.core.errors import BttacklerError
 
 ENV_DATA_DIR = "BTTACKLER_DATA"
 ENV_NO_DOWNLOAD = "BTTACKLER_NO_DOWNLOAD"  # set to 1 to never touch the network

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from bttackler.tasks.data.download import fetch
 
-from bttackler.errors import BttacklerError
-from tasks.data.download import fetch
+from bttackler.core.errors import BttacklerError
 
 FILENAME = "exchange_rate.txt.gz"
 PLAIN = "exchange_rate.txt"

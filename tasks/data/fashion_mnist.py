@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from bttackler.tasks.data.download import fetch
 
-from bttackler.errors import BttacklerError
-from tasks.data.download import fetch
+from bttackler.core.errors import BttacklerError
 
 SUBDIR = "fashion-mnist"  # inside each data directory: MNIST's files have the same names
 DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bttackler.errors import BttacklerError
+from bttackler.core.errors import BttacklerError
 
 COLUMNS: tuple[str, ...] = ("dm", "bp", "cd", "dy", "sf")
 DAYS = 1867

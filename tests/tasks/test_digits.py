@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 import torch
 import yaml
+from bttackler.tasks import digits
 
-from bttackler.errors import BttacklerError
-from tasks import digits
+from bttackler.core.errors import BttacklerError
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -43,7 +43,7 @@ def one_torch_thread() -> Iterator[None]:
 
 
 class FakeTrial:
-    """Records what a task reports; stands in for bttackler.trial.Trial."""
+    """Records what a task reports; stands in for bttackler.trialside.trial.Trial."""
 
     def __init__(self, options: dict[str, str] | None = None) -> None:
         self.options = options or {}
@@ -64,13 +64,13 @@ def test_module_constants() -> None:
     assert digits.OBJECTIVE == "val_acc"
     assert digits.MODE == "max"
     assert digits.MAX_EPOCHS == 20
-    assert (REPO / "tasks" / digits.DEFAULT_SPACE).is_file()
+    assert (REPO / digits.DEFAULT_SPACE).is_file()
     assert digits.DESCRIPTION and "\n" not in digits.DESCRIPTION
     assert digits.DATA_SOURCE and "\n" not in digits.DATA_SOURCE
 
 
 def test_space_has_cifar10cnn_shape() -> None:
-    space = yaml.safe_load((REPO / "tasks" / digits.DEFAULT_SPACE).read_text())
+    space = yaml.safe_load((REPO / digits.DEFAULT_SPACE).read_text())
     kinds = {"continuous": 0, "discrete": 0, "categorical": 0}
     for spec in space.values():
         kind = {
@@ -87,7 +87,7 @@ def test_space_has_cifar10cnn_shape() -> None:
 
 
 def test_smallest_and_largest_models_build() -> None:
-    space = yaml.safe_load((REPO / "tasks" / digits.DEFAULT_SPACE).read_text())
+    space = yaml.safe_load((REPO / digits.DEFAULT_SPACE).read_text())
     for pick in (0, -1):
         params = dict(PARAMS)
         for name in ("conv1", "conv2", "conv3", "conv4", "hidden"):

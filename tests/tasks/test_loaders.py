@@ -23,11 +23,11 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from bttackler.tasks.common import random_crop_flip
+from bttackler.tasks.data import cifar10, download, exchange_rate, fashion_mnist, garch
+from bttackler.tasks.ex96trans import MultiHeadAttention
 
-from bttackler.errors import BttacklerError
-from tasks.common import random_crop_flip
-from tasks.data import cifar10, download, exchange_rate, fashion_mnist, garch
-from tasks.ex96trans import MultiHeadAttention
+from bttackler.core.errors import BttacklerError
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -437,7 +437,7 @@ def test_task_constants_and_space_shape(name: str) -> None:
     for text in (module.DESCRIPTION, module.DATA_SOURCE):
         assert text and "\n" not in text
     assert "epochs" in module.OPTIONS
-    space = yaml.safe_load((REPO / "tasks" / module.DEFAULT_SPACE).read_text())
+    space = yaml.safe_load((REPO / module.DEFAULT_SPACE).read_text())
     counts = [0, 0, 0]
     for spec in space.values():
         counts[KIND[spec["_type"]]] += 1
@@ -514,7 +514,7 @@ def test_fashion_tasks_run_one_epoch(tmp_path: Path, name: str, params: dict[str
 def test_ex96trans_runs_one_epoch(tmp_path: Path) -> None:
     series = random_walk(1000, 8)  # the real file is 7588 x 8; 1000 days keep the test short
     np.savetxt(tmp_path / exchange_rate.PLAIN, series, delimiter=",", fmt="%.6f")
-    from tasks import ex96trans
+    from bttackler.tasks import ex96trans
 
     trial = FakeTrial(tmp_path, {"epochs": "1", "train_size": "48"})
     ex96trans.run(dict(TRANS_PARAMS), trial)
@@ -522,7 +522,7 @@ def test_ex96trans_runs_one_epoch(tmp_path: Path) -> None:
 
 
 def test_garchtrans_runs_one_epoch(monkeypatch: pytest.MonkeyPatch) -> None:
-    from tasks import garchtrans
+    from bttackler.tasks import garchtrans
 
     series = random_walk(garch.DAYS, len(garch.COLUMNS)).astype(np.float32)
     monkeypatch.setattr(garch, "load", lambda: series)
@@ -532,7 +532,7 @@ def test_garchtrans_runs_one_epoch(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_unknown_task_option_is_refused(tmp_path: Path) -> None:
-    from tasks import ex96trans
+    from bttackler.tasks import ex96trans
 
     with pytest.raises(BttacklerError, match="unknown --task-opt trainsize"):
         ex96trans.run(dict(TRANS_PARAMS), FakeTrial(tmp_path, {"trainsize": "5"}))

@@ -22,9 +22,8 @@ from typing import Any
 import numpy as np
 import pytest
 import yaml
+from bttackler.tasks.data import cifar10, exchange_rate, fashion_mnist
 from test_loaders import random_walk, write_cifar_folder, write_fashion
-
-from tasks.data import cifar10, exchange_rate, fashion_mnist
 
 ROOT = Path(__file__).resolve().parents[2]
 BTTACKLER = [sys.executable, "-m", "bttackler.cli"]

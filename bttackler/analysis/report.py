@@ -1,0 +1,363 @@
+"""``bttackler report``: the paper's tables and figures for one or more runs, as Markdown + PNG
+and as one JSON document (:func:`build` returns it; the schema is in :data:`JSON_SCHEMA_DOC`).
+
+The first run (arm) is the baseline the others are compared with; with one run the tables are
+that run's own numbers and no comparison is made.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from bttackler.analysis import metrics, paper_tables
+from bttackler.analysis.metrics import RunData
+from bttackler.core.store import TrialState
+
+REPORT_FILE = "report.md"
+FIGURE_FILES = {
+    "top10_over_time": "fig-top10-over-time.png",
+    "final_objective_histogram": "fig-final-objective-histogram.png",
+    "trials_over_time": "fig-trials-over-time.png",
+    "terminations_by_indicator": "fig-terminations-by-indicator.png",
+}
+HISTOGRAM_BINS = 10
+
+JSON_SCHEMA_DOC = """\
+{
+  "schema": 1,
+  "baseline": "arm name of the baseline, or null with one arm",
+  "objective": "val_acc", "mode": "max | min",
+  "warnings": ["runs differ in budget: ..."],
+  "runs": [{"arm", "name", "path", "task", "method", "budget", "diagnosis", "etr",
+            "trials", "counted"}],
+  "tables": {
+    "table2": [{"arm", "runs": [names], "counted": S, "top1": S, "top10": S,
+                "top10hr": S | null}],
+    "table3": [{"arm", "points": [{"fraction", "seconds", "trials": S, "increase": S | null}]}],
+    "table4": [{"arm", "baseline_time": S, "arm_time": S, "tsba": S,
+                "repeats": [{"status": "ok | not reached | no baseline value |
+                             baseline time is 0", "tsba", "baseline_best",
+                             "baseline_time", "arm_time"}]}],
+    "table5": [{"arm", "claimed": {"INDICATOR": S}}]
+  },
+  "figures": {
+    "top10_over_time": {"file", "x": "seconds", "y": objective,
+                        "series": [{"arm", "run", "points": [[t, mean_of_top10], ...]}]},
+    "final_objective_histogram": {"file", "bin_edges": [...],
+        "series": [{"arm", "run", "terminated": [counts], "not_terminated": [counts]}]},
+    "trials_over_time": {"file", "series": [{"arm", "run", "points": [[t, count], ...]}]},
+    "terminations_by_indicator": {"file", "indicators": [...],
+        "series": [{"arm", "run", "counts": {"INDICATOR": n}}]}
+  },
+  "report": "path of report.md"
+}
+S (a spread over repeats) = {"mean": float | null, "std": float | null (one repeat: null),
+                             "n": numbers averaged, "missing": repeats without a number}
+"""
+
+
+def _run_info(arm: str, run: RunData) -> dict[str, Any]:
+    meta = run.meta
+    return {
+        "arm": arm,
+        "name": run.name,
+        "path": str(run.path),
+        "task": meta.get("task"),
+        "method": meta.get("method"),
+        "budget": run.budget,
+        "diagnosis": meta.get("diagnosis"),
+        "etr": meta.get("etr"),
+        "trials": len(run.trials),
+        "counted": len(run.scored),
+    }
+
+
+def _flat(arms: Mapping[str, Sequence[RunData]]) -> list[tuple[str, RunData]]:
+    return [(arm, run) for arm, runs in arms.items() for run in runs]
+
+
+def figure_data(arms: Mapping[str, Sequence[RunData]]) -> dict[str, Any]:
+    """The data of every figure (no drawing)."""
+    import numpy as np
+
+    flat = _flat(arms)
+    mode = flat[0][1].mode if flat else "max"
+    objective = flat[0][1].objective if flat else "objective"
+    top10 = [
+        {"arm": arm, "run": run.name,
+         "points": [list(p) for p in metrics.top_k_mean_over_time(run.scored, mode)]}
+        for arm, run in flat
+    ]  # fmt: skip
+    counts = [
+        {"arm": arm, "run": run.name,
+         "points": [list(p) for p in metrics.count_over_time(run.scored)]}
+        for arm, run in flat
+    ]  # fmt: skip
+    groups = [(arm, run, _split_by_termination(run)) for arm, run in flat]
+    values = [v for _, _, (t, n) in groups for v in (*t, *n)]
+    edges: list[float] = []
+    if values:
+        low, high = min(values), max(values)
+        if low == high:
+            low, high = low - 0.5, high + 0.5
+        edges = [float(x) for x in np.linspace(low, high, HISTOGRAM_BINS + 1)]
+    hist = []
+    for arm, run, (terminated, kept) in groups:
+        hist.append(
+            {
+                "arm": arm,
+                "run": run.name,
+                "terminated": _histogram(terminated, edges),
+                "not_terminated": _histogram(kept, edges),
+            }
+        )
+    by_indicator = [
+        {"arm": arm, "run": run.name, "counts": metrics.terminations_by_indicator(run.trials)}
+        for arm, run in flat
+    ]
+    indicators = sorted({k for row in by_indicator for k in row["counts"]})
+    return {
+        "top10_over_time": {"file": FIGURE_FILES["top10_over_time"], "x": "seconds",
+                            "y": objective, "series": top10},
+        "final_objective_histogram": {"file": FIGURE_FILES["final_objective_histogram"],
+                                      "bin_edges": edges, "series": hist},
+        "trials_over_time": {"file": FIGURE_FILES["trials_over_time"], "series": counts},
+        "terminations_by_indicator": {"file": FIGURE_FILES["terminations_by_indicator"],
+                                      "indicators": indicators, "series": by_indicator},
+    }  # fmt: skip
+
+
+def _split_by_termination(run: RunData) -> tuple[list[float], list[float]]:
+    """Counted values of terminated trials and of trials that ran to their end."""
+    terminated: list[float] = []
+    kept: list[float] = []
+    for row in run.trials:
+        value = metrics.counted_value(row)
+        if value is None:
+            continue
+        (terminated if row.state == TrialState.TERMINATED.value else kept).append(value)
+    return terminated, kept
+
+
+def _histogram(values: Sequence[float], edges: Sequence[float]) -> list[int]:
+    import numpy as np
+
+    if not edges:
+        return []
+    counts, _ = np.histogram(values, bins=edges)
+    return [int(c) for c in counts]
+
+
+def build(arms: Mapping[str, Sequence[RunData]]) -> dict[str, Any]:
+    """The report's JSON document (without writing anything)."""
+    names = list(arms)
+    baseline = names[0] if len(names) > 1 else None
+    flat = _flat(arms)
+    tables: dict[str, Any] = {
+        "table2": paper_tables.table2(arms, baseline),
+        "table3": paper_tables.table3(arms, baseline),
+        "table4": paper_tables.table4(arms, baseline) if baseline else [],
+        "table5": paper_tables.table5(arms),
+    }
+    first = flat[0][1]
+    return {
+        "schema": 1,
+        "baseline": baseline,
+        "objective": first.objective,
+        "mode": first.mode,
+        "warnings": paper_tables.check_comparable([r for _, r in flat]),
+        "runs": [_run_info(arm, run) for arm, run in flat],
+        "tables": tables,
+        "figures": figure_data(arms),
+        "report": None,
+    }
+
+
+# ---------------------------------------------------------------- drawing
+def draw_figures(doc: Mapping[str, Any], out_dir: Path) -> list[Path]:
+    """Write the PNG figures of ``doc`` into ``out_dir`` (matplotlib, Agg backend)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figs = doc["figures"]
+    written = []
+
+    def save(fig: Any, key: str) -> None:
+        path = out_dir / figs[key]["file"]
+        fig.tight_layout()
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
+        written.append(path)
+
+    def step_plot(key: str, ylabel: str, title: str) -> None:
+        fig, ax = plt.subplots(figsize=(7, 4))
+        for s in figs[key]["series"]:
+            if s["points"]:
+                xs, ys = zip(*s["points"])
+                ax.step(xs, ys, where="post", label=_label(s))
+        ax.set_xlabel("time since the run started (s)")
+        ax.set_ylabel(ylabel)
+        ax.set_title(title)
+        _legend(ax)
+        save(fig, key)
+
+    step_plot(
+        "top10_over_time",
+        f"{doc['objective']} (mean of the top 10)",
+        "Top-10 mean objective over time",
+    )
+
+    hist = figs["final_objective_histogram"]
+    series = hist["series"]
+    fig, axes = plt.subplots(1, max(1, len(series)), figsize=(4 * max(1, len(series)), 3.5),
+                             squeeze=False)  # fmt: skip
+    edges = hist["bin_edges"]
+    for ax, s in zip(axes[0], series):
+        if edges:
+            width = edges[1] - edges[0]
+            ax.bar(edges[:-1], s["not_terminated"], width=width, align="edge", alpha=0.6,
+                   label="not terminated")  # fmt: skip
+            ax.bar(edges[:-1], s["terminated"], width=width, align="edge", alpha=0.6,
+                   label="terminated")  # fmt: skip
+        ax.set_xlabel(f"final {doc['objective']}")
+        ax.set_ylabel("trials")
+        ax.set_title(_label(s), fontsize=9)
+        _legend(ax)
+    save(fig, "final_objective_histogram")
+
+    step_plot("trials_over_time", "trials with a value", "Trials finished over time")
+
+    term = figs["terminations_by_indicator"]
+    fig, ax = plt.subplots(figsize=(7, 4))
+    names = term["indicators"]
+    n = max(1, len(term["series"]))
+    for k, s in enumerate(term["series"]):
+        bar_x = [i + k / (n + 1) for i in range(len(names))]
+        ax.bar(bar_x, [s["counts"].get(name, 0) for name in names], width=1 / (n + 1),
+               label=_label(s))  # fmt: skip
+    ax.set_xticks([i + (n - 1) / (2 * (n + 1)) for i in range(len(names))], names)
+    ax.set_ylabel("trials terminated")
+    ax.set_title("Terminations per indicator")
+    _legend(ax)
+    save(fig, "terminations_by_indicator")
+    return written
+
+
+def _label(series: Mapping[str, Any]) -> str:
+    arm, run = series["arm"], series["run"]
+    return arm if arm == run else f"{arm} ({run})"
+
+
+def _legend(ax: Any) -> None:
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=8)
+
+
+# ---------------------------------------------------------------- markdown
+def fmt_spread(s: Mapping[str, Any] | None, *, percent: bool = False, digits: int = 4) -> str:
+    """``mean ± std`` (``±`` only with repeats), ``-`` for no number, a missing count if any."""
+    if s is None or s["mean"] is None:
+        return "-" if s is None or not s.get("missing") else "not reached"
+    unit = "%" if percent else ""
+    fmt = "{:.1f}" if percent else f"{{:.{digits}g}}"
+    text = fmt.format(s["mean"]) + unit
+    if s["std"] is not None:
+        text += " ± " + fmt.format(s["std"]) + unit
+    if s.get("missing"):
+        text += f" ({s['missing']} of {s['n'] + s['missing']} not reached)"
+    return text
+
+
+def markdown(doc: Mapping[str, Any]) -> str:
+    t = doc["tables"]
+    baseline = doc["baseline"]
+    lines = ["# bttackler report", ""]
+    against = f"Baseline: `{baseline}`." if baseline else "One run: no comparison."
+    lines.append(f"Objective: `{doc['objective']}` ({doc['mode']}). {against}")
+    lines += ["", "| arm | run | task | method | budget (s) | diagnosis | etr | trials | counted |",
+              "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    for r in doc["runs"]:
+        cells = [r["arm"], r["name"], r["task"], r["method"], r["budget"], r["diagnosis"],
+                 r["etr"] or "-", r["trials"], r["counted"]]  # fmt: skip
+        lines.append("| " + " | ".join(str(c) for c in cells) + " |")
+    for w in doc["warnings"]:
+        lines.append(f"\n**Warning:** {w}")
+    lines += ["", "Counted trials: finished with their value, NMG-terminated with their best "
+              "value, other terminated with their last value; failed, stopped and interrupted "
+              "not at all. Time of a trial: when it ended. Ties at the top-10 boundary share "
+              "the places.", ""]  # fmt: skip
+    lines += [
+        "## Table 2: effectiveness",
+        "",
+        "| arm | Top1 | Top10 | Top10HR |",
+        "|---|---|---|---|",
+    ]
+    for row in t["table2"]:
+        hr = fmt_spread(row["top10hr"], percent=True) if row["top10hr"] else "-"
+        lines.append(f"| {row['arm']} | {fmt_spread(row['top1'])} | {fmt_spread(row['top10'])} "
+                     f"| {hr} |")  # fmt: skip
+    lines += ["", "## Table 3: trials finished (increase ratio vs the baseline)", ""]
+    fractions = [p["fraction"] for p in t["table3"][0]["points"]] if t["table3"] else []
+    lines.append("| arm | " + " | ".join(fraction_label(f) for f in fractions) + " |")
+    lines.append("|---|" + "---|" * len(fractions))
+    for row in t["table3"]:
+        lines.append(f"| {row['arm']} | " + " | ".join(table3_cells(row)) + " |")
+    if t["table4"]:
+        lines += ["", "## Table 4: time-saving for baseline accuracy", "",
+                  "| arm | baseline's time to its best (s) | arm's time to reach it (s) | TSBA |",
+                  "|---|---|---|---|"]  # fmt: skip
+        for row in t["table4"]:
+            lines.append(f"| {row['arm']} | {fmt_spread(row['baseline_time'])} "
+                         f"| {fmt_spread(row['arm_time'])} "
+                         f"| {fmt_spread(row['tsba'], percent=True)} |")  # fmt: skip
+    lines += ["", "## Table 5: trials terminated per indicator", ""]
+    names = sorted({k for row in t["table5"] for k in row["claimed"]})
+    if names:
+        lines.append("| arm | " + " | ".join(names) + " |")
+        lines.append("|---|" + "---|" * len(names))
+        for row in t["table5"]:
+            cells = [fmt_spread(row["claimed"].get(k), digits=6) for k in names]
+            lines.append(f"| {row['arm']} | " + " | ".join(cells) + " |")
+    else:
+        lines.append("No trial was terminated.")
+    lines += ["", "## Figures", ""]
+    titles = {
+        "top10_over_time": "Top-10 mean objective over time (Figure 4)",
+        "final_objective_histogram": "Final objective of terminated and other trials (Figure 5)",
+        "trials_over_time": "Trials finished over time",
+        "terminations_by_indicator": "Terminations per indicator",
+    }
+    for key, title in titles.items():
+        lines += [f"### {title}", "", f"![{title}]({doc['figures'][key]['file']})", ""]
+    return "\n".join(lines)
+
+
+def table3_cells(row: Mapping[str, Any]) -> list[str]:
+    """Table 3 cells of one arm: trials at each budget fraction, with the increase."""
+    cells = []
+    for p in row["points"]:
+        cell = fmt_spread(p["trials"], digits=6)
+        if p["increase"] is not None:
+            cell += f" ({fmt_spread(p['increase'], percent=True)})"
+        cells.append(cell)
+    return cells
+
+
+def fraction_label(fraction: float) -> str:
+    return {1 / 6: "1/6 budget", 1 / 2: "1/2 budget", 1.0: "full budget"}.get(
+        fraction, f"{fraction:g} budget"
+    )
+
+
+def write(arms: Mapping[str, Sequence[RunData]], out_dir: Path) -> dict[str, Any]:
+    """Build the report, write ``report.md`` and the figures into ``out_dir``; return the doc."""
+    doc = build(arms)
+    draw_figures(doc, out_dir)
+    path = out_dir / REPORT_FILE
+    path.write_text(markdown(doc))
+    doc["report"] = str(path)
+    return doc

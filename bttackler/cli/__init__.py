@@ -1,0 +1,12 @@
+"""The command line: the ``bttackler`` group (:mod:`.app`), the commands that run and list
+searches (:mod:`.run_commands`) and those that analyse finished runs
+(:mod:`.analysis_commands`), and the one flags-to-configuration mapping (:mod:`.options`).
+
+Where it runs: the main process. What it may import: every stage (it is the outermost layer);
+heavy modules are imported inside the commands so that ``--help`` stays fast.
+"""
+
+from bttackler.cli import analysis_commands, run_commands  # noqa: F401  (registers the commands)
+from bttackler.cli.app import cli, main
+
+__all__ = ["cli", "main"]

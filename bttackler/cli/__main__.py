@@ -1,0 +1,5 @@
+"""``python -m bttackler.cli``: the same as the ``bttackler`` command."""
+
+from bttackler.cli import main
+
+main()

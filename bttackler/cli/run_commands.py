@@ -1,0 +1,202 @@
+"""The commands that run searches and list what they made: ``run``, ``trials``, ``tasks``."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from bttackler.cli.app import EXIT_INTERRUPTED, cli
+from bttackler.cli.options import config_from_flags
+from bttackler.core.errors import BttacklerError
+from bttackler.core.jsonsafe import dumps
+
+
+@cli.command()
+@click.option("--task", help="Built-in task name (see `bttackler tasks`) or path to a .py file.")
+@click.option("--space", type=click.Path(dir_okay=False), help="Search space YAML/JSON "
+              "(NNI format). Default: the task's DEFAULT_SPACE.")  # fmt: skip
+@click.option("--method", help="HPO method: random, tpe, gp or smac.  [default: tpe]")
+@click.option("--budget", help="Wall-clock budget: 90s, 10m, 6h, 1h30m.  [default: 10m]")
+@click.option("--max-trials", type=click.IntRange(min=1), help="Stop after N trials ended.")
+@click.option("--workers", type=click.IntRange(min=1), help="CPU worker slots.  [default: 1]")
+@click.option("--seed", type=click.IntRange(min=0), help="Seed of the method and trials.")
+@click.option("--name", help="Run name: results go to RESULTS_DIR/NAME.")
+@click.option("--results-dir", type=click.Path(file_okay=False), help="[default: results]")
+@click.option("--resume", "resume", type=click.Path(file_okay=False),
+              help="Continue the run in this directory (after a crash or Ctrl-C).")  # fmt: skip
+@click.option("--config", "config_file", type=click.Path(dir_okay=False),
+              help="A bttackler.toml overriding the defaults.")  # fmt: skip
+@click.option("--task-opt", "task_opts", multiple=True, metavar="KEY=VALUE",
+              help="Task knob, e.g. --task-opt epochs=5 (repeatable).")  # fmt: skip
+@click.option("--data-dir", type=click.Path(file_okay=False), help="Where datasets are found.")
+@click.option("--trial-timeout", help="Kill a trial running longer than this (e.g. 30m).")
+@click.option("--no-diagnosis", is_flag=True, help="Trace and record, but never terminate.")
+@click.option("--no-trace", is_flag=True, help="Record no per-layer statistics at all.")
+@click.option("--etr", type=click.Choice(["lce", "msr"]), help="Accuracy-based early "
+              "termination rule instead of the indicators.")  # fmt: skip
+@click.option("--plain", is_flag=True, help="Plain line log instead of the live view.")
+def run(**flags: Any) -> None:
+    """Run a hyperparameter search.
+
+    \b
+    Examples:
+      bttackler run --task digits --method tpe --budget 5m
+      bttackler run --task my_task.py --space my_space.yaml --method smac --budget 2h --workers 2
+      bttackler run --resume results/digits-tpe-20261125-142000
+    """
+    from bttackler.runtime import experiment
+    from bttackler.runtime.progress import make_view
+
+    if flags["resume"]:
+        others = [k for k, v in flags.items() if v and k not in ("resume", "plain")]
+        if others:
+            flag = "--" + others[0].replace("_", "-")
+            raise BttacklerError(f"--resume continues a run with its own settings; drop {flag}")
+        prepared = experiment.prepare_resume(Path(flags["resume"]))
+    else:
+        prepared = experiment.prepare_new(config_from_flags(flags))
+
+    settings = prepared.settings
+    title = f"{prepared.task.name} · {settings.method} · {prepared.run_dir.name}"
+    view = make_view(title, force_plain=flags["plain"])
+    verb = "resuming" if prepared.resumed else "run"
+    print(
+        f"{verb} {prepared.run_dir} · task {prepared.task.name}"
+        f" ({prepared.task.objective}, {prepared.task.mode}) · method {settings.method}"
+        f" · budget {settings.budget_seconds:g}s · workers {settings.workers}"
+        f" · diagnosis {'on' if settings.diagnosis else 'off'}",
+        flush=True,
+    )
+    try:
+        outcome, scheduler = experiment.execute(prepared, view)
+    finally:
+        view.close()
+    _print_summary(prepared.run_dir, prepared.task.objective, prepared.task.mode, scheduler)
+    if outcome == "interrupted":
+        sys.exit(EXIT_INTERRUPTED)
+
+
+def _print_summary(run_dir: Path, objective: str, mode: str, scheduler: Any) -> None:
+    from bttackler.runtime.progress import status_line, summary_table
+
+    rows = _ranked_rows(run_dir, mode)
+    console = Console()
+    console.print(summary_table(rows, objective))
+    console.print(status_line(scheduler.snapshot()))
+    counts = scheduler.counts.by_indicator
+    if counts:
+        console.print(
+            "terminations by indicator: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
+        )
+    console.print(f"results: {run_dir}  (bttackler trials {run_dir})")
+
+
+def _ranked_rows(run_dir: Path, mode: str) -> list[dict[str, Any]]:
+    from bttackler.core.store import open_existing
+
+    store = open_existing(run_dir)
+    try:
+        rows = [t.to_json() for t in store.trials()]
+    finally:
+        store.close()
+    ranked = [
+        r for r in rows if r["value"] is not None and r["state"] in ("finished", "terminated")
+    ]
+    ranked.sort(key=lambda r: -r["value"] if mode == "max" else r["value"])
+    return ranked
+
+
+@cli.command()
+@click.argument("run_dir", type=click.Path(file_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def trials(run_dir: str, as_json: bool) -> None:
+    """List every trial of a run: id, params, state, reason, value, times.
+
+    \b
+    Example:
+      bttackler trials results/digits-tpe-20261125-142000 --json
+    """
+    from bttackler.core.store import Store, open_existing
+
+    path = Path(run_dir)
+    if not (path / Store.FILENAME).is_file():
+        raise BttacklerError(f"{path} is not a bttackler run (no {Store.FILENAME})")
+    store = open_existing(path)
+    try:
+        meta = store.meta()
+        rows = [t.to_json() for t in store.trials()]
+    finally:
+        store.close()
+    if as_json:
+        doc = {
+            "run": path.name,
+            "task": meta.get("task"),
+            "method": meta.get("method"),
+            "objective": meta.get("objective"),
+            "mode": meta.get("mode"),
+            "elapsed": meta.get("elapsed"),
+            "lost_records": meta.get("lost_records", 0),
+            "trials": rows,
+        }
+        click.echo(dumps(doc))
+        return
+    table = Table(title=f"{path.name}: {len(rows)} trials ({meta.get('objective')}, "
+                  f"{meta.get('mode')})")  # fmt: skip
+    for col in ("id", "state", "value", "epochs", "start", "end", "reason", "params"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        table.add_row(
+            str(r["id"]),
+            r["state"],
+            "-" if r["value"] is None else f"{r['value']:.4f}",
+            str(r["epochs"]),
+            _fmt_time(r["started"]),
+            _fmt_time(r["ended"]),
+            r["reason"] or "",
+            json.dumps(r["params"], default=str),
+        )
+    Console().print(table)
+
+
+def _fmt_time(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}s"
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def tasks(as_json: bool) -> None:
+    """List the built-in tasks with their objective and default search space."""
+    from bttackler.core.resources import display_path
+    from bttackler.core.task import builtin_task_names, load_task
+
+    rows: list[dict[str, Any]] = []
+    for name in builtin_task_names():
+        spec, _ = load_task(name)
+        space = spec.default_space
+        rows.append(
+            {
+                "name": name,
+                "objective": spec.objective,
+                "mode": spec.mode,
+                "max_epochs": spec.max_epochs,
+                "space": display_path(space) if space else None,
+                "description": spec.description,
+                "data": spec.data_source,
+            }
+        )
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    table = Table(title="built-in tasks (or pass --task path/to/your_task.py)")
+    for col in ("task", "objective", "epochs", "space", "description", "data"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        table.add_row(r["name"], f"{r['objective']} ({r['mode']})", str(r["max_epochs"]),
+                      r["space"] or "-", r["description"], r["data"])  # fmt: skip
+    Console().print(table)

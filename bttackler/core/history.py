@@ -1,0 +1,92 @@
+"""Read-only view of one trial's training history: what indicators and rules judge.
+
+The monitor builds these from ring records (live) and the replay command from the store
+(offline), so the same pure functions judge live and recorded trials.
+
+Epoch numbers are whatever the task reported; stage logic uses the *count* of epochs
+recorded so far (``len(history.epochs)``), which does not depend on 0- or 1-based numbering.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+# Statistics recorded per layer for weights and gradients, in record order (values[i]).
+STAT_NAMES: tuple[str, ...] = (
+    "mean",
+    "var",
+    "median",
+    "min",
+    "max",
+    "q75",
+    "q25",
+    "skew",
+    "kurt",
+    "zero_ratio",
+    "nan_count",
+    "inf_count",
+    "abs_mean",
+    "abs_max",
+)
+
+
+@dataclass(frozen=True)
+class LayerStat:
+    """Statistics of one layer in one epoch.
+
+    ``index`` is the layer's position in the forward pass (0 = nearest the input).
+    ``values`` maps names in :data:`STAT_NAMES` (weights, gradients) or
+    ``"inactive_ratio"`` (activations) to floats; NaN means "could not be computed".
+    """
+
+    index: int
+    name: str
+    values: Mapping[str, float]
+
+    @classmethod
+    def from_row(cls, kind: str, index: int, name: str, values: Sequence[float]) -> LayerStat:
+        """From a record's row of floats: the :data:`STAT_NAMES` for weights and gradients,
+        the inactive ratio alone for activations (as the ring and the store keep them)."""
+        if kind == "activation":
+            return cls(index, name, {"inactive_ratio": float(values[0])})
+        return cls(index, name, dict(zip(STAT_NAMES, (float(v) for v in values))))
+
+
+@dataclass(frozen=True)
+class NonFiniteEvent:
+    """A NaN/Inf seen mid-epoch by the probe's every-few-batches check."""
+
+    epoch: int
+    batch: int
+    layer: str
+    nan_count: float
+    inf_count: float
+
+
+@dataclass(frozen=True)
+class EpochRecord:
+    """Everything recorded for one epoch: reported metrics and per-layer statistics."""
+
+    epoch: int
+    metrics: Mapping[str, float]
+    weights: tuple[LayerStat, ...] = ()
+    grads: tuple[LayerStat, ...] = ()
+    activations: tuple[LayerStat, ...] = ()
+    time: float = 0.0  # seconds since the run started, when the epoch was reported
+
+
+@dataclass(frozen=True)
+class TrialHistory:
+    """A trial's parameters and the epochs it has reported so far, oldest first."""
+
+    trial_id: int
+    params: Mapping[str, Any]
+    max_epochs: int
+    epochs: tuple[EpochRecord, ...] = ()
+    nonfinite: tuple[NonFiniteEvent, ...] = field(default=())
+
+    def metric(self, name: str) -> list[float]:
+        """The series of one reported metric, NaN where an epoch did not report it."""
+        return [float(e.metrics.get(name, float("nan"))) for e in self.epochs]

@@ -1,0 +1,117 @@
+"""Finding and loading tasks: a built-in name (``tasks/<name>.py``) or a path to a user's file.
+
+A task module defines ``run(params, trial)`` and the constants ``OBJECTIVE``, ``MODE``
+(``"max"``/``"min"``), ``MAX_EPOCHS`` and ``DEFAULT_SPACE`` (a path, relative to the task file,
+or for the built-in tasks ``search_spaces/<name>.yaml`` among the shipped files).
+``DESCRIPTION`` and ``DATA_SOURCE`` are optional one-liners.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+
+from bttackler.core.errors import BttacklerError
+from bttackler.core.modules import import_file, private_module_name
+from bttackler.core.resources import TASKS_PACKAGE, builtin_tasks_dir, shipped
+
+_NOT_TASKS = {"__init__", "common", "models"}  # shared helpers, not tasks
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """What the runner needs to know about a task, read from its module constants."""
+
+    name: str
+    path: Path
+    objective: str
+    mode: str
+    max_epochs: int
+    default_space: Path | None
+    description: str = ""
+    data_source: str = ""
+
+
+def resolve_task_path(ref: str) -> Path:
+    """A built-in task name or a path to a ``.py`` file -> the file's absolute path."""
+    if ref.endswith(".py") or "/" in ref or "\\" in ref:
+        path = Path(ref).expanduser().resolve()
+        if not path.is_file():
+            raise BttacklerError(f"task file {ref} does not exist")
+        return path
+    folder = builtin_tasks_dir()
+    path = folder / f"{ref}.py" if folder else Path(ref)
+    if ref in _NOT_TASKS or not path.is_file():
+        names = ", ".join(builtin_task_names()) or "none"
+        raise BttacklerError(f"unknown task '{ref}'; built-in tasks: {names} (or give a .py path)")
+    return path
+
+
+def builtin_task_names() -> list[str]:
+    folder = builtin_tasks_dir()
+    if folder is None:
+        return []
+    return sorted(
+        p.stem
+        for p in folder.glob("*.py")
+        if p.stem not in _NOT_TASKS and not p.stem.startswith("_")
+    )
+
+
+def import_task_module(path: Path) -> ModuleType:
+    """Import a task file. Built-in tasks import as ``bttackler.tasks.<name>`` so they can share
+    helpers; a user's file gets a private module name and its folder on ``sys.path``."""
+    path = path.resolve()
+    if path.parent == builtin_tasks_dir():
+        module_name = f"{TASKS_PACKAGE}.{path.stem}"
+    else:
+        module_name = private_module_name("bttackler_user_task", path)
+        if str(path.parent) not in sys.path:
+            sys.path.insert(0, str(path.parent))
+    return import_file(path, module_name, what="task file")
+
+
+def spec_from_module(module: ModuleType, path: Path) -> TaskSpec:
+    """Validate a task module's contract and read its constants."""
+    where = f"task {path}"
+    if not callable(getattr(module, "run", None)):
+        raise BttacklerError(f"{where} has no run(params, trial) function")
+    objective = getattr(module, "OBJECTIVE", None)
+    if not isinstance(objective, str) or not objective:
+        raise BttacklerError(f'{where} must define OBJECTIVE, a metric name such as "val_acc"')
+    mode = getattr(module, "MODE", None)
+    if mode not in ("max", "min"):
+        raise BttacklerError(f'{where} must define MODE = "max" or "min", got {mode!r}')
+    max_epochs = getattr(module, "MAX_EPOCHS", None)
+    if not isinstance(max_epochs, int) or isinstance(max_epochs, bool) or max_epochs < 1:
+        raise BttacklerError(f"{where} must define MAX_EPOCHS, a positive int, got {max_epochs!r}")
+    space = getattr(module, "DEFAULT_SPACE", None)
+    default_space = _resolve_space_path(space, path) if space else None
+    return TaskSpec(
+        name=path.stem,
+        path=path,
+        objective=objective,
+        mode=mode,
+        max_epochs=max_epochs,
+        default_space=default_space,
+        description=str(getattr(module, "DESCRIPTION", "") or ""),
+        data_source=str(getattr(module, "DATA_SOURCE", "") or ""),
+    )
+
+
+def _resolve_space_path(space: object, task_path: Path) -> Path:
+    candidate = Path(str(space)).expanduser()
+    if candidate.is_absolute():
+        return candidate
+    for found in (task_path.parent / candidate, shipped(candidate)):
+        if found.exists():
+            return found.resolve()
+    return (task_path.parent / candidate).resolve()
+
+
+def load_task(ref: str) -> tuple[TaskSpec, ModuleType]:
+    path = resolve_task_path(ref)
+    module = import_task_module(path)
+    return spec_from_module(module, path), module

@@ -1,0 +1,81 @@
+"""Accuracy-based early-termination rules, the paper's baselines: LCE and MSR (section 4.1).
+
+``--etr lce`` (:class:`LearningCurveExtrapolation`, NNI's Curvefitting assessor) and
+``--etr msr`` (:class:`MedianStop`, NNI's Medianstop assessor). Each rule's
+``check(history, finished)`` is a pure function of the trial's
+:class:`~bttackler.core.history.TrialHistory` and the histories of the finished trials, returning a
+:class:`~bttackler.core.verdict.Verdict` (indicator ``"LCE"``/``"MSR"``) or ``None``.
+:func:`build_etr` makes one from the ``[etr]`` configuration table. The arithmetic lives in
+module-level functions: the twelve curve models, :func:`predict_final`,
+:func:`running_average`, :func:`best_so_far`.
+"""
+
+from __future__ import annotations
+
+from bttackler.diagnosis.etr._curves import (
+    CURVE_MODELS,
+    CurveFit,
+    CurveModel,
+    combine,
+    dr_hill_zero_background,
+    exp4,
+    fit_curves,
+    ilog2,
+    janoschek,
+    linear,
+    log_power,
+    logx_linear,
+    mmf,
+    pow3,
+    pow4,
+    predict_final,
+    vap,
+    weibull,
+)
+from bttackler.diagnosis.etr._registry import ETR_INDICATORS, ETRS, build_etr, build_etr_settings
+from bttackler.diagnosis.etr._rules import (
+    LearningCurveExtrapolation,
+    LearningCurveSettings,
+    MedianStop,
+    MedianStopSettings,
+    best_final_value,
+    best_so_far,
+    running_average,
+)
+
+LCE = LearningCurveExtrapolation
+MSR = MedianStop
+
+__all__ = [
+    "CURVE_MODELS",
+    "CurveFit",
+    "ETRS",
+    "ETR_INDICATORS",
+    "LCE",
+    "MSR",
+    "CurveModel",
+    "LearningCurveExtrapolation",
+    "LearningCurveSettings",
+    "MedianStop",
+    "MedianStopSettings",
+    "best_final_value",
+    "best_so_far",
+    "build_etr",
+    "build_etr_settings",
+    "combine",
+    "dr_hill_zero_background",
+    "exp4",
+    "fit_curves",
+    "ilog2",
+    "janoschek",
+    "linear",
+    "log_power",
+    "logx_linear",
+    "mmf",
+    "pow3",
+    "pow4",
+    "predict_final",
+    "running_average",
+    "vap",
+    "weibull",
+]

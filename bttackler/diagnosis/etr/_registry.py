@@ -1,0 +1,61 @@
+"""Building the early-termination rule ``--etr NAME`` asks for from the ``[etr]`` table."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from bttackler.core.errors import BttacklerError
+from bttackler.diagnosis.etr._rules import (
+    LearningCurveExtrapolation,
+    LearningCurveSettings,
+    MedianStop,
+    MedianStopSettings,
+)
+from bttackler.diagnosis.settings_table import settings_from_table
+
+ETRS: dict[str, tuple[type[Any], type[Any]]] = {
+    "lce": (LearningCurveExtrapolation, LearningCurveSettings),
+    "msr": (MedianStop, MedianStopSettings),
+}
+# The indicator names of their verdicts ("LCE", "MSR"): these act even under --no-diagnosis.
+ETR_INDICATORS: frozenset[str] = frozenset(rule.short_name for rule, _ in ETRS.values())
+
+
+def build_etr_settings(name: str, table: Any) -> Any:
+    """The settings dataclass of rule ``name`` (``"lce"``/``"msr"``) from its TOML sub-table.
+
+    Raises:
+        BttacklerError: The table is not a table, or a key is unknown or its value invalid.
+    """
+    return settings_from_table(ETRS[name][1], table, f"etr.{name}")
+
+
+def build_etr(
+    name: str, config: Mapping[str, Any], *, objective: str, mode: str
+) -> LearningCurveExtrapolation | MedianStop:
+    """The rule ``--etr name`` selects, with its settings from the parsed ``[etr]`` table.
+
+    ``config`` holds one optional sub-table per rule (``{"lce": {...}, "msr": {...}}``); both
+    are validated whichever rule is selected, so a typo never passes silently.
+
+    Raises:
+        BttacklerError: One line naming the offending key or value: unknown rule or key, a
+            value of the wrong type or out of range, or LCE for a minimised objective.
+    """
+    if not isinstance(config, Mapping):
+        raise BttacklerError(f"etr must be a table, got {config!r}")
+    for key in config:
+        if key not in ETRS:
+            raise BttacklerError(f"unknown key etr.{key} (known: {', '.join(ETRS)})")
+    if name not in ETRS:
+        raise BttacklerError(f"unknown early-termination rule {name!r} (known: {', '.join(ETRS)})")
+    settings = {rule: build_etr_settings(rule, config.get(rule, {})) for rule in ETRS}
+    rule_type = ETRS[name][0]
+    try:
+        rule: LearningCurveExtrapolation | MedianStop = rule_type(
+            settings[name], objective=objective, mode=mode
+        )
+    except ValueError as exc:
+        raise BttacklerError(f"--etr {name}: {exc}") from exc
+    return rule

@@ -1,0 +1,93 @@
+"""The seven quality indicators of BTTackler (KDD'24, section 3.2), and their registry.
+
+Each indicator is a class with ``short_name``, ``stage`` and a frozen settings dataclass; its
+``check(history)`` is a pure function of a :class:`~bttackler.core.history.TrialHistory` returning a
+:class:`~bttackler.core.verdict.Verdict` or ``None``. The arithmetic lives in module-level
+functions (``median_gradient_ratio``, ``relative_loss_change``, ``loss_trend``, ...).
+The paper's abbreviations are aliases: ``AGV is AbnormalGradientValues``.
+"""
+
+from __future__ import annotations
+
+from bttackler.diagnosis.indicators._activations import (
+    LowActivationRatio,
+    LowActivationRatioSettings,
+    dead_layers,
+)
+from bttackler.diagnosis.indicators._base import Indicator, Stage, adaptive_window, in_stage
+from bttackler.diagnosis.indicators._custom import CustomIndicator, load_custom_function
+from bttackler.diagnosis.indicators._gradients import (
+    AbnormalGradientValues,
+    AbnormalGradientValuesSettings,
+    ExponentiallyAmplifiedGradients,
+    ExponentiallyAmplifiedGradientsSettings,
+    ExponentiallyReducedGradients,
+    ExponentiallyReducedGradientsSettings,
+    adjacent_gradient_ratios,
+    median_gradient_ratio,
+)
+from bttackler.diagnosis.indicators._loss import (
+    NoMoreGain,
+    NoMoreGainSettings,
+    PassiveLossChanges,
+    PassiveLossChangesSettings,
+    UnexpectedLossChanges,
+    UnexpectedLossChangesSettings,
+    loss_trend,
+    relative_loss_change,
+    window_gain,
+)
+from bttackler.diagnosis.indicators._registry import (
+    DEFAULT_EARLY_FRACTION,
+    INDICATORS,
+    build_indicators,
+    build_settings,
+)
+
+AGV = AbnormalGradientValues
+EAG = ExponentiallyAmplifiedGradients
+ERG = ExponentiallyReducedGradients
+PLC = PassiveLossChanges
+LAR = LowActivationRatio
+ULC = UnexpectedLossChanges
+NMG = NoMoreGain
+
+__all__ = [
+    "AGV",
+    "DEFAULT_EARLY_FRACTION",
+    "EAG",
+    "ERG",
+    "INDICATORS",
+    "LAR",
+    "NMG",
+    "PLC",
+    "ULC",
+    "AbnormalGradientValues",
+    "AbnormalGradientValuesSettings",
+    "CustomIndicator",
+    "ExponentiallyAmplifiedGradients",
+    "ExponentiallyAmplifiedGradientsSettings",
+    "ExponentiallyReducedGradients",
+    "ExponentiallyReducedGradientsSettings",
+    "Indicator",
+    "LowActivationRatio",
+    "LowActivationRatioSettings",
+    "NoMoreGain",
+    "NoMoreGainSettings",
+    "PassiveLossChanges",
+    "PassiveLossChangesSettings",
+    "Stage",
+    "UnexpectedLossChanges",
+    "UnexpectedLossChangesSettings",
+    "adaptive_window",
+    "adjacent_gradient_ratios",
+    "build_indicators",
+    "build_settings",
+    "dead_layers",
+    "in_stage",
+    "load_custom_function",
+    "loss_trend",
+    "median_gradient_ratio",
+    "relative_loss_change",
+    "window_gain",
+]

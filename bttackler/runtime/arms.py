@@ -1,0 +1,83 @@
+"""The arms of the paper's experiment (baseline, +BTTackler, +ETR), run one after another with
+the same seeds, workers and budget (``bttackler compare --task``)."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from bttackler.core.config import run_settings
+from bttackler.core.errors import BttacklerError
+from bttackler.core.task import load_task
+from bttackler.diagnosis import build_from_config
+from bttackler.runtime import experiment
+from bttackler.runtime.progress import make_view
+
+ARMS = ("baseline", "bttackler", "etr")
+
+
+def arm_config(base: Mapping[str, Any], arm: str, mode: str) -> dict[str, Any]:
+    """``base`` (the effective configuration) with the arm's ``run``/``diagnosis`` overrides.
+
+    baseline: diagnosis off (``--no-diagnosis``: trace and record, never kill);
+    bttackler: diagnosis on; etr: diagnosis off and ``run.etr`` = ``lce`` for a maximised
+    objective, ``msr`` for a minimised one.
+    """
+    if arm not in ARMS:
+        raise BttacklerError(f"unknown arm {arm!r}; choose from {', '.join(ARMS)}")
+    config = copy.deepcopy(dict(base))
+    run = config.setdefault("run", {})
+    diagnosis = config.setdefault("diagnosis", {})
+    run.pop("etr", None)
+    diagnosis["enabled"] = arm == "bttackler"
+    if arm == "etr":
+        run["etr"] = "lce" if mode == "max" else "msr"
+    return config
+
+
+def run_arms(
+    base: Mapping[str, Any],
+    *,
+    arms: Sequence[str],
+    repeats: int,
+    name: str,
+    plain: bool = True,
+) -> dict[str, list[Path]]:
+    """Run every arm ``repeats`` times, one run after another; repeat ``r`` of every arm uses
+    seed ``run.seed + r``. Runs are named ``NAME-ARM`` (``NAME-ARM-rR`` with repeats).
+
+    Returns:
+        The run directories per arm, in repeat order.
+    """
+    settings = run_settings(base)
+    task, _ = load_task(settings.task)
+    configs = []
+    for r in range(repeats):
+        for arm in arms:
+            config = arm_config(base, arm, task.mode)
+            config["run"]["seed"] = settings.seed + r
+            config["run"]["name"] = f"{name}-{arm}" + (f"-r{r + 1}" if repeats > 1 else "")
+            configs.append((arm, config))
+    for _arm, config in configs:  # validate every arm before the first one runs
+        build_from_config(config)
+        if (settings.results_dir / config["run"]["name"]).exists():
+            raise BttacklerError(
+                f"results directory {settings.results_dir / config['run']['name']} already "
+                "exists; choose another --name"
+            )
+    dirs: dict[str, list[Path]] = {arm: [] for arm in arms}
+    for arm, config in configs:
+        prepared = experiment.prepare_new(config)
+        print(f"compare: arm {arm} · run {prepared.run_dir} · seed {prepared.settings.seed}",
+              flush=True)  # fmt: skip
+        view = make_view(f"{arm} · {prepared.run_dir.name}", force_plain=plain)
+        try:
+            outcome, _ = experiment.execute(prepared, view)
+        finally:
+            view.close()
+        dirs[arm].append(prepared.run_dir)
+        if outcome == "interrupted":
+            raise KeyboardInterrupt
+    return dirs

@@ -1,0 +1,205 @@
+"""Setting a run up (new or resumed) from the effective configuration, and running it.
+
+All validation happens before anything is written: bad input leaves no run directory behind.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bttackler.core.config import RunSettings, read_toml, run_settings, write_config
+from bttackler.core.errors import BttacklerError
+from bttackler.core.ring import sweep_stale_segments
+from bttackler.core.space import SearchSpace, load_space
+from bttackler.core.store import Store, TrialRow, TrialState
+from bttackler.core.task import TaskSpec, load_task
+from bttackler.diagnosis import build_etr_rule, build_from_config, make_diagnoser_factory
+from bttackler.runtime.ledger import Ledger
+from bttackler.runtime.scheduler import Scheduler, SchedulerSettings
+from bttackler.runtime.searchers import make_searcher
+from bttackler.runtime.snapshot import View
+from bttackler.runtime.worker import SlotSpec
+
+CONFIG_SNAPSHOT = "config.toml"
+
+
+@dataclass
+class PreparedRun:
+    run_dir: Path
+    config: dict[str, Any]
+    settings: RunSettings
+    task: TaskSpec
+    space: SearchSpace
+    resumed: bool
+
+
+def default_run_name(task: str, method: str) -> str:
+    return f"{Path(task).stem}-{method}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def _load_space(settings: RunSettings, task: TaskSpec) -> SearchSpace:
+    path = settings.space or (str(task.default_space) if task.default_space else None)
+    if path is None:
+        raise BttacklerError(f"task {task.name} has no DEFAULT_SPACE; give --space FILE")
+    return load_space(path)
+
+
+def prepare_new(config: dict[str, Any]) -> PreparedRun:
+    settings = run_settings(config)
+    if settings.space:
+        load_space(settings.space)  # a typo in --space fails before the task imports torch
+    task, module = load_task(settings.task)
+    space = _load_space(settings, task)
+    _prepare_task(module, task, settings)
+    make_searcher(settings.method, space, seed=settings.seed, mode=task.mode)  # validates
+    build_from_config(config)  # validates [indicators] and the guard
+    if settings.etr is not None:
+        build_etr_rule(config, settings.etr, objective=task.objective, mode=task.mode)
+    name = settings.name or default_run_name(settings.task, settings.method)
+    run_dir = settings.results_dir / name
+    if run_dir.exists():
+        raise BttacklerError(
+            f"results directory {run_dir} already exists; continue it with "
+            f"--resume {run_dir} or choose another --name"
+        )
+    # Nothing was written so far; from here on the run exists.
+    run_dir.mkdir(parents=True)
+    config = {**config, "run": {**config.get("run", {}), "name": name,
+                                "task": str(task.path), "space": space.source}}  # fmt: skip
+    write_config(config, run_dir / CONFIG_SNAPSHOT)
+    return PreparedRun(run_dir, config, run_settings(config), task, space, resumed=False)
+
+
+def prepare_resume(run_dir: Path) -> PreparedRun:
+    snapshot = run_dir / CONFIG_SNAPSHOT
+    if not (run_dir / Store.FILENAME).is_file() or not snapshot.is_file():
+        raise BttacklerError(f"{run_dir} is not a bttackler run (no {Store.FILENAME})")
+    config = read_toml(snapshot)
+    settings = run_settings(config)
+    task, module = load_task(settings.task)
+    space = _load_space(settings, task)
+    _prepare_task(module, task, settings)
+    return PreparedRun(run_dir, config, settings, task, space, resumed=True)
+
+
+def _prepare_task(module: Any, task: TaskSpec, settings: RunSettings) -> None:
+    """Run the task's optional ``prepare(options, data_dir)`` once, in the main process, so
+    bad task options or missing data are one clear error before anything is written."""
+    prepare = getattr(module, "prepare", None)
+    if not callable(prepare):
+        return
+    data_dir = settings.data_dir or os.environ.get("BTTACKLER_DATA")
+    try:
+        prepare(dict(settings.task_options), Path(data_dir) if data_dir else None)
+    except BttacklerError:
+        raise
+    except Exception as exc:  # the task's own code: one line, not a traceback
+        raise BttacklerError(
+            f"task {task.name}: prepare() failed: {type(exc).__name__}: {exc}"
+        ) from exc
+
+
+def slot_specs(settings: RunSettings, task_path: Path) -> list[SlotSpec]:
+    """One slot per visible GPU, otherwise ``workers`` CPU slots sharing the cores."""
+    gpus = _visible_gpus() if settings.gpus == "auto" else 0
+    data_dir = settings.data_dir or os.environ.get("BTTACKLER_DATA")
+    common: dict[str, Any] = {
+        "shm_name": "",
+        "task_path": str(task_path),
+        "parent_pid": os.getpid(),
+        "data_dir": data_dir,
+        "options": dict(settings.task_options),
+        "trace": settings.trace,
+    }
+    if gpus:
+        visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+        ids = visible.split(",") if visible else [str(i) for i in range(gpus)]
+        threads = max(1, (os.cpu_count() or 1) // gpus)
+        return [
+            SlotSpec(index=i, device="cuda:0", cuda_visible_devices=ids[i], threads=threads,
+                     **common)
+            for i in range(gpus)
+        ]  # fmt: skip
+    threads = max(1, (os.cpu_count() or 1) // settings.workers)
+    return [
+        SlotSpec(index=i, device="cpu", cuda_visible_devices="", threads=threads, **common)
+        for i in range(settings.workers)
+    ]
+
+
+def _visible_gpus() -> int:
+    if os.environ.get("CUDA_VISIBLE_DEVICES", None) == "":
+        return 0
+    import torch
+
+    return int(torch.cuda.device_count()) if torch.cuda.is_available() else 0
+
+
+def execute(prepared: PreparedRun, view: View) -> tuple[str, Scheduler]:
+    """Run (or continue) the search. Returns the outcome and the scheduler (for summaries)."""
+    settings, task = prepared.settings, prepared.task
+    sweep_stale_segments()
+    searcher = make_searcher(settings.method, prepared.space, seed=settings.seed, mode=task.mode)
+    store = Store.open(prepared.run_dir)
+    try:
+        clock_offset = 0.0
+        retries: list[TrialRow] = []
+        previous: list[TrialRow] = []
+        if prepared.resumed:
+            meta = store.meta()
+            clock_offset = max(float(meta.get("elapsed", 0.0)), store.latest_time())
+            retries = store.mark_unfinished("the run's process died; re-run on resume")
+            previous = store.trials()
+            _retell(searcher, previous)
+        else:
+            store.set_meta(
+                schema=1, task=task.name, task_path=str(task.path), method=settings.method,
+                objective=task.objective, mode=task.mode, max_epochs=task.max_epochs,
+                budget=settings.budget_seconds, max_trials=settings.max_trials,
+                seed=settings.seed, created=time.time(), elapsed=0.0,
+                diagnosis=settings.diagnosis, trace=settings.trace, etr=settings.etr,
+                space=prepared.space.source,
+            )  # fmt: skip
+        store.commit()
+        scheduler = Scheduler(
+            settings=SchedulerSettings(
+                budget_seconds=settings.budget_seconds,
+                max_trials=settings.max_trials,
+                trial_timeout=settings.trial_timeout,
+                kill_grace=settings.kill_grace,
+                seed=settings.seed,
+                objective=task.objective,
+                mode=task.mode,
+                max_epochs=task.max_epochs,
+                diagnosis=settings.diagnosis,
+                ring_capacity=settings.ring_capacity,
+            ),
+            slot_specs=slot_specs(settings, task.path),
+            searcher=searcher,
+            store=store,
+            run_dir=prepared.run_dir,
+            view=view,
+            clock_offset=clock_offset,
+            retries=[r for r in retries],
+            diagnoser_factory=make_diagnoser_factory(
+                prepared.config, settings, objective=task.objective, mode=task.mode
+            ),
+        )
+        scheduler.ledger = Ledger.from_rows(previous, task.mode)
+        outcome = scheduler.run()
+        return outcome, scheduler
+    finally:
+        store.close()
+
+
+def _retell(searcher: Any, rows: list[TrialRow]) -> None:
+    for row in rows:
+        state = TrialState(row.state)
+        if state in (TrialState.FINISHED, TrialState.TERMINATED):
+            searcher.tell(row.params, row.value)
+        elif state is TrialState.FAILED:
+            searcher.tell(row.params, None)

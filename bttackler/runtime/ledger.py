@@ -1,0 +1,66 @@
+"""The ledger of trial outcomes: how many trials ended in each state, the terminations per
+indicator, and the best counted trial. The scheduler records every end; a resumed run rebuilds
+its ledger from the store's rows with the same rule."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from typing import Any
+
+from bttackler.core.objective import is_better
+from bttackler.core.store import TrialRow, TrialState
+from bttackler.runtime.snapshot import RunCounts
+
+# States whose trial has a value that ranks (the searcher was told it).
+COUNTED = (TrialState.FINISHED, TrialState.TERMINATED)
+
+
+class Ledger:
+    def __init__(self, mode: str) -> None:
+        self.mode = mode
+        self.counts = RunCounts()
+        self.best: tuple[float, int, dict[str, Any]] | None = None
+
+    def record(
+        self,
+        trial_id: int,
+        state: TrialState,
+        *,
+        indicator: str | None,
+        value: float | None,
+        params: dict[str, Any],
+    ) -> None:
+        """A trial ended in ``state`` (terminated by ``indicator``) with ``value``."""
+        c = self.counts
+        if state is TrialState.FINISHED:
+            c.finished += 1
+        elif state is TrialState.FAILED:
+            c.failed += 1
+        elif state is TrialState.TERMINATED:
+            c.terminated += 1
+            if indicator:
+                c.by_indicator[indicator] = c.by_indicator.get(indicator, 0) + 1
+        elif state is TrialState.STOPPED:
+            c.stopped += 1
+        if (
+            state in COUNTED
+            and value is not None
+            and math.isfinite(value)
+            and (self.best is None or is_better(value, self.best[0], self.mode))
+        ):
+            self.best = (value, trial_id, params)
+
+    @classmethod
+    def from_rows(cls, rows: Iterable[TrialRow], mode: str) -> Ledger:
+        """The ledger of a run's stored trials (those still ``running`` are not counted)."""
+        ledger = cls(mode)
+        for row in rows:
+            ledger.record(
+                row.id,
+                TrialState(row.state),
+                indicator=row.indicator,
+                value=row.value,
+                params=row.params,
+            )
+        return ledger

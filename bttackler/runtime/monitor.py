@@ -1,0 +1,268 @@
+"""The monitor: a thread in the main process that drains every slot's ring, turns records into
+events (epoch reported, trial ended, ...) and hands them to the scheduler through a queue.
+
+Records of one trial arrive in order (one writer per ring); per-layer statistics that arrive
+before an epoch's ``EPOCH`` record belong to that epoch.
+"""
+
+from __future__ import annotations
+
+import math
+import queue
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from bttackler.core.history import STAT_NAMES, EpochRecord, LayerStat, NonFiniteEvent, TrialHistory
+from bttackler.core.ring import Kind, Record, RingReader, decode_all
+from bttackler.diagnosis.diagnoser import Diagnoser
+
+_STAT_KIND = {Kind.WEIGHT: "weight", Kind.GRAD: "grad", Kind.ACTIVATION: "activation"}
+
+
+@dataclass(frozen=True)
+class TrialStarted:
+    trial_id: int
+    slot: int
+    pid: int
+    time: float
+
+
+@dataclass(frozen=True)
+class EpochReported:
+    trial_id: int
+    slot: int
+    epoch: int
+    metrics: dict[str, float]
+    layer_rows: tuple[tuple[str, int, str, tuple[float, ...]], ...]  # (kind, index, name, values)
+    time: float
+    history: TrialHistory
+
+
+@dataclass(frozen=True)
+class NonFiniteSeen:
+    trial_id: int
+    slot: int
+    event: NonFiniteEvent
+    time: float
+    history: TrialHistory
+
+
+@dataclass(frozen=True)
+class TrialExited:
+    trial_id: int
+    slot: int
+    exit_code: int
+    signal: int
+    kill_requested: bool
+    error: str | None
+    time: float
+
+
+Event = TrialStarted | EpochReported | NonFiniteSeen | TrialExited
+
+
+def feed_diagnoser(diagnoser: Diagnoser) -> Callable[[Event], None]:
+    """A monitor ``on_event`` hook that hands each event's history to ``diagnoser``."""
+
+    def on_event(event: Event) -> None:
+        if isinstance(event, EpochReported):
+            diagnoser.epoch_reported(event.history)
+        elif isinstance(event, NonFiniteSeen):
+            diagnoser.nonfinite_seen(event.history)
+        elif isinstance(event, TrialExited):
+            diagnoser.trial_ended(event.trial_id, event.exit_code == 0 and not event.kill_requested)
+
+    return on_event
+
+
+@dataclass
+class _TrialState:
+    trial_id: int
+    params: dict[str, Any]
+    max_epochs: int
+    epochs: list[EpochRecord] = field(default_factory=list)
+    metrics: dict[str, float] = field(default_factory=dict)
+    pending_stats: list[tuple[str, int, str, tuple[float, ...]]] = field(default_factory=list)
+    nonfinite: list[NonFiniteEvent] = field(default_factory=list)
+    error_parts: list[str] = field(default_factory=list)
+    error_expected: int = 0
+
+    def history(self) -> TrialHistory:
+        return TrialHistory(
+            trial_id=self.trial_id,
+            params=self.params,
+            max_epochs=self.max_epochs,
+            epochs=tuple(self.epochs),
+            nonfinite=tuple(self.nonfinite),
+        )
+
+
+class Assembler:
+    """Turns one slot's decoded records into events. Pure bookkeeping, no threads."""
+
+    def __init__(self, slot: int, clock: Callable[[float], float]) -> None:
+        self.slot = slot
+        self._clock = clock
+        self._trials: dict[int, _TrialState] = {}
+
+    def expect(self, trial_id: int, params: dict[str, Any], max_epochs: int) -> None:
+        """Register a trial before it starts (its parameters feed the indicators)."""
+        self._trials[trial_id] = _TrialState(trial_id, dict(params), max_epochs)
+
+    def feed(self, record: Record) -> Event | None:
+        state = self._trials.get(record.trial_id)
+        if state is None:
+            return None  # a record of a trial this run no longer follows
+        kind = record.kind
+        when = self._clock(record.time)
+        if kind == Kind.METRIC:
+            state.metrics[record.name] = record.values[0]
+        elif kind in _STAT_KIND:
+            stat_kind = _STAT_KIND[Kind(kind)]
+            width = 1 if stat_kind == "activation" else len(STAT_NAMES)
+            state.pending_stats.append(
+                (stat_kind, record.layer, record.name, record.values[:width])
+            )
+        elif kind == Kind.EPOCH:
+            return self._close_epoch(state, record, when)
+        elif kind == Kind.NONFINITE:
+            event = NonFiniteEvent(
+                epoch=len(state.epochs),
+                batch=int(record.values[2]),
+                layer=record.name,
+                nan_count=record.values[0],
+                inf_count=record.values[1],
+            )
+            state.nonfinite.append(event)
+            return NonFiniteSeen(record.trial_id, self.slot, event, when, state.history())
+        elif kind == Kind.STARTED:
+            return TrialStarted(record.trial_id, self.slot, int(record.values[0]), when)
+        elif kind == Kind.ERROR:
+            state.error_parts = [record.name]
+            state.error_expected = int(record.values[0])
+        elif kind == Kind.MESSAGE:
+            state.error_parts.append(record.name)
+        elif kind == Kind.EXIT:
+            del self._trials[record.trial_id]
+            error = "".join(state.error_parts) if state.error_parts else None
+            return TrialExited(
+                trial_id=record.trial_id,
+                slot=self.slot,
+                exit_code=int(record.values[0]),
+                signal=int(record.values[1]),
+                kill_requested=bool(record.values[2]),
+                error=error,
+                time=when,
+            )
+        return None
+
+    def _close_epoch(self, state: _TrialState, record: Record, when: float) -> EpochReported:
+        metrics = state.metrics
+        stats = tuple(state.pending_stats)
+        state.metrics, state.pending_stats = {}, []
+        by_kind: dict[str, list[LayerStat]] = {"weight": [], "grad": [], "activation": []}
+        for stat_kind, index, name, values in stats:
+            by_kind[stat_kind].append(LayerStat.from_row(stat_kind, index, name, values))
+        state.epochs.append(
+            EpochRecord(
+                epoch=record.epoch,
+                metrics=metrics,
+                weights=tuple(sorted(by_kind["weight"], key=lambda s: s.index)),
+                grads=tuple(sorted(by_kind["grad"], key=lambda s: s.index)),
+                activations=tuple(sorted(by_kind["activation"], key=lambda s: s.index)),
+                time=when,
+            )
+        )
+        return EpochReported(
+            trial_id=record.trial_id,
+            slot=self.slot,
+            epoch=record.epoch,
+            metrics=metrics,
+            layer_rows=stats,
+            time=when,
+            history=state.history(),
+        )
+
+
+class Monitor(threading.Thread):
+    """Drains all rings every ``interval`` seconds into :attr:`events`.
+
+    ``on_event`` (optional) is called on the monitor thread for every event before it is
+    queued; the diagnosis hooks in there so indicators never run on the scheduler's thread.
+    """
+
+    def __init__(
+        self,
+        readers: Sequence[RingReader],
+        assemblers: Sequence[Assembler],
+        *,
+        interval: float = 0.005,
+        on_event: Callable[[Event], None] | None = None,
+        keep_lags: bool = False,
+    ) -> None:
+        super().__init__(name="bttackler-monitor", daemon=True)
+        self.lags: list[float] | None = [] if keep_lags else None  # per record, for benchmarks
+        self.readers = list(readers)
+        self.assemblers = list(assemblers)
+        self.events: queue.Queue[Event] = queue.Queue()
+        self.interval = interval
+        self.on_event = on_event
+        self.records_read = 0
+        self.max_lag = 0.0  # seconds between a record's write and its read
+        self.errors: list[str] = []
+        self._stop_event = threading.Event()
+        self._lock = threading.Lock()
+
+    @property
+    def lost(self) -> int:
+        return sum(r.lost for r in self.readers)
+
+    def expect(self, slot: int, trial_id: int, params: dict[str, Any], max_epochs: int) -> None:
+        with self._lock:
+            self.assemblers[slot].expect(trial_id, params, max_epochs)
+
+    def drain_once(self) -> int:
+        """Read every ring once; returns the number of records read."""
+        count = 0
+        with self._lock:
+            for reader, assembler in zip(self.readers, self.assemblers):
+                rows = reader.read_array()
+                if not len(rows):
+                    continue
+                lags = time.time() - rows["time"]
+                self.max_lag = max(self.max_lag, float(lags.max()))
+                if self.lags is not None:
+                    self.lags.extend(lags.tolist())
+                count += len(rows)
+                for record in decode_all(rows):
+                    event = assembler.feed(record)
+                    if event is not None:
+                        self._dispatch(event)
+        self.records_read += count
+        return count
+
+    def _dispatch(self, event: Event) -> None:
+        if self.on_event is not None:
+            try:
+                self.on_event(event)
+            except Exception as exc:  # a bug in a hook must not stop the monitor
+                self.errors.append(f"{type(exc).__name__}: {exc}")
+        self.events.put(event)
+
+    def run(self) -> None:
+        while not self._stop_event.is_set():
+            if self.drain_once() == 0:
+                self._stop_event.wait(self.interval)
+
+    def stop(self) -> None:
+        self._stop_event.set()
+        if self.is_alive():
+            self.join(2.0)
+        self.drain_once()
+
+
+def finite(value: float | None) -> bool:
+    return value is not None and math.isfinite(value)

@@ -1,0 +1,455 @@
+"""The scheduler: asks the searcher for configurations, runs them on worker slots, turns
+monitor events into trial records, and stops trials (verdicts, timeouts, the budget's end).
+
+It is the only writer of the store. Everything runs on the main thread; rings are drained by
+the monitor thread and indicators run on the diagnosis threads.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import queue
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bttackler.core.errors import BttacklerError
+from bttackler.core.objective import is_better
+from bttackler.core.ring import RingReader, create_ring, shm_name
+from bttackler.core.store import Store, TrialRow, TrialState
+from bttackler.core.verdict import Verdict
+from bttackler.diagnosis import Diagnoser, VerdictSink
+from bttackler.diagnosis.etr import ETR_INDICATORS
+from bttackler.runtime.ledger import Ledger
+from bttackler.runtime.monitor import (
+    Assembler,
+    EpochReported,
+    Event,
+    Monitor,
+    NonFiniteSeen,
+    TrialExited,
+    TrialStarted,
+    feed_diagnoser,
+)
+from bttackler.runtime.searchers.base import Searcher
+from bttackler.runtime.snapshot import RunCounts, RunSnapshot, SlotView, View
+from bttackler.runtime.worker import Slot, SlotSpec, TrialOrder
+
+_SIGNAL_HINTS = {
+    signal.SIGKILL: "killed by SIGKILL (out of memory? the kernel's OOM killer sends it)",
+    signal.SIGSEGV: "crashed with SIGSEGV (segmentation fault)",
+    signal.SIGABRT: "aborted (SIGABRT)",
+    signal.SIGBUS: "crashed with SIGBUS",
+    signal.SIGFPE: "crashed with SIGFPE",
+}
+
+
+@dataclass(frozen=True, kw_only=True)
+class SchedulerSettings:
+    budget_seconds: float
+    max_trials: int | None
+    trial_timeout: float | None
+    kill_grace: float
+    seed: int
+    objective: str
+    mode: str
+    max_epochs: int
+    diagnosis: bool  # do indicator verdicts terminate trials?
+    ring_capacity: int
+    always_acting: frozenset[str] = ETR_INDICATORS  # ETR verdicts act even without diagnosis
+    ready_timeout: float = 300.0
+
+
+@dataclass
+class LiveTrial:
+    """What the scheduler tracks of a running trial."""
+
+    trial_id: int
+    params: dict[str, Any]
+    slot: int
+    started: float
+    epochs: int = 0
+    value: float | None = None
+    best_value: float | None = None
+    indicator: str | None = None  # the verdict that stopped it, if one did
+    benign_stop: bool = False  # stopped by a benign verdict (NMG): keeps its best value
+
+
+class Scheduler:
+    def __init__(
+        self,
+        *,
+        settings: SchedulerSettings,
+        slot_specs: list[SlotSpec],
+        searcher: Searcher,
+        store: Store,
+        run_dir: Path,
+        view: View,
+        clock_offset: float = 0.0,
+        retries: list[TrialRow] | None = None,
+        diagnoser_factory: Callable[[VerdictSink], Diagnoser] | None = None,
+    ) -> None:
+        self.s = settings
+        self.searcher = searcher
+        self.store = store
+        self.run_dir = run_dir
+        self.view = view
+        self.clock_offset = clock_offset
+        self.retries = list(retries or [])
+        self.ledger = Ledger(settings.mode)
+        self.live: dict[int, LiveTrial] = {}
+        self._slot_specs = slot_specs
+        self._slots: list[Slot] = []
+        self._shms: list[Any] = []
+        self._verdicts: queue.Queue[tuple[int, Verdict]] = queue.Queue()
+        self._diagnoser_factory = diagnoser_factory
+        self._diagnoser: Diagnoser | None = None
+        self._interrupted = False
+        self._stop_reason: str | None = None
+        self._t0 = time.monotonic()
+        self._ended_at: float | None = None
+        self.outcome = "completed"
+
+    @property
+    def counts(self) -> RunCounts:
+        return self.ledger.counts
+
+    @property
+    def best(self) -> tuple[float, int, dict[str, Any]] | None:
+        return self.ledger.best
+
+    # ------------------------------------------------------------------ clock
+    def now(self) -> float:
+        """Seconds since the run started (continues across resumes); frozen once it ended."""
+        if self._ended_at is not None:
+            return self._ended_at
+        return self.clock_offset + (time.monotonic() - self._t0)
+
+    def _wall_to_run(self, wall: float) -> float:
+        return self.now() - max(0.0, time.time() - wall)
+
+    # ------------------------------------------------------------------ lifecycle
+    def run(self) -> str:
+        """Run until the budget or --max-trials is used up, or Ctrl-C. Returns the outcome:
+        ``completed`` or ``interrupted``."""
+        previous = {
+            sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGINT, signal.SIGTERM)
+        }
+        (self.run_dir / "trials").mkdir(exist_ok=True)
+        monitor: Monitor | None = None
+        try:
+            self._start_slots()
+            self._wait_ready()
+            readers = [RingReader(shm.buf) for shm in self._shms]
+            assemblers = [Assembler(i, self._wall_to_run) for i in range(len(self._slots))]
+            if self._diagnoser_factory is not None:
+                self._diagnoser = self._diagnoser_factory(self._on_verdict)
+            monitor = Monitor(
+                readers,
+                assemblers,
+                on_event=None if self._diagnoser is None else feed_diagnoser(self._diagnoser),
+            )
+            self.monitor = monitor
+            self._t0 = time.monotonic()
+            self.store.begin_session(self.clock_offset)
+            self.store.commit()
+            monitor.start()
+            self._loop(monitor)
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+            self._shutdown(monitor)
+        return self.outcome
+
+    def _on_signal(self, signum: int, _frame: Any) -> None:
+        self._interrupted = True
+        self._stop_reason = "interrupted by user" if signum == signal.SIGINT else "run terminated"
+
+    def _start_slots(self) -> None:
+        tag = f"{os.getpid()}x{int(time.time() * 1000) % 100000}"
+        for spec in self._slot_specs:
+            name = shm_name(tag, spec.index)
+            self._shms.append(create_ring(name, self.s.ring_capacity))
+            spec = SlotSpec(**{**spec.__dict__, "shm_name": name})
+            self._slots.append(Slot(spec))
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + self.s.ready_timeout
+        while not all(slot.ready for slot in self._slots):
+            if self._interrupted:
+                raise KeyboardInterrupt
+            for slot in self._slots:
+                error = slot.poll_ready()
+                if error:
+                    raise BttacklerError(f"worker slot {slot.index} could not start: {error}")
+                if not slot.ready and not slot.alive():
+                    raise BttacklerError(f"worker slot {slot.index} exited while starting")
+            if time.monotonic() > deadline:
+                raise BttacklerError("worker slots did not start in time")
+            time.sleep(0.02)
+
+    def _shutdown(self, monitor: Monitor | None) -> None:
+        if self._diagnoser is not None:
+            with contextlib.suppress(Exception):
+                self._diagnoser.close()
+        if monitor is not None:
+            monitor.stop()
+        for slot in self._slots:
+            slot.request_stop()  # all at once: workers exit in parallel
+        for slot in self._slots:
+            slot.shutdown()
+        for shm in self._shms:
+            with contextlib.suppress(Exception):
+                shm.close()
+            with contextlib.suppress(FileNotFoundError):
+                shm.unlink()
+
+    # ------------------------------------------------------------------ main loop
+    def _loop(self, monitor: Monitor) -> None:
+        last_view = last_beat = 0.0
+        stop_deadline: float | None = None
+        while True:
+            self._handle_events(monitor, timeout=0.02)
+            self._handle_verdicts()
+            now = self.now()
+            self._check_slots(now)
+            if self._stop_reason is None:
+                if now >= self.s.budget_seconds:
+                    self._stop_reason = "budget exhausted"
+                elif self._max_trials_reached() and not self.live:
+                    self._stop_reason = "max trials reached"
+            if self._stop_reason is not None:
+                if stop_deadline is None:
+                    stop_deadline = time.monotonic() + self.s.kill_grace + 5.0
+                    state = TrialState.STOPPED
+                    for slot in self._slots:
+                        slot.kill(state, self._stop_reason, now, self.s.kill_grace)
+                if not self.live or time.monotonic() > stop_deadline:
+                    break
+            else:
+                self._fill_slots(now)
+            if now - last_beat >= 1.0:
+                self.store.set_meta(elapsed=now)
+                last_beat = now
+            self.store.commit()
+            if now - last_view >= 0.25:
+                self.view.update(self.snapshot())
+                last_view = now
+        # Trials that never reported their end (a wedged worker) are recorded as stopped.
+        for trial_id in list(self.live):
+            self._end(trial_id, TrialState.STOPPED, self._stop_reason, self.now())
+        self._ended_at = self.now()
+        self.store.set_meta(elapsed=self.now(), lost_records=monitor.lost)
+        self.outcome = "interrupted" if self._interrupted else "completed"
+        self.store.end_session(self.outcome)
+        self.store.commit()
+        self.view.update(self.snapshot())
+
+    def _max_trials_reached(self) -> bool:
+        return self.s.max_trials is not None and self.counts.ended >= self.s.max_trials
+
+    def _fill_slots(self, now: float) -> None:
+        for slot in self._slots:
+            if slot.busy or not slot.ready:
+                continue
+            if self.s.max_trials is not None and (
+                self.counts.ended + len(self.live) >= self.s.max_trials
+            ):
+                return
+            retry_of: int | None = None
+            if self.retries:
+                row = self.retries.pop(0)
+                params, retry_of = row.params, row.id
+            else:
+                try:
+                    params = self.searcher.ask()
+                except Exception as exc:  # a library failure ends the search, not the run
+                    self._stop_reason = f"the HPO method failed: {type(exc).__name__}: {exc}"
+                    self.view.event(self._stop_reason)
+                    return
+            trial_id = self.store.add_trial(params, slot.index, now, retry_of=retry_of)
+            self.live[trial_id] = LiveTrial(trial_id, dict(params), slot.index, now)
+            self.monitor.expect(slot.index, trial_id, dict(params), self.s.max_epochs)
+            order = TrialOrder(
+                trial_id=trial_id,
+                params=dict(params),
+                seed=(self.s.seed * 100_003 + trial_id) % (2**31),
+                log_path=str(self.run_dir / "trials" / f"{trial_id}.log"),
+            )
+            slot.start(order, now)
+
+    def _check_slots(self, now: float) -> None:
+        for slot in list(self._slots):
+            if not slot.ready:
+                error = slot.poll_ready()  # a replacement worker saying hello
+                if error:
+                    raise BttacklerError(f"worker slot {slot.index} could not restart: {error}")
+                continue
+            if not slot.alive():  # the worker itself died (not just a trial it ran)
+                if slot.trial_id is not None:
+                    self._end(slot.trial_id, TrialState.FAILED, "worker process died", now)
+                    slot.finish()
+                self._replace_slot(slot)
+                continue
+            if slot.trial_id is None:
+                continue
+            if (
+                self.s.trial_timeout is not None
+                and slot.started_at is not None
+                and now - slot.started_at > self.s.trial_timeout
+            ):
+                reason = f"timed out after {self.s.trial_timeout:g} s"
+                slot.kill(TrialState.FAILED, reason, now, self.s.kill_grace)
+
+    def _replace_slot(self, slot: Slot) -> None:
+        index = self._slots.index(slot)
+        slot.shutdown(timeout=0.5)
+        fresh = Slot(slot.spec)
+        self._slots[index] = fresh
+
+    # ------------------------------------------------------------------ events
+    def _handle_events(self, monitor: Monitor, timeout: float) -> None:
+        try:
+            event: Event = monitor.events.get(timeout=timeout)
+        except queue.Empty:
+            return
+        while True:
+            self._apply(event)
+            try:
+                event = monitor.events.get_nowait()
+            except queue.Empty:
+                return
+
+    def _apply(self, event: Event) -> None:
+        live = self.live.get(event.trial_id)
+        if live is None:
+            return
+        if isinstance(event, EpochReported):
+            self._on_epoch(live, event)
+        elif isinstance(event, NonFiniteSeen):
+            e = event.event
+            self.store.add_nonfinite(
+                live.trial_id, e.epoch, e.batch, e.layer, e.nan_count, e.inf_count, event.time
+            )
+        elif isinstance(event, TrialExited):
+            self._on_exit(live, event)
+        elif isinstance(event, TrialStarted):
+            pass
+
+    def _on_epoch(self, live: LiveTrial, event: EpochReported) -> None:
+        live.epochs += 1
+        slot = self._slot_of(live)
+        if slot is not None:
+            slot.epoch = event.epoch
+        self.store.add_epoch(live.trial_id, event.epoch, event.time, event.metrics)
+        if event.layer_rows:
+            self.store.add_layer_stats(live.trial_id, event.epoch, event.layer_rows)
+        value = event.metrics.get(self.s.objective)
+        if value is not None:
+            live.value = value
+            if math.isfinite(value) and (
+                live.best_value is None or is_better(value, live.best_value, self.s.mode)
+            ):
+                live.best_value = value
+        self.store.update_progress(live.trial_id, live.epochs, live.value, live.best_value)
+
+    def _on_exit(self, live: LiveTrial, event: TrialExited) -> None:
+        slot = self._slots[event.slot]
+        state, reason = self._classify_exit(live, event, slot)
+        self._end(live.trial_id, state, reason, event.time)
+        if slot.trial_id == live.trial_id:
+            slot.finish()
+
+    def _classify_exit(
+        self, live: LiveTrial, event: TrialExited, slot: Slot
+    ) -> tuple[TrialState, str | None]:
+        if slot.kill_reason is not None and slot.trial_id == live.trial_id:
+            return slot.kill_reason
+        if event.exit_code == 0:
+            if live.value is None:
+                return TrialState.FAILED, f"ended without reporting {self.s.objective}"
+            return TrialState.FINISHED, None
+        if event.signal:
+            hint = _SIGNAL_HINTS.get(signal.Signals(event.signal))
+            if hint is None:
+                hint = f"killed by signal {signal.Signals(event.signal).name}"
+            return TrialState.FAILED, hint
+        if event.error:
+            return TrialState.FAILED, f"raised {event.error}"
+        return TrialState.FAILED, f"exited with code {event.exit_code}"
+
+    def _end(self, trial_id: int, state: TrialState, reason: str | None, when: float) -> None:
+        live = self.live.pop(trial_id, None)
+        if live is None:
+            return
+        if state is TrialState.TERMINATED and live.benign_stop and live.best_value is not None:
+            live.value = live.best_value  # no more gain: keeps its best, stays a candidate
+            self.store.update_progress(trial_id, live.epochs, live.value, live.best_value)
+        self.store.end_trial(trial_id, state, reason, when)
+        self.ledger.record(
+            trial_id, state, indicator=live.indicator, value=live.value, params=live.params
+        )
+        if state in (TrialState.FINISHED, TrialState.TERMINATED, TrialState.FAILED):
+            told = live.value if state is not TrialState.FAILED else None
+            self.searcher.tell(live.params, told)
+        value = "-" if live.value is None else f"{live.value:.4g}"
+        detail = f" ({reason})" if reason else ""
+        self.view.event(
+            f"trial {trial_id} {state.value}{detail}: {self.s.objective}={value} "
+            f"after {live.epochs} epochs, {when - live.started:.1f}s"
+        )
+
+    # ------------------------------------------------------------------ verdicts
+    def _on_verdict(self, trial_id: int, verdict: Verdict) -> None:
+        """Called from diagnosis threads: queue it for the main thread."""
+        self._verdicts.put((trial_id, verdict))
+
+    def _handle_verdicts(self) -> None:
+        while True:
+            try:
+                trial_id, verdict = self._verdicts.get_nowait()
+            except queue.Empty:
+                return
+            live = self.live.get(trial_id)
+            acts = self.s.diagnosis or verdict.indicator in self.s.always_acting
+            acted = bool(acts and live is not None)
+            now = self.now()
+            self.store.add_verdict(
+                trial_id, verdict.epoch, verdict.indicator, verdict.rule, verdict.values,
+                verdict.benign, acted, now,
+            )  # fmt: skip
+            if not acted or live is None:
+                continue
+            slot = self._slot_of(live)
+            if slot is None or slot.kill_requested_at is not None:
+                continue
+            self.store.set_verdict(trial_id, verdict.indicator, verdict.rule, verdict.epoch)
+            live.indicator = verdict.indicator
+            live.benign_stop = verdict.benign
+            reason = f"{verdict.indicator}: {verdict.rule}"
+            slot.kill(TrialState.TERMINATED, reason, now, self.s.kill_grace)
+
+    def _slot_of(self, live: LiveTrial) -> Slot | None:
+        slot = self._slots[live.slot]
+        return slot if slot.trial_id == live.trial_id else None
+
+    # ------------------------------------------------------------------ view
+    def snapshot(self) -> RunSnapshot:
+        return RunSnapshot(
+            elapsed=self.now(),
+            budget=self.s.budget_seconds,
+            counts=self.counts,
+            running=len(self.live),
+            best_value=None if self.best is None else self.best[0],
+            best_params=None if self.best is None else self.best[2],
+            best_trial=None if self.best is None else self.best[1],
+            slots=tuple(SlotView(s.index, s.trial_id, s.epoch, s.started_at) for s in self._slots),
+            lost_records=self.monitor.lost if hasattr(self, "monitor") else 0,
+            mode=self.s.mode,
+            max_trials=self.s.max_trials,
+        )

@@ -1,0 +1,310 @@
+"""Worker slots: one long-lived process per slot that preloads torch and the task once, then
+forks a fresh child for every trial (a per-slot fork server).
+
+Forking a process that already imported torch costs milliseconds, so a slot turns around in
+well under the 0.2 s target, and a trial that segfaults, is OOM-killed or is SIGTERMed takes
+only its own child down; the slot reports how the child ended and takes the next trial.
+
+The worker talks to the main process over a pipe (commands in, "ready" out) and writes one
+``EXIT`` record into the slot's ring after its child is gone, so the monitor always sees a
+trial's records in order and its end last.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import faulthandler
+import multiprocessing
+import multiprocessing.connection
+import os
+import signal
+import sys
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bttackler.core.ring import Kind, RingWriter, attach
+from bttackler.core.store import TrialState
+
+_PR_SET_PDEATHSIG = 1
+
+
+@dataclass(frozen=True)
+class SlotSpec:
+    """How a slot's worker is set up (picklable: it crosses into the spawned process)."""
+
+    index: int
+    shm_name: str
+    task_path: str
+    device: str  # "cpu" or "cuda:0" (the slot sees one GPU through CUDA_VISIBLE_DEVICES)
+    cuda_visible_devices: str | None
+    threads: int
+    parent_pid: int
+    data_dir: str | None = None
+    options: dict[str, str] = field(default_factory=dict)
+    trace: bool = True
+
+
+@dataclass(frozen=True)
+class TrialOrder:
+    """A trial for a slot to run."""
+
+    trial_id: int
+    params: dict[str, Any]
+    seed: int
+    log_path: str
+
+
+# ---------------------------------------------------------------- worker process side
+
+
+def _die_with_parent(sig: int) -> None:
+    """Ask Linux to send ``sig`` to this process when its parent dies (no-op elsewhere)."""
+    with contextlib.suppress(Exception):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, sig, 0, 0, 0)
+
+
+def worker_main(spec: SlotSpec, conn: multiprocessing.connection.Connection) -> None:
+    """Entry point of a slot's worker process."""
+    if spec.cuda_visible_devices is not None:
+        os.environ["CUDA_VISIBLE_DEVICES"] = spec.cuda_visible_devices
+    _die_with_parent(signal.SIGTERM)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's business
+    if os.getppid() != spec.parent_pid:
+        return
+    shm = attach(spec.shm_name)
+    import torch  # noqa: F401  (preloaded once, shared by every forked trial)
+    import torch._dynamo  # noqa: F401  (the first optimizer of a process imports it: ~2.4 s)
+    import torch.optim  # noqa: F401
+
+    from bttackler.core.task import import_task_module
+    from bttackler.trialside.segment_stats import warm_up
+
+    if spec.trace and spec.device == "cpu":
+        warm_up()  # the probe's compiled kernel, loaded once and shared by every forked trial
+
+    try:
+        module = import_task_module(Path(spec.task_path))
+    except Exception as exc:  # reported by the main process as one line
+        conn.send(("error", f"{type(exc).__name__}: {exc}"))
+        return
+    conn.send(("ready", os.getpid()))
+    try:
+        _serve(spec, conn, shm.buf, module)  # type: ignore[arg-type]
+    finally:
+        shm.close()
+    os._exit(0)  # skip interpreter teardown (torch's takes ~1 s); nothing is left to flush
+
+
+def _serve(spec: SlotSpec, conn: Any, buf: memoryview, module: Any) -> None:
+    child: int | None = None
+    child_fd: int | None = None
+    order: TrialOrder | None = None
+    kill_deadline: float | None = None
+    kill_requested = False
+    while True:
+        if os.getppid() != spec.parent_pid:  # orphaned: take the trial down with us
+            if child is not None:
+                _kill_quietly(child, signal.SIGKILL)
+            return
+        waitables: list[Any] = [conn]
+        if child_fd is not None:
+            waitables.append(child_fd)
+        timeout = 0.5 if child is None else 0.05
+        if kill_deadline is not None:
+            timeout = max(0.0, min(timeout, kill_deadline - time.monotonic()))
+        ready = multiprocessing.connection.wait(waitables, timeout=timeout)
+        if conn in ready:
+            try:
+                message = conn.recv()
+            except (EOFError, OSError):
+                message = ("stop",)
+            command = message[0]
+            if command == "run" and child is None:
+                order = message[1]
+                child = _fork_trial(spec, buf, module, order)
+                child_fd = _pidfd(child)
+                kill_deadline, kill_requested = None, False
+            elif command == "kill" and child is not None and order is not None:
+                if message[1] == order.trial_id and not kill_requested:
+                    _kill_quietly(child, signal.SIGTERM)
+                    kill_requested = True
+                    kill_deadline = time.monotonic() + float(message[2])
+            elif command == "stop":
+                if child is not None:
+                    _kill_quietly(child, signal.SIGKILL)
+                    os.waitpid(child, 0)
+                return
+        if child is not None and kill_deadline is not None and time.monotonic() >= kill_deadline:
+            _kill_quietly(child, signal.SIGKILL)
+            kill_deadline = None
+        if child is not None:
+            pid, status = os.waitpid(child, os.WNOHANG)
+            if pid == child and order is not None:
+                _report_exit(buf, order.trial_id, status, kill_requested)
+                if child_fd is not None:
+                    os.close(child_fd)
+                child, child_fd, order, kill_deadline = None, None, None, None
+
+
+def _pidfd(pid: int) -> int | None:
+    try:
+        return os.pidfd_open(pid)
+    except (AttributeError, OSError):
+        return None  # the loop still polls every 50 ms
+
+
+def _kill_quietly(pid: int, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, sig)
+
+
+def _report_exit(buf: memoryview, trial_id: int, status: int, kill_requested: bool) -> None:
+    if os.WIFSIGNALED(status):
+        exit_code, sig = -1, os.WTERMSIG(status)
+    else:
+        exit_code, sig = os.WEXITSTATUS(status), 0
+    RingWriter(buf).write(
+        Kind.EXIT, trial_id, values=[float(exit_code), float(sig), float(kill_requested)]
+    )
+
+
+def _fork_trial(spec: SlotSpec, buf: memoryview, module: Any, order: TrialOrder) -> int:
+    pid = os.fork()
+    if pid:
+        return pid
+    code = 1
+    try:
+        code = _run_trial_child(spec, buf, module, order)
+    finally:
+        os._exit(code)
+
+
+def _run_trial_child(spec: SlotSpec, buf: memoryview, module: Any, order: TrialOrder) -> int:
+    """Runs in the forked child: the trial itself. Returns the exit code."""
+    _die_with_parent(signal.SIGKILL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    writer = RingWriter(buf)
+    log = open(order.log_path, "ab", buffering=0)  # noqa: SIM115  (lives until os._exit)
+    os.dup2(log.fileno(), 1)
+    os.dup2(log.fileno(), 2)
+    sys.stdout = open(1, "w", buffering=1, closefd=False)  # noqa: SIM115
+    sys.stderr = open(2, "w", buffering=1, closefd=False)  # noqa: SIM115
+    faulthandler.enable(file=log)
+    writer.write(Kind.STARTED, order.trial_id, values=[float(os.getpid())])
+    import torch
+
+    from bttackler.trialside.trial import Trial
+
+    torch.set_num_threads(spec.threads)
+    torch.manual_seed(order.seed)
+    trial = Trial(
+        order.trial_id,
+        order.params,
+        writer=writer,
+        device=torch.device(spec.device),
+        options=spec.options,
+        data_dir=Path(spec.data_dir) if spec.data_dir else None,
+        seed=order.seed,
+        trace=spec.trace,
+    )
+    try:
+        module.run(dict(order.params), trial)
+        return 0
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except BaseException as exc:  # everything the user's code raises ends the trial as failed
+        traceback.print_exc()
+        writer.write_text(Kind.ERROR, order.trial_id, f"{type(exc).__name__}: {exc}")
+        return 1
+    finally:
+        with contextlib.suppress(Exception):
+            trial.close()
+        with contextlib.suppress(Exception):
+            sys.stdout.flush()
+            sys.stderr.flush()
+
+
+# ---------------------------------------------------------------- main process side
+
+
+class Slot:
+    """Main-process handle of one worker slot."""
+
+    def __init__(self, spec: SlotSpec) -> None:
+        self.spec = spec
+        self.index = spec.index
+        self.trial_id: int | None = None
+        self.started_at: float | None = None  # run-clock seconds
+        self.kill_requested_at: float | None = None
+        self.kill_reason: tuple[TrialState, str] | None = None  # (state, reason) to record
+        self.epoch: int | None = None
+        ctx = multiprocessing.get_context("spawn")
+        self._conn, child_conn = ctx.Pipe()
+        self.process = ctx.Process(
+            target=worker_main, args=(spec, child_conn), name=f"bttackler-slot-{spec.index}"
+        )
+        self.process.daemon = True
+        self.process.start()
+        child_conn.close()
+        self.ready = False
+
+    @property
+    def busy(self) -> bool:
+        return self.trial_id is not None
+
+    def poll_ready(self) -> str | None:
+        """Consume the worker's hello. Returns an error text if it failed to load the task."""
+        while self._conn.poll():
+            try:
+                message = self._conn.recv()
+            except (EOFError, OSError):
+                return "worker process exited while starting"
+            if message[0] == "ready":
+                self.ready = True
+            elif message[0] == "error":
+                return str(message[1])
+        return None
+
+    def start(self, order: TrialOrder, now: float) -> None:
+        self.trial_id = order.trial_id
+        self.started_at = now
+        self.kill_requested_at = None
+        self.kill_reason = None
+        self.epoch = None
+        self._conn.send(("run", order))
+
+    def kill(self, state: TrialState, reason: str, now: float, grace: float) -> None:
+        """SIGTERM the running trial (SIGKILL after ``grace`` seconds); first reason wins."""
+        if self.trial_id is None or self.kill_requested_at is not None:
+            return
+        self.kill_requested_at = now
+        self.kill_reason = (state, reason)
+        with contextlib.suppress(OSError):
+            self._conn.send(("kill", self.trial_id, grace))
+
+    def finish(self) -> None:
+        self.trial_id = None
+        self.started_at = None
+        self.kill_requested_at = None
+        self.kill_reason = None
+        self.epoch = None
+
+    def alive(self) -> bool:
+        return self.process.is_alive()
+
+    def request_stop(self) -> None:
+        with contextlib.suppress(OSError, BrokenPipeError):
+            self._conn.send(("stop",))
+
+    def shutdown(self, timeout: float = 2.0) -> None:
+        self.request_stop()
+        self.process.join(timeout)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join(1.0)
+        with contextlib.suppress(OSError):
+            self._conn.close()

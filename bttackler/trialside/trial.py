@@ -1,0 +1,100 @@
+"""The object a task's ``run(params, trial)`` receives: its whole view of the runner.
+
+Everything it reports goes through the slot's shared-memory ring to the monitor; nothing
+here blocks on the main process.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from bttackler.core.ring import Kind, RingWriter
+
+_KIND_BY_PROBE = {
+    "weight": Kind.WEIGHT,
+    "grad": Kind.GRAD,
+    "activation": Kind.ACTIVATION,
+    "nonfinite": Kind.NONFINITE,
+    "layer": Kind.LAYER,
+}
+
+
+class Trial:
+    """A running trial, as seen from the training code.
+
+    Attributes:
+        trial_id: the run-wide trial number.
+        params: the hyperparameter configuration to train with.
+        device: the torch device of this trial's slot (``cpu`` or ``cuda:0``).
+        options: task knobs given with ``--task-opt key=value`` (strings).
+        data_dir: where datasets are looked for (``--data-dir`` / ``BTTACKLER_DATA``), or None.
+        seed: a per-trial seed derived from the run's seed.
+    """
+
+    def __init__(
+        self,
+        trial_id: int,
+        params: Mapping[str, Any],
+        *,
+        writer: RingWriter,
+        device: Any = "cpu",
+        options: Mapping[str, str] | None = None,
+        data_dir: Path | None = None,
+        seed: int = 0,
+        trace: bool = True,
+    ) -> None:
+        self.trial_id = trial_id
+        self.params = dict(params)
+        self.device = device
+        self.options = dict(options or {})
+        self.data_dir = data_dir
+        self.seed = seed
+        self._writer = writer
+        self._trace = trace
+        self._probe: Any = None
+
+    def watch(self, model: Any) -> None:
+        """Install the probes that trace per-layer statistics of ``model`` (call once)."""
+        if self._probe is not None:
+            self._probe.close()
+        if not self._trace:
+            return
+        from bttackler.trialside.probe import Probe  # imports torch; trials have it preloaded
+
+        self._probe = Probe(model, self._emit_probe, seed=self.seed)
+
+    def report(self, epoch: int, **metrics: float) -> None:
+        """Report one finished epoch: ``trial.report(epoch, train_loss=..., val_acc=...)``.
+
+        Values must be numbers (NaN and inf are recorded as they are).
+        """
+        if self._probe is not None:
+            self._probe.flush(epoch)
+        clean: dict[str, float] = {}
+        for name, value in metrics.items():
+            try:
+                clean[name] = float(value)
+            except (TypeError, ValueError) as exc:
+                raise TypeError(
+                    f"trial.report: metric {name!r} is not a number: {value!r}"
+                ) from exc
+        for name, value in clean.items():
+            self._writer.write(Kind.METRIC, self.trial_id, epoch=epoch, name=name, values=[value])
+        self._writer.write(Kind.EPOCH, self.trial_id, epoch=epoch, values=[len(clean)])
+
+    def _emit_probe(self, kind: str, index: int, name: str, values: Sequence[float]) -> None:
+        self._writer.write(
+            _KIND_BY_PROBE[kind],
+            self.trial_id,
+            epoch=-1,
+            index=index,
+            name=name[-32:],
+            values=[v if isinstance(v, float) else float(v) for v in values],
+        )
+
+    def close(self) -> None:
+        if self._probe is not None:
+            self._probe.close()
+            self._probe = None

@@ -1,0 +1,98 @@
+"""`bttackler compare`: existing runs via the CLI, the arms' configurations, running arms."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bttackler.core.errors import BttacklerError
+from bttackler.core.store import Store, TrialState
+from bttackler.runtime.arms import arm_config
+
+ROOT = Path(__file__).resolve().parents[2]
+FAULT_TASK = str(ROOT / "tests" / "fixtures" / "fault_task.py")
+
+
+def bt(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "bttackler.cli", *args], capture_output=True,
+                          text=True, cwd=ROOT, timeout=timeout)  # fmt: skip
+
+
+def make_run(path: Path, trials: list[tuple[str, float, float, str | None]]) -> Path:
+    path.mkdir(parents=True)
+    store = Store.open(path)
+    store.set_meta(task="t", method="tpe", objective="loss", mode="min", max_epochs=3,
+                   budget=60.0, diagnosis=True, etr=None)  # fmt: skip
+    store.begin_session(0.0)
+    for state, value, ended, indicator in trials:
+        tid = store.add_trial({}, slot=0, started=0.0)
+        store.update_progress(tid, 3, value, value)
+        if indicator:
+            store.set_verdict(tid, indicator, "rule", 1)
+        store.end_trial(tid, TrialState(state), indicator, ended)
+    store.close()
+    return path
+
+
+def test_compare_existing_runs_prints_tables_and_json(tmp_path):
+    base = make_run(tmp_path / "base", [("finished", 0.3, 20.0, None),
+                                        ("finished", 0.2, 50.0, None)])  # fmt: skip
+    btt = make_run(tmp_path / "btt", [("terminated", 0.9, 5.0, "ERG"),
+                                      ("finished", 0.15, 30.0, None)])  # fmt: skip
+    out = bt("compare", str(base), str(btt))
+    assert out.returncode == 0, out.stderr
+    for title in ("Table 2", "Table 3", "Table 4", "Table 5", "40.0%"):
+        assert title in out.stdout, title
+    out = bt("compare", str(base), str(btt), "--json")
+    doc = json.loads(out.stdout)
+    t2 = {r["arm"]: r for r in doc["tables"]["table2"]}
+    assert t2["btt"]["top10hr"]["mean"] == 50.0  # min: 0.15 0.2 0.3 0.9
+    assert doc["tables"]["table4"][0]["tsba"]["mean"] == pytest.approx(40.0)  # (50 - 30) / 50
+    assert not (base / "report.md").exists()  # compare writes nothing
+    repeats = bt("compare", f"{base},{base}", f"{btt},{btt}", "--json")
+    doc = json.loads(repeats.stdout)
+    assert doc["tables"]["table2"][1]["top10hr"] == {"mean": 50.0, "std": 0.0, "n": 2,
+                                                     "missing": 0}  # fmt: skip
+
+
+def test_compare_usage_errors(tmp_path):
+    base = make_run(tmp_path / "base", [("finished", 0.3, 20.0, None)])
+    for args in ([str(base)], [str(base), str(base), "--task", "digits"], []):
+        out = bt("compare", *args)
+        assert out.returncode == 2 and out.stderr.startswith("error: "), args
+    out = bt("compare", "--task", FAULT_TASK, "--arms", "baseline,magic")
+    assert out.returncode == 2 and "magic" in out.stderr
+
+
+def test_arm_configurations():
+    base = {"run": {"task": "t", "etr": "msr"}, "diagnosis": {"enabled": True, "guard": True}}
+    assert arm_config(base, "baseline", "max")["diagnosis"] == {"enabled": False, "guard": True}
+    assert "etr" not in arm_config(base, "bttackler", "max")["run"]
+    assert arm_config(base, "bttackler", "max")["diagnosis"]["enabled"] is True
+    etr = arm_config(base, "etr", "max")
+    assert etr["run"]["etr"] == "lce" and etr["diagnosis"]["enabled"] is False
+    assert arm_config(base, "etr", "min")["run"]["etr"] == "msr"
+    assert base["run"]["etr"] == "msr"  # not modified
+    with pytest.raises(BttacklerError, match="unknown arm"):
+        arm_config(base, "magic", "max")
+
+
+@pytest.mark.slow
+def test_compare_runs_the_arms_with_the_same_seed(tmp_path):
+    out = bt("compare", "--task", FAULT_TASK, "--method", "random", "--budget", "60s",
+             "--max-trials", "3", "--seed", "5", "--arms", "baseline,bttackler",
+             "--results-dir", str(tmp_path), "--name", "c", "--json", timeout=120)  # fmt: skip
+    assert out.returncode == 0, out.stdout + out.stderr
+    doc = json.loads(out.stdout)  # the runs' logs went to stderr
+    assert [r["arm"] for r in doc["runs"]] == ["baseline", "bttackler"]
+    assert [r["diagnosis"] for r in doc["runs"]] == [False, True]
+    params = [[t["params"] for t in json.loads(bt("trials", str(tmp_path / f"c-{a}"),
+                                                  "--json").stdout)["trials"]]
+              for a in ("baseline", "bttackler")]  # fmt: skip
+    assert params[0] == params[1]  # same seed, same method: the same configurations
+    assert doc["report"] == str(tmp_path / "c-baseline" / "report.md")
+    assert (tmp_path / "c-baseline" / "report.md").read_text().startswith("#")

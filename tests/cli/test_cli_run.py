@@ -1,0 +1,186 @@
+"""End-to-end: the real `bttackler` command, real worker and trial processes, real faults."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+FAULT_TASK = str(ROOT / "tests" / "fixtures" / "fault_task.py")
+BTTACKLER = [sys.executable, "-m", "bttackler.cli"]
+
+pytestmark = pytest.mark.slow
+
+
+def bt(*args: str, timeout: float = 120, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [*BTTACKLER, *args], capture_output=True, text=True, timeout=timeout, cwd=ROOT, **kw
+    )
+
+
+def trials_json(run_dir: Path) -> dict:
+    out = bt("trials", str(run_dir), "--json")
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
+
+
+def shm_segments() -> set[str]:
+    return {n for n in os.listdir("/dev/shm") if n.startswith("bttackler-")}
+
+
+def run_fault_task(tmp_path: Path, *extra: str, name: str = "r") -> subprocess.CompletedProcess:
+    return bt(
+        "run", "--task", FAULT_TASK, "--method", "random", "--results-dir", str(tmp_path),
+        "--name", name, "--plain", *extra,
+    )  # fmt: skip
+
+
+def test_search_records_every_trial_and_epoch(tmp_path):
+    proc = subprocess.Popen(
+        [*BTTACKLER, "run", "--task", FAULT_TASK, "--method", "random", "--results-dir",
+         str(tmp_path), "--name", "r", "--plain", "--budget", "60s", "--max-trials", "4",
+         "--workers", "2"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 0, stdout + stderr
+    doc = trials_json(tmp_path / "r")
+    states = [t["state"] for t in doc["trials"]]
+    assert states.count("finished") == 4, states
+    for t in doc["trials"]:
+        assert 0.0 <= t["params"]["x"] <= 1.0
+        assert t["epochs"] == 3 and t["value"] is not None
+        assert t["started"] < t["ended"]
+    db = sqlite3.connect(tmp_path / "r" / "experiment.db")
+    assert db.execute("SELECT COUNT(*) FROM epochs").fetchone()[0] == 12
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert (tmp_path / "r" / "config.toml").is_file()
+    assert "top" in stdout and "results:" in stdout
+    assert not shm_segments_of(proc.pid)  # the run unlinked its rings
+
+
+def test_each_trial_fault_is_recorded_and_the_run_goes_on(tmp_path):
+    out = run_fault_task(
+        tmp_path, "--budget", "90s", "--max-trials", "5",
+        "--task-opt", "sequence=raise,segv,oom,noreport,ok",
+    )  # fmt: skip
+    assert out.returncode == 0, out.stdout + out.stderr
+    trials = {t["id"]: t for t in trials_json(tmp_path / "r")["trials"]}
+    assert trials[1]["state"] == "failed" and "ValueError: bad value" in trials[1]["reason"]
+    assert trials[2]["state"] == "failed" and "SIGSEGV" in trials[2]["reason"]
+    assert trials[3]["state"] == "failed" and "out of memory" in trials[3]["reason"]
+    assert trials[4]["state"] == "failed" and "without reporting score" in trials[4]["reason"]
+    assert trials[5]["state"] == "finished"
+    assert "Traceback" in (tmp_path / "r" / "trials" / "1.log").read_text()
+
+
+def test_a_dead_worker_fails_its_trial_and_the_slot_is_replaced(tmp_path):
+    out = run_fault_task(
+        tmp_path, "--budget", "90s", "--max-trials", "3", "--task-opt",
+        "sequence=kill_worker,ok",
+    )  # fmt: skip
+    assert out.returncode == 0, out.stdout + out.stderr
+    trials = {t["id"]: t for t in trials_json(tmp_path / "r")["trials"]}
+    assert trials[1]["state"] == "failed" and trials[1]["reason"] == "worker process died"
+    assert trials[2]["state"] == "finished" and trials[3]["state"] == "finished"
+
+
+def test_trial_timeout_kills_and_fails_the_trial(tmp_path):
+    out = run_fault_task(
+        tmp_path, "--budget", "60s", "--max-trials", "2", "--trial-timeout", "2s",
+        "--task-opt", "sequence=hang,ok",
+    )  # fmt: skip
+    assert out.returncode == 0, out.stdout + out.stderr
+    trials = {t["id"]: t for t in trials_json(tmp_path / "r")["trials"]}
+    assert trials[1]["state"] == "failed" and "timed out" in trials[1]["reason"]
+    assert trials[1]["duration"] < 4.0
+    assert trials[2]["state"] == "finished"
+
+
+def test_budget_end_stops_running_trials_even_if_they_ignore_sigterm(tmp_path):
+    start = time.monotonic()
+    out = run_fault_task(
+        tmp_path, "--budget", "3s", "--workers", "2", "--task-opt", "sequence=hang,ignore_term"
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    trials = trials_json(tmp_path / "r")["trials"]
+    assert {t["state"] for t in trials} == {"stopped"}
+    assert all(t["reason"] == "budget exhausted" for t in trials)
+    assert time.monotonic() - start < 30
+
+
+def test_ctrl_c_stops_trials_keeps_the_store_and_exits_130(tmp_path):
+    proc = subprocess.Popen(
+        [*BTTACKLER, "run", "--task", FAULT_TASK, "--method", "random", "--budget", "5m",
+         "--results-dir", str(tmp_path), "--name", "r", "--plain", "--task-opt", "behaviour=hang"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    db_path = tmp_path / "r" / "experiment.db"
+    _wait_for(lambda: db_path.exists() and _count(db_path, "state='running'") >= 1)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 130, stdout + stderr
+    assert "Traceback" not in stderr
+    trials = trials_json(tmp_path / "r")["trials"]
+    assert trials and all(t["state"] == "stopped" for t in trials)
+    assert trials[0]["reason"] == "interrupted by user"
+    assert "top" in stdout  # the summary was printed
+    assert not shm_segments_of(proc.pid)
+
+
+def test_resume_after_the_run_process_is_killed(tmp_path):
+    proc = subprocess.Popen(
+        [*BTTACKLER, "run", "--task", FAULT_TASK, "--method", "tpe", "--budget", "40s",
+         "--max-trials", "6", "--results-dir", str(tmp_path), "--name", "r", "--plain",
+         "--task-opt", "seconds=0.4"],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    db_path = tmp_path / "r" / "experiment.db"
+    _wait_for(lambda: db_path.exists() and _count(db_path, "state='finished'") >= 2)
+    proc.kill()  # SIGKILL: no cleanup at all in the main process
+    proc.wait()
+    _wait_for(lambda: not shm_segments_of(proc.pid), timeout=10)
+    assert _count(db_path, "state='running'") == 1  # left behind by the dead process
+    out = bt("run", "--resume", str(tmp_path / "r"), "--plain")
+    assert out.returncode == 0, out.stdout + out.stderr
+    trials = trials_json(tmp_path / "r")["trials"]
+    states = [t["state"] for t in trials]
+    assert states.count("interrupted") == 1
+    assert states.count("finished") == 6
+    retried = [t for t in trials if t["retry_of"] is not None]
+    interrupted = next(t for t in trials if t["state"] == "interrupted")
+    assert retried and retried[0]["retry_of"] == interrupted["id"]
+    assert retried[0]["params"] == interrupted["params"]
+    assert retried[0]["started"] > interrupted["started"]  # the run clock continued
+
+
+def shm_segments_of(pid: int) -> set[str]:
+    return {n for n in shm_segments() if n.startswith(f"bttackler-{pid}-")}
+
+
+def _count(db_path: Path, where: str) -> int:
+    try:
+        db = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=1)
+        try:
+            return db.execute(f"SELECT COUNT(*) FROM trials WHERE {where}").fetchone()[0]
+        finally:
+            db.close()
+    except sqlite3.Error:
+        return 0
+
+
+def _wait_for(condition, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.1)
+    raise AssertionError("condition not reached in time")

@@ -1,0 +1,61 @@
+"""build_etr: the [etr] table to a rule, and one-line errors naming the bad key."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pytest
+
+from bttackler.core.errors import BttacklerError
+from bttackler.diagnosis.etr import (
+    LearningCurveExtrapolation,
+    LearningCurveSettings,
+    MedianStop,
+    MedianStopSettings,
+    build_etr,
+)
+
+
+def test_defaults() -> None:
+    rule = build_etr("lce", {}, objective="val_acc", mode="max")
+    assert isinstance(rule, LearningCurveExtrapolation)
+    assert rule.settings == LearningCurveSettings()
+    assert (rule.settings.start_step, rule.settings.threshold, rule.settings.gap) == (6, 0.95, 1)
+    msr = build_etr("msr", {}, objective="mse", mode="min")
+    assert isinstance(msr, MedianStop)
+    assert msr.settings == MedianStopSettings(start_step=1)
+
+
+def test_settings_from_the_table() -> None:
+    config = {"lce": {"start_step": 10, "threshold": 1, "upper": math.inf}, "msr": {}}
+    rule = build_etr("lce", config, objective="val_acc", mode="max")
+    assert rule.settings == LearningCurveSettings(start_step=10, threshold=1.0, upper=math.inf)
+    assert isinstance(rule.settings.threshold, float)
+
+
+@pytest.mark.parametrize(
+    ("name", "config", "mode", "message"),
+    [
+        ("lcx", {}, "max", "unknown early-termination rule 'lcx' (known: lce, msr)"),
+        ("lce", {"median": {}}, "max", "unknown key etr.median (known: lce, msr)"),
+        ("lce", {"lce": {"start": 3}}, "max", "unknown key etr.lce.start (known: start_step,"),
+        ("lce", {"lce": {"threshold": "high"}}, "max", "etr.lce.threshold must be a number"),
+        ("lce", {"lce": {"gap": 1.5}}, "max", "etr.lce.gap must be an integer, got 1.5"),
+        ("lce", {"lce": {"gap": True}}, "max", "etr.lce.gap must be an integer, got True"),
+        ("lce", {"lce": {"gap": 0}}, "max", "etr.lce.gap must be an integer >= 1, got 0"),
+        ("lce", {"lce": {"threshold": -1}}, "max", "etr.lce.threshold must be a finite number"),
+        ("lce", {"lce": {"lower": 2}}, "max", "etr.lce.upper must be > lower (2.0), got 1.0"),
+        ("lce", {"lce": 3}, "max", "etr.lce must be a table, got 3"),
+        ("msr", {"lce": {"gap": 0}}, "max", "etr.lce.gap must be"),  # validated when unused
+        ("msr", {"msr": {"start_step": 0}}, "min", "etr.msr.start_step must be an integer >= 1"),
+        ("lce", {}, "min", "--etr lce: mode must be 'max' for LCE"),
+        ("msr", [], "max", "etr must be a table"),
+    ],
+)
+def test_errors_name_the_key(name: str, config: Any, mode: str, message: str) -> None:
+    with pytest.raises(BttacklerError) as info:
+        build_etr(name, config, objective="val_acc", mode=mode)
+    text = str(info.value)
+    assert text.startswith(message)
+    assert "\n" not in text

@@ -1,0 +1,141 @@
+"""One contract suite run over every search method."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pytest
+
+from bttackler.core.errors import BttacklerError
+from bttackler.core.space import SearchSpace, space_from_mapping
+from bttackler.runtime.searchers import METHODS, Searcher, make_searcher
+
+MIXED = space_from_mapping(
+    {
+        "x": {"_type": "uniform", "_value": [-2.0, 2.0]},
+        "lr": {"_type": "loguniform", "_value": [1e-4, 1.0]},
+        "layers": {"_type": "randint", "_value": [1, 5]},
+        "batch": {"_type": "quniform", "_value": [16, 128, 16]},
+        "act": {"_type": "choice", "_value": ["relu", True, 3]},
+        "noise": {"_type": "normal", "_value": [0.0, 1.0]},
+    },
+    source="mixed",
+)
+
+SMALL = space_from_mapping(
+    {
+        "x": {"_type": "uniform", "_value": [-2.0, 2.0]},
+        "y": {"_type": "uniform", "_value": [-2.0, 2.0]},
+        "act": {"_type": "choice", "_value": ["relu", "tanh", "sigmoid"]},
+    },
+    source="small",
+)
+
+
+def objective(p: dict[str, Any]) -> float:
+    """To maximise: best 0 at x=0.5, y=-0.5, act=tanh."""
+    penalty = 0.0 if p["act"] == "tanh" else 1.0
+    return -((p["x"] - 0.5) ** 2) - (p["y"] + 0.5) ** 2 - penalty
+
+
+def mixed_value(p: dict[str, Any]) -> float:
+    return float(p["x"] + math.log10(p["lr"]) + p["layers"] + p["batch"] / 100)
+
+
+def best_after(method: str, space: SearchSpace, n: int, seed: int) -> float:
+    searcher = make_searcher(method, space, seed=seed, mode="max")
+    best = -math.inf
+    for _ in range(n):
+        params = searcher.ask()
+        value = objective(params)
+        best = max(best, value)
+        searcher.tell(params, value)
+    return best
+
+
+@pytest.fixture(params=METHODS)
+def method(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+def test_asks_respect_types_and_bounds(method: str) -> None:
+    searcher = make_searcher(method, MIXED, seed=1, mode="min")
+    for i in range(14):  # past every method's initial design
+        params = searcher.ask()
+        MIXED.validate_params(params)
+        assert type(params["layers"]) is int and type(params["batch"]) is int
+        assert type(params["x"]) is float and type(params["noise"]) is float
+        searcher.tell(params, mixed_value(params) if i % 5 else None)
+
+
+def test_same_seed_same_asks(method: str) -> None:
+    def run() -> list[dict[str, Any]]:
+        searcher = make_searcher(method, MIXED, seed=7, mode="max")
+        asked = []
+        for _ in range(12):
+            params = searcher.ask()
+            asked.append(params)
+            searcher.tell(params, mixed_value(params))
+        return asked
+
+    assert run() == run()
+
+
+def test_failed_values_are_accepted(method: str) -> None:
+    searcher = make_searcher(method, MIXED, seed=2, mode="max")
+    values = [None, math.nan, None, 1.0, math.nan, 2.0, None, math.inf, 0.5, None, 3.0, None]
+    for value in values + [None, 1.5]:
+        params = searcher.ask()
+        searcher.tell(params, value)
+    MIXED.validate_params(searcher.ask())
+
+
+def test_pending_asks_differ_and_can_be_told_in_any_order(method: str) -> None:
+    searcher = make_searcher(method, MIXED, seed=3, mode="min")
+    for round_ in range(4):  # before and after the initial designs
+        batch = [searcher.ask() for _ in range(4)]
+        keys = {tuple(sorted((k, repr(v)) for k, v in p.items())) for p in batch}
+        assert len(keys) == 4
+        for params in reversed(batch):
+            MIXED.validate_params(params)
+            searcher.tell(params, mixed_value(params) if round_ != 1 else None)
+
+
+def test_tell_of_never_asked_params(method: str) -> None:
+    searcher = make_searcher(method, MIXED, seed=4, mode="max")
+    rng = np.random.default_rng(0)
+    for i in range(12):  # e.g. a resumed run re-telling finished trials
+        params = MIXED.sample(rng)
+        searcher.tell(params, mixed_value(params) if i != 3 else None)
+    far = {"x": 0.0, "lr": 0.01, "layers": 2, "batch": 32, "act": True, "noise": 9.0}
+    searcher.tell(far, 1.0)  # outside gp/smac's mu +- 3 sigma range for "noise"
+    for _ in range(3):
+        params = searcher.ask()
+        MIXED.validate_params(params)
+        searcher.tell(params, mixed_value(params))
+
+
+@pytest.mark.parametrize("learner", [m for m in METHODS if m != "random"])
+def test_model_based_methods_beat_random(learner: str) -> None:
+    n = 30
+    random_bests = [best_after("random", SMALL, n, seed) for seed in range(5)]
+    assert best_after(learner, SMALL, n, seed=0) > float(np.median(random_bests))
+
+
+def test_unknown_method_and_mode() -> None:
+    with pytest.raises(BttacklerError, match="unknown method 'x'; choose one of random, tpe"):
+        make_searcher("x", MIXED, seed=0, mode="max")
+    with pytest.raises(ValueError, match="mode must be 'max' or 'min'"):
+        make_searcher("random", MIXED, seed=0, mode="up")
+
+
+def test_interface(method: str) -> None:
+    assert isinstance(make_searcher(method, SMALL, seed=0, mode="min"), Searcher)
+
+
+def test_quiet(method: str, capfd: pytest.CaptureFixture[str]) -> None:
+    best_after(method, SMALL, 14, seed=0)
+    out, err = capfd.readouterr()
+    assert out == "" and err == ""
