@@ -24,6 +24,7 @@ from bttackler.tasks.common import (
     as_int,
     channel_stats,
     check_options,
+    epochs_function,
     epochs_option,
     fit_classifier,
     image_prepare,
@@ -48,6 +49,7 @@ OPTIONS: dict[str, str] = {
     "val_size": "validation images (default 10000)",
     "augment": "1 = random crop (pad 4) + horizontal flip on training batches, 0 = none",
 }
+epochs = epochs_function(MAX_EPOCHS)  # what --task-opt epochs=N makes a trial train
 
 VAL_FRACTION = 0.2  # 10k of CIFAR-10's 50k training images
 LR_DECAY = 0.7  # per epoch, as in the authors' code

@@ -67,6 +67,16 @@ def epochs_option(options: Mapping[str, str], max_epochs: int) -> int:
     return int_option(options, "epochs", max_epochs, low=1, high=max_epochs)
 
 
+def epochs_function(max_epochs: int) -> Callable[[Mapping[str, str]], int]:
+    """A task's ``epochs(options)``: the epochs its trials train under the ``epochs`` knob, so
+    the runner stages the indicators on that count (``epochs = epochs_function(MAX_EPOCHS)``)."""
+
+    def epochs(options: Mapping[str, str]) -> int:
+        return epochs_option(options, max_epochs)
+
+    return epochs
+
+
 def trial_options(trial: Any) -> dict[str, str]:
     """``trial.options`` or an empty dict for trial objects that have none."""
     return dict(getattr(trial, "options", None) or {})

@@ -24,6 +24,7 @@ from bttackler.tasks.common import (
     as_bool,
     as_int,
     check_options,
+    epochs_function,
     epochs_option,
     fit_classifier,
     make_optimizer,
@@ -40,6 +41,7 @@ DEFAULT_SPACE = "search_spaces/digits.yaml"
 DESCRIPTION = "CNN (4 conv + 3 fc) on 8x8 handwritten digits; 13 hyperparameters, offline"
 DATA_SOURCE = "scikit-learn's bundled UCI handwritten digits (sklearn.datasets.load_digits)"
 OPTIONS: dict[str, str] = dict(COMMON_OPTIONS)
+epochs = epochs_function(MAX_EPOCHS)  # what --task-opt epochs=N makes a trial train
 
 VAL_FRACTION = 0.2
 SPLIT_SEED = 0  # fixed: every trial is judged on the same validation images

@@ -30,6 +30,7 @@ from bttackler.tasks.common import (
     COMMON_OPTIONS,
     as_int,
     check_options,
+    epochs_function,
     epochs_option,
     int_option,
     trial_device,
@@ -48,6 +49,7 @@ OPTIONS: dict[str, str] = {
     **COMMON_OPTIONS,
     "train_size": "training windows per epoch (default: all, 5120 on the full series)",
 }
+epochs = epochs_function(MAX_EPOCHS)  # what --task-opt epochs=N makes a trial train
 
 IN_LEN = 96
 OUT_LEN = 96

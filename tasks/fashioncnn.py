@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from bttackler.tasks.cifar10cnn import OPTIONS, train_cnn
-from bttackler.tasks.common import check_options, trial_options
+from bttackler.tasks.common import check_options, epochs_function, trial_options
 
 OBJECTIVE = "val_acc"
 MODE = "max"
@@ -27,6 +27,7 @@ DATA_SOURCE = (
     " or --data-dir/fashion-mnist, else download"
 )
 __all__ = ["OPTIONS", "run"]
+epochs = epochs_function(MAX_EPOCHS)  # what --task-opt epochs=N makes a trial train
 
 
 def run(params: dict[str, Any], trial: Any) -> None:

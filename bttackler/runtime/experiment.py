@@ -16,7 +16,7 @@ from bttackler.core.errors import BttacklerError
 from bttackler.core.ring import sweep_stale_segments
 from bttackler.core.space import SearchSpace, load_space
 from bttackler.core.store import Store, TrialRow, TrialState
-from bttackler.core.task import TaskSpec, load_task
+from bttackler.core.task import TaskSpec, load_task, with_planned_epochs
 from bttackler.diagnosis import build_etr_rule, build_from_config, make_diagnoser_factory
 from bttackler.runtime.ledger import Ledger
 from bttackler.runtime.scheduler import Scheduler, SchedulerSettings
@@ -53,6 +53,7 @@ def prepare_new(config: dict[str, Any]) -> PreparedRun:
     if settings.space:
         load_space(settings.space)  # a typo in --space fails before the task imports torch
     task, module = load_task(settings.task)
+    task = with_planned_epochs(task, module, settings.task_options)
     space = _load_space(settings, task)
     _prepare_task(module, task, settings)
     make_searcher(settings.method, space, seed=settings.seed, mode=task.mode)  # validates
@@ -81,6 +82,7 @@ def prepare_resume(run_dir: Path) -> PreparedRun:
     config = read_toml(snapshot)
     settings = run_settings(config)
     task, module = load_task(settings.task)
+    task = with_planned_epochs(task, module, settings.task_options)
     space = _load_space(settings, task)
     _prepare_task(module, task, settings)
     return PreparedRun(run_dir, config, settings, task, space, resumed=True)
