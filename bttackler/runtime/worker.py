@@ -91,12 +91,31 @@ def worker_main(spec: SlotSpec, conn: multiprocessing.connection.Connection) -> 
     except Exception as exc:  # reported by the main process as one line
         conn.send(("error", f"{type(exc).__name__}: {exc}"))
         return
+    error = cuda_fork_error(spec.task_path)
+    if error is not None:
+        conn.send(("error", error))
+        return
     conn.send(("ready", os.getpid()))
     try:
         _serve(spec, conn, shm.buf, module)  # type: ignore[arg-type]
     finally:
         shm.close()
     os._exit(0)  # skip interpreter teardown (torch's takes ~1 s); nothing is left to flush
+
+
+def cuda_fork_error(task_path: str) -> str | None:
+    """Why this slot must not fork trials, or None: a CUDA context does not survive a fork, so
+    if importing torch or the task initialised CUDA, every trial would fail in its first CUDA
+    call. Checked once per slot, before the first fork."""
+    import torch
+
+    if not torch.cuda.is_initialized():
+        return None
+    return (
+        f"CUDA was initialised before forking trials (by importing {task_path} or torch); "
+        "a forked trial cannot use it: move every CUDA call (.cuda(), torch.cuda.*, tensors "
+        "on 'cuda') from the task's module level into run()"
+    )
 
 
 def _serve(spec: SlotSpec, conn: Any, buf: memoryview, module: Any) -> None:
