@@ -65,3 +65,68 @@ def test_nan_ratios_are_ignored_and_any_stage() -> None:
 def test_settings_validate(field: str, bad: object) -> None:
     with pytest.raises(ValueError, match=field):
         LowActivationRatioSettings(**{field: bad})  # type: ignore[arg-type]
+
+
+# ------------------------------------------------------- models without activation modules
+def grads_only(*epochs: tuple[float, ...]) -> TrialHistory:
+    """Epochs whose only layer statistics are gradient zero ratios (layer i: value i)."""
+    records = tuple(
+        EpochRecord(
+            e,
+            {},
+            grads=tuple(LayerStat(i, f"fc{i}", {"zero_ratio": r}) for i, r in enumerate(ratios)),
+        )
+        for e, ratios in enumerate(epochs)
+    )
+    return TrialHistory(1, {}, 10, records)
+
+
+def test_without_activation_modules_the_zero_gradient_share_is_read() -> None:
+    verdict = LAR().check(grads_only((0.0, 1.0, 0.2), (0.0, 1.0, 0.3)))
+    assert verdict is not None
+    assert "layer fc1 zero-gradient share 1 > 0.99" in verdict.rule
+
+
+def test_the_first_layers_zero_gradients_come_from_the_data_not_dead_units() -> None:
+    assert LAR().check(grads_only((1.0, 0.1), (1.0, 0.1))) is None
+
+
+def test_functional_relu_that_died_is_caught_through_the_probe() -> None:
+    """torch.relu in forward (no module to hook): every unit dead -> the next layer's weight
+    gradient is all zeros -> LAR fires on the zero-gradient share."""
+    import torch
+    from torch import nn
+
+    from bttackler.core.history import STAT_NAMES
+    from bttackler.trialside.probe import Probe
+
+    class FunctionalNet(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc1, self.fc2, self.fc3 = nn.Linear(4, 8), nn.Linear(8, 8), nn.Linear(8, 1)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.fc3(torch.relu(self.fc2(torch.relu(self.fc1(x)))))
+
+    model = FunctionalNet()
+    with torch.no_grad():
+        model.fc1.bias.fill_(-100.0)  # every unit of the first hidden layer is dead
+    rows: list[tuple[str, int, str, list[float]]] = []
+    probe = Probe(model, lambda k, i, n, v: rows.append((k, i, n, list(v))), stats_every=1,
+                  overhead_budget=None)  # fmt: skip
+    records = []
+    for epoch in range(2):
+        for _ in range(3):
+            model.zero_grad()
+            model(torch.randn(16, 4)).pow(2).mean().backward()
+        rows.clear()
+        probe.flush(epoch)
+        grads = tuple(
+            LayerStat(i, name, dict(zip(STAT_NAMES, values)))
+            for kind, i, name, values in rows
+            if kind == "grad"
+        )
+        assert not [r for r in rows if r[0] == "activation"]  # nothing to hook
+        records.append(EpochRecord(epoch, {}, grads=grads))
+    verdict = LAR().check(TrialHistory(1, {}, 10, tuple(records)))
+    assert verdict is not None and "zero-gradient share" in verdict.rule
