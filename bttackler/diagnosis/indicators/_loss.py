@@ -258,16 +258,23 @@ class NoMoreGainSettings:
             trials whose new records are only noise at the floor; it is left at 0 because NMG
             stops trials, and a flat noisy floor fails to make a new record within a few
             epochs anyway.
+        converged_gain: A trial stopped by NMG has converged (a benign verdict) only when its
+            best loss is below its first epoch's by more than this share of it; otherwise it
+            never gained anything (a sigmoid net stuck at the uniform-guess loss, ln 10 on ten
+            classes, moves about 0.2%), and the verdict is a problem verdict that says so.
+            Default 0.05: healthy trials here gain 30-95% from their first epoch.
     """
 
     window_fraction: float = 0.3
     min_window: int = 5
     min_relative_gain: float = 0.0
+    converged_gain: float = 0.05
 
     def __post_init__(self) -> None:
         check_fraction("window_fraction", self.window_fraction)
         check_int_at_least("min_window", self.min_window, 1)
         check_in_unit_interval_open_top("min_relative_gain", self.min_relative_gain)
+        check_in_unit_interval_open_top("converged_gain", self.converged_gain)
 
 
 class NoMoreGain(Indicator[NoMoreGainSettings]):
@@ -278,6 +285,8 @@ class NoMoreGain(Indicator[NoMoreGainSettings]):
     ``min_relative_gain * |that loss|``. With the default 0 this is the paper's rule "window
     minimum > overall minimum": a window that only ties the old record is not positive.
     Needs more epochs than the window; a NaN/infinite loss in the series: no verdict.
+    The verdict is benign (converged) only when the best loss gained more than
+    ``converged_gain`` of the first epoch's loss; a trial that never gained is a problem.
     """
 
     short_name = "NMG"
@@ -295,11 +304,24 @@ class NoMoreGain(Indicator[NoMoreGainSettings]):
         needed = best_before - s.min_relative_gain * abs(best_before)
         if not window_min > needed:
             return None
+        first = history.metric(LOSS)[0]
+        gained = (first - best_before) / abs(first) if first else 0.0
+        converged = gained > s.converged_gain
+        rule = (
+            f"best loss of last {window} epochs {fmt(window_min)} did not beat "
+            f"{fmt(best_before)}"
+        )
+        if not converged:
+            rule += f"; it never gained: {fmt(100 * gained)}% below the first epoch's {fmt(first)}"
         return Verdict(
             indicator=self.short_name,
-            rule=f"best loss of last {window} epochs {fmt(window_min)} did not beat "
-            f"{fmt(best_before)}",
+            rule=rule,
             epoch=history.epochs[-1].epoch,
-            values={"window_min": window_min, "best_before": best_before, "window": window},
-            benign=True,
+            values={
+                "window_min": window_min,
+                "best_before": best_before,
+                "window": window,
+                "gain_since_first": gained,
+            },
+            benign=converged,
         )

@@ -265,3 +265,12 @@ def test_nmg_stage_window_and_nan() -> None:
     assert NMG().check(short) is not None
     assert NMG().check(history([0.6] * 5, max_epochs=5)) is None  # nothing before the window
     assert NMG().check(history(flat[:16] + [math.nan])) is None
+
+
+def test_nmg_on_a_trial_that_never_gained_is_a_problem_not_convergence() -> None:
+    """A sigmoid net stuck at the uniform-guess loss (ln 10) has not converged."""
+    losses = [2.3080, 2.3055, 2.3050, 2.3052, 2.3051] + [2.3060] * 8
+    v = NMG().check(history(losses))
+    assert v is not None and not v.benign
+    assert "never gained" in v.rule
+    assert v.values["gain_since_first"] < 0.01
