@@ -13,6 +13,7 @@ Task options: ``epochs`` (cap, default 20), ``train_size`` (default 40000), ``va
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -40,6 +41,7 @@ from bttackler.tasks.models import ConvNet
 OBJECTIVE = "val_acc"
 MODE = "max"
 MAX_EPOCHS = 20
+CHANCE_LOSS = math.log(10)  # cross-entropy of a uniform guess over the 10 classes
 DEFAULT_SPACE = "search_spaces/cifar10cnn.yaml"
 DESCRIPTION = "Cifar10CNN (paper): 4 conv + 3 fc layers on CIFAR-10; 13 hyperparameters"
 DATA_SOURCE = "CIFAR-10 python archive (cs.toronto.edu, md5-checked) in --data-dir or cache"

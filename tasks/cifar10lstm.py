@@ -13,6 +13,7 @@ Task options: ``epochs`` (cap, default 20), ``train_size`` (default 40000), ``va
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -40,6 +41,7 @@ from bttackler.tasks.models import RowLSTM
 OBJECTIVE = "val_acc"
 MODE = "max"
 MAX_EPOCHS = 20
+CHANCE_LOSS = math.log(10)  # cross-entropy of a uniform guess over the 10 classes
 DEFAULT_SPACE = "search_spaces/cifar10lstm.yaml"
 DESCRIPTION = "Cifar10LSTM (paper): LSTM over the 32 rows of CIFAR-10 images; 8 hyperparameters"
 DATA_SOURCE = "CIFAR-10 python archive (cs.toronto.edu, md5-checked) in --data-dir or cache"

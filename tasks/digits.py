@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import math
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,7 @@ from bttackler.tasks.models import ConvNet
 OBJECTIVE = "val_acc"
 MODE = "max"
 MAX_EPOCHS = 20
+CHANCE_LOSS = math.log(10)  # cross-entropy of a uniform guess over the 10 classes
 DEFAULT_SPACE = "search_spaces/digits.yaml"
 DESCRIPTION = "CNN (4 conv + 3 fc) on 8x8 handwritten digits; 13 hyperparameters, offline"
 DATA_SOURCE = "scikit-learn's bundled UCI handwritten digits (sklearn.datasets.load_digits)"

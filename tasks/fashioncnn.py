@@ -12,6 +12,7 @@ Task options: ``epochs`` (cap, default 20), ``train_size`` (default 10000), ``va
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from bttackler.tasks.cifar10cnn import OPTIONS, train_cnn
@@ -20,6 +21,7 @@ from bttackler.tasks.common import check_options, epochs_function, trial_options
 OBJECTIVE = "val_acc"
 MODE = "max"
 MAX_EPOCHS = 20
+CHANCE_LOSS = math.log(10)  # cross-entropy of a uniform guess over the 10 classes
 DEFAULT_SPACE = "search_spaces/cifar10cnn.yaml"
 DESCRIPTION = "Cifar10CNN's network and space on Fashion-MNIST (offline stand-in)"
 DATA_SOURCE = (

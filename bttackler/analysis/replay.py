@@ -75,6 +75,7 @@ def trial_events(
     epochs: Sequence[tuple[int, float, Mapping[str, float]]],
     layer_stats: Sequence[tuple[int, str, int, str, Sequence[float]]],
     nonfinite: Sequence[tuple[int, int, str, float, float, float]],
+    chance_loss: float = math.nan,
 ) -> list[ReplayEvent]:
     """The events of one trial with the history at each, from its store rows.
 
@@ -90,7 +91,9 @@ def trial_events(
     events: list[ReplayEvent] = []
 
     def history() -> TrialHistory:
-        return TrialHistory(trial.id, trial.params, max_epochs, tuple(records), tuple(seen))
+        return TrialHistory(
+            trial.id, trial.params, max_epochs, tuple(records), tuple(seen), chance_loss
+        )
 
     def flush_nonfinite() -> None:
         while pending and pending[0][0] <= len(records):
@@ -125,6 +128,8 @@ def trial_events(
 def load_events(run: RunData) -> list[ReplayEvent]:
     """Every trial's events, merged in the order the live monitor saw them (module docstring)."""
     max_epochs = int(run.meta.get("max_epochs") or 1)
+    chance = run.meta.get("chance_loss")
+    chance_loss = float(chance) if isinstance(chance, int | float) else math.nan
     end_rank = {t.id: (t.ended if t.ended is not None else math.inf, t.id) for t in run.trials}
     store = Store.open(run.path)
     try:
@@ -132,7 +137,7 @@ def load_events(run: RunData) -> list[ReplayEvent]:
         for trial in run.trials:
             events = trial_events(
                 trial, max_epochs, store.epochs(trial.id), store.layer_stats(trial.id),
-                store.nonfinite_events(trial.id),
+                store.nonfinite_events(trial.id), chance_loss,
             )  # fmt: skip
             merged.extend((e.time, end_rank[trial.id], i, e) for i, e in enumerate(events))
     finally:

@@ -9,6 +9,7 @@ recorded so far (``len(history.epochs)``), which does not depend on 0- or 1-base
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -86,6 +87,9 @@ class TrialHistory:
     max_epochs: int
     epochs: tuple[EpochRecord, ...] = ()
     nonfinite: tuple[NonFiniteEvent, ...] = field(default=())
+    # The task's ``CHANCE_LOSS``: the training loss of a model that learned nothing (ln C for
+    # cross-entropy over C classes); NaN when the task does not say.
+    chance_loss: float = math.nan
 
     def metric(self, name: str) -> list[float]:
         """The series of one reported metric, NaN where an epoch did not report it."""

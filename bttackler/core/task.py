@@ -8,6 +8,7 @@ or for the built-in tasks ``search_spaces/<name>.yaml`` among the shipped files)
 
 from __future__ import annotations
 
+import math
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -33,6 +34,7 @@ class TaskSpec:
     default_space: Path | None
     description: str = ""
     data_source: str = ""
+    chance_loss: float = math.nan  # CHANCE_LOSS, optional: the loss of a model that learned nothing
 
 
 def resolve_task_path(ref: str) -> Path:
@@ -88,6 +90,10 @@ def spec_from_module(module: ModuleType, path: Path) -> TaskSpec:
     max_epochs = getattr(module, "MAX_EPOCHS", None)
     if not isinstance(max_epochs, int) or isinstance(max_epochs, bool) or max_epochs < 1:
         raise BttacklerError(f"{where} must define MAX_EPOCHS, a positive int, got {max_epochs!r}")
+    chance = getattr(module, "CHANCE_LOSS", math.nan)
+    if isinstance(chance, bool) or not isinstance(chance, int | float) or not chance > 0:
+        if not (isinstance(chance, float) and math.isnan(chance)):
+            raise BttacklerError(f"{where} CHANCE_LOSS must be a positive number, got {chance!r}")
     space = getattr(module, "DEFAULT_SPACE", None)
     default_space = _resolve_space_path(space, path) if space else None
     return TaskSpec(
@@ -99,6 +105,7 @@ def spec_from_module(module: ModuleType, path: Path) -> TaskSpec:
         default_space=default_space,
         description=str(getattr(module, "DESCRIPTION", "") or ""),
         data_source=str(getattr(module, "DATA_SOURCE", "") or ""),
+        chance_loss=float(chance),
     )
 
 

@@ -5,6 +5,7 @@ All validation happens before anything is written: bad input leaves no run direc
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from dataclasses import dataclass
@@ -161,6 +162,7 @@ def execute(prepared: PreparedRun, view: View) -> tuple[str, Scheduler]:
             store.set_meta(
                 schema=1, task=task.name, task_path=str(task.path), method=settings.method,
                 objective=task.objective, mode=task.mode, max_epochs=task.max_epochs,
+                chance_loss=task.chance_loss if math.isfinite(task.chance_loss) else None,
                 budget=settings.budget_seconds, max_trials=settings.max_trials,
                 seed=settings.seed, created=time.time(), elapsed=0.0,
                 diagnosis=settings.diagnosis, trace=settings.trace, etr=settings.etr,
@@ -177,6 +179,7 @@ def execute(prepared: PreparedRun, view: View) -> tuple[str, Scheduler]:
                 objective=task.objective,
                 mode=task.mode,
                 max_epochs=task.max_epochs,
+                chance_loss=task.chance_loss,
                 diagnosis=settings.diagnosis,
                 ring_capacity=settings.ring_capacity,
             ),

@@ -83,6 +83,7 @@ class _TrialState:
     trial_id: int
     params: dict[str, Any]
     max_epochs: int
+    chance_loss: float
     epochs: list[EpochRecord] = field(default_factory=list)
     metrics: dict[str, float] = field(default_factory=dict)
     pending_stats: list[tuple[str, int, str, tuple[float, ...]]] = field(default_factory=list)
@@ -97,6 +98,7 @@ class _TrialState:
             max_epochs=self.max_epochs,
             epochs=tuple(self.epochs),
             nonfinite=tuple(self.nonfinite),
+            chance_loss=self.chance_loss,
         )
 
 
@@ -108,9 +110,16 @@ class Assembler:
         self._clock = clock
         self._trials: dict[int, _TrialState] = {}
 
-    def expect(self, trial_id: int, params: dict[str, Any], max_epochs: int) -> None:
+    def expect(
+        self,
+        trial_id: int,
+        params: dict[str, Any],
+        max_epochs: int,
+        *,
+        chance_loss: float = math.nan,
+    ) -> None:
         """Register a trial before it starts (its parameters feed the indicators)."""
-        self._trials[trial_id] = _TrialState(trial_id, dict(params), max_epochs)
+        self._trials[trial_id] = _TrialState(trial_id, dict(params), max_epochs, chance_loss)
 
     def feed(self, record: Record) -> Event | None:
         state = self._trials.get(record.trial_id)
@@ -220,9 +229,17 @@ class Monitor(threading.Thread):
     def lost(self) -> int:
         return sum(r.lost for r in self.readers)
 
-    def expect(self, slot: int, trial_id: int, params: dict[str, Any], max_epochs: int) -> None:
+    def expect(
+        self,
+        slot: int,
+        trial_id: int,
+        params: dict[str, Any],
+        max_epochs: int,
+        *,
+        chance_loss: float = math.nan,
+    ) -> None:
         with self._lock:
-            self.assemblers[slot].expect(trial_id, params, max_epochs)
+            self.assemblers[slot].expect(trial_id, params, max_epochs, chance_loss=chance_loss)
 
     def drain_once(self) -> int:
         """Read every ring once; returns the number of records read."""

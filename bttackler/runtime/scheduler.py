@@ -61,6 +61,7 @@ class SchedulerSettings:
     max_epochs: int
     diagnosis: bool  # do indicator verdicts terminate trials?
     ring_capacity: int
+    chance_loss: float = math.nan  # the task's CHANCE_LOSS, for the indicators
     always_acting: frozenset[str] = ETR_INDICATORS  # ETR verdicts act even without diagnosis
     ready_timeout: float = 300.0
 
@@ -274,7 +275,13 @@ class Scheduler:
                     return
             trial_id = self.store.add_trial(params, slot.index, now, retry_of=retry_of)
             self.live[trial_id] = LiveTrial(trial_id, dict(params), slot.index, now)
-            self.monitor.expect(slot.index, trial_id, dict(params), self.s.max_epochs)
+            self.monitor.expect(
+                slot.index,
+                trial_id,
+                dict(params),
+                self.s.max_epochs,
+                chance_loss=self.s.chance_loss,
+            )
             order = TrialOrder(
                 trial_id=trial_id,
                 params=dict(params),

@@ -49,3 +49,25 @@ def test_a_run_with_fewer_epochs_is_staged_on_them(tmp_path: Path) -> None:
     )
     prepared = prepare_new(config)
     assert prepared.task.max_epochs == 4  # the monitor's histories and the store's meta use it
+
+
+def test_chance_loss_comes_from_the_task_and_reaches_the_histories() -> None:
+    import math
+
+    from bttackler.runtime.monitor import Assembler
+
+    spec, _ = load_task("digits")
+    assert spec.chance_loss == pytest.approx(math.log(10))
+    assembler = Assembler(0, clock=lambda wall: wall)
+    assembler.expect(7, {"lr": 0.1}, 20, chance_loss=spec.chance_loss)
+    assert assembler._trials[7].history().chance_loss == spec.chance_loss
+
+
+def test_a_bad_chance_loss_is_one_line(tmp_path: Path) -> None:
+    task = tmp_path / "t.py"
+    task.write_text(
+        "OBJECTIVE = 'acc'\nMODE = 'max'\nMAX_EPOCHS = 3\nCHANCE_LOSS = -1\n"
+        "def run(params, trial):\n    pass\n"
+    )
+    with pytest.raises(BttacklerError, match="CHANCE_LOSS must be a positive number"):
+        load_task(str(task))

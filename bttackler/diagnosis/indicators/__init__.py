@@ -1,4 +1,5 @@
-"""The seven quality indicators of BTTackler (KDD'24, section 3.2), and their registry.
+"""The seven quality indicators of BTTackler (KDD'24, section 3.2), three pace indicators that
+judge from the first epoch (TWU, VGM, SAC: see ``_pace``), and their registry.
 
 Each indicator is a class with ``short_name``, ``stage`` and a frozen settings dataclass; its
 ``check(history)`` is a pure function of a :class:`~bttackler.core.history.TrialHistory` returning a
@@ -37,6 +38,15 @@ from bttackler.diagnosis.indicators._loss import (
     relative_loss_change,
     window_gain,
 )
+from bttackler.diagnosis.indicators._pace import (
+    StuckAtChance,
+    StuckAtChanceSettings,
+    TinyWeightUpdates,
+    TinyWeightUpdatesSettings,
+    VanishingGradientMagnitude,
+    VanishingGradientMagnitudeSettings,
+    median_over_layers,
+)
 from bttackler.diagnosis.indicators._registry import (
     DEFAULT_EARLY_FRACTION,
     INDICATORS,
@@ -51,6 +61,9 @@ PLC = PassiveLossChanges
 LAR = LowActivationRatio
 ULC = UnexpectedLossChanges
 NMG = NoMoreGain
+TWU = TinyWeightUpdates
+VGM = VanishingGradientMagnitude
+SAC = StuckAtChance
 
 __all__ = [
     "AGV",
@@ -61,6 +74,9 @@ __all__ = [
     "LAR",
     "NMG",
     "PLC",
+    "SAC",
+    "TWU",
+    "VGM",
     "ULC",
     "AbnormalGradientValues",
     "AbnormalGradientValuesSettings",
@@ -77,8 +93,14 @@ __all__ = [
     "PassiveLossChanges",
     "PassiveLossChangesSettings",
     "Stage",
+    "StuckAtChance",
+    "StuckAtChanceSettings",
+    "TinyWeightUpdates",
+    "TinyWeightUpdatesSettings",
     "UnexpectedLossChanges",
     "UnexpectedLossChangesSettings",
+    "VanishingGradientMagnitude",
+    "VanishingGradientMagnitudeSettings",
     "adaptive_window",
     "adjacent_gradient_ratios",
     "build_indicators",
@@ -87,6 +109,7 @@ __all__ = [
     "in_stage",
     "load_custom_function",
     "loss_trend",
+    "median_over_layers",
     "median_gradient_ratio",
     "relative_loss_change",
     "window_gain",

@@ -308,8 +308,7 @@ class NoMoreGain(Indicator[NoMoreGainSettings]):
         gained = (first - best_before) / abs(first) if first else 0.0
         converged = gained > s.converged_gain
         rule = (
-            f"best loss of last {window} epochs {fmt(window_min)} did not beat "
-            f"{fmt(best_before)}"
+            f"best loss of last {window} epochs {fmt(window_min)} did not beat {fmt(best_before)}"
         )
         if not converged:
             rule += f"; it never gained: {fmt(100 * gained)}% below the first epoch's {fmt(first)}"

@@ -21,6 +21,11 @@ from bttackler.diagnosis.indicators._loss import (
     PassiveLossChanges,
     UnexpectedLossChanges,
 )
+from bttackler.diagnosis.indicators._pace import (
+    StuckAtChance,
+    TinyWeightUpdates,
+    VanishingGradientMagnitude,
+)
 from bttackler.diagnosis.settings_table import settings_from_table
 
 INDICATORS: dict[str, type[Indicator[Any]]] = {
@@ -33,6 +38,9 @@ INDICATORS: dict[str, type[Indicator[Any]]] = {
         LowActivationRatio,
         UnexpectedLossChanges,
         NoMoreGain,
+        TinyWeightUpdates,
+        VanishingGradientMagnitude,
+        StuckAtChance,
     )
 }
 

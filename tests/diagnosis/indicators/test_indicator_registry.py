@@ -35,9 +35,12 @@ def test_in_stage() -> None:
         in_stage("middle", history(1), 0.5)
 
 
-def test_defaults_give_all_seven_in_order() -> None:
+def test_defaults_give_the_paper_s_seven_then_the_pace_indicators() -> None:
     built = build_indicators({})
-    assert [i.short_name for i in built] == ["AGV", "EAG", "ERG", "PLC", "LAR", "ULC", "NMG"]
+    assert [i.short_name for i in built] == [
+        *("AGV", "EAG", "ERG", "PLC", "LAR", "ULC", "NMG"),
+        *("TWU", "VGM", "SAC"),
+    ]
     assert set(INDICATORS) == {i.short_name for i in built}
 
 

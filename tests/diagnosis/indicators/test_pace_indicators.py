@@ -1,0 +1,101 @@
+"""Pace indicators on hand-built histories: TWU, VGM (first epochs) and SAC (chance level)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from bttackler.core.history import EpochRecord, LayerStat, TrialHistory
+from bttackler.diagnosis.indicators import (
+    SAC,
+    TWU,
+    VGM,
+    StuckAtChanceSettings,
+    TinyWeightUpdatesSettings,
+    VanishingGradientMagnitudeSettings,
+    median_over_layers,
+)
+
+LN10 = math.log(10)
+
+
+def layers(stat: str, *values: float) -> tuple[LayerStat, ...]:
+    return tuple(LayerStat(i, f"fc{i}", {stat: v}) for i, v in enumerate(values))
+
+
+def history(
+    *epochs: EpochRecord, chance_loss: float = math.nan, max_epochs: int = 20
+) -> TrialHistory:
+    return TrialHistory(1, {}, max_epochs, tuple(epochs), chance_loss=chance_loss)
+
+
+def updates(epoch: int, *ratios: float) -> EpochRecord:
+    return EpochRecord(epoch, {"train_loss": 1.0}, weights=layers("update_ratio", *ratios))
+
+
+def gradients(epoch: int, *abs_means: float) -> EpochRecord:
+    return EpochRecord(epoch, {"train_loss": 1.0}, grads=layers("abs_mean", *abs_means))
+
+
+def loss(epoch: int, value: float) -> EpochRecord:
+    return EpochRecord(epoch, {"train_loss": value})
+
+
+def test_median_over_layers_skips_what_was_not_measured() -> None:
+    assert median_over_layers(layers("x", 1.0, math.nan, 3.0, 5.0), "x") == 3.0
+    assert median_over_layers(layers("x", math.nan), "x") is None
+    assert median_over_layers((), "x") is None
+
+
+def test_twu_fires_on_tiny_steps_from_the_first_epoch() -> None:
+    verdict = TWU().check(history(updates(0, 1e-5, 5e-5, 3e-4)))
+    assert verdict is not None and verdict.indicator == "TWU"
+    assert verdict.values["update_ratio"] == 5e-5
+    assert "median weight update per step" in verdict.rule
+
+
+def test_twu_leaves_useful_steps_and_later_epochs_alone() -> None:
+    assert TWU().check(history(updates(0, 1e-2, 5e-3, 2e-2))) is None
+    assert TWU().check(history(updates(0, 2e-4, 2e-4))) is None  # at the bound: healthy
+    late = history(updates(0, 1e-2), updates(1, 1e-2), updates(2, 1e-6))
+    assert TWU().check(late) is None  # past within_epochs: a decayed lr is not a symptom
+    assert TWU().check(history(updates(0, math.nan))) is None  # not measured: no verdict
+
+
+def test_vgm_fires_on_vanishing_gradient_magnitude() -> None:
+    verdict = VGM().check(history(gradients(0, 1e-6, 2e-5, 1e-3)))
+    assert verdict is not None and verdict.values["abs_gradient"] == 2e-5
+    assert VGM().check(history(gradients(0, 1e-3, 2e-3))) is None
+
+
+def test_sac_fires_from_epoch_three_at_the_chance_level() -> None:
+    stuck = [loss(0, 2.31), loss(1, 2.305), loss(2, 2.303)]
+    assert SAC().check(history(*stuck[:2], chance_loss=LN10)) is None  # too early
+    verdict = SAC().check(history(*stuck, chance_loss=LN10))
+    assert verdict is not None and verdict.values["chance_loss"] == LN10
+    assert "chance level" in verdict.rule
+
+
+def test_sac_leaves_learning_trials_and_tasks_without_chance_loss_alone() -> None:
+    learning = [loss(0, 2.2), loss(1, 1.5), loss(2, 0.9)]
+    assert SAC().check(history(*learning, chance_loss=LN10)) is None
+    stuck = [loss(0, 2.31), loss(1, 2.305), loss(2, 2.303)]
+    assert SAC().check(history(*stuck)) is None  # the task has no CHANCE_LOSS
+    diverged = [loss(0, 2.31), loss(1, math.nan), loss(2, math.nan)]
+    assert SAC().check(history(*diverged, chance_loss=LN10)) is None  # AGV's business
+
+
+@pytest.mark.parametrize(
+    ("settings", "field", "bad"),
+    [
+        (TinyWeightUpdatesSettings, "min_update_ratio", 0.0),
+        (TinyWeightUpdatesSettings, "within_epochs", 0),
+        (VanishingGradientMagnitudeSettings, "min_abs_gradient", -1.0),
+        (StuckAtChanceSettings, "from_epoch", 0),
+        (StuckAtChanceSettings, "share_of_chance", 1.5),
+    ],
+)
+def test_settings_validate(settings: type, field: str, bad: object) -> None:
+    with pytest.raises((ValueError, TypeError)):
+        settings(**{field: bad})
