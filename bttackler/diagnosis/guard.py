@@ -4,6 +4,11 @@ From the paper authors' code (``if_top_train_loss``): indicators that may mistak
 for a bad one (ERG, PLC, LAR, NMG there) are overruled for a trial whose training loss is in
 the best 10% of the losses all trials reached after the same number of epochs, once at least
 10 trials have got that far. The live diagnoser and ``replay`` share :class:`Guard`.
+
+The authors' code protects a trial for good once it was in the top 10% (``sticky``); by
+default the guard re-judges every epoch, so a trial that was among the best at epoch 3 and
+then collapses can still be stopped. ``replay --config`` with ``guard_sticky = true`` measures
+the difference on a recorded run.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ class GuardSettings:
     top_fraction: float = 0.1
     min_trials: int = 10
     loss_metric: str = "train_loss"
+    sticky: bool = False  # protected once: protected for good (the authors' code)
 
 
 def guard_settings(diagnosis: Mapping[str, Any]) -> GuardSettings:
@@ -31,13 +37,20 @@ def guard_settings(diagnosis: Mapping[str, Any]) -> GuardSettings:
     enabled = diagnosis.get("guard", True)
     top = diagnosis.get("guard_top_fraction", 0.1)
     minimum = diagnosis.get("guard_min_trials", 10)
+    sticky = diagnosis.get("guard_sticky", False)
     if not isinstance(enabled, bool):
         raise BttacklerError(f"config: diagnosis.guard must be true or false, got {enabled!r}")
+    if not isinstance(sticky, bool):
+        raise BttacklerError(
+            f"config: diagnosis.guard_sticky must be true or false, got {sticky!r}"
+        )
     if isinstance(top, bool) or not isinstance(top, int | float) or not 0 < top <= 1:
         raise BttacklerError(f"config: diagnosis.guard_top_fraction must be in (0, 1], got {top!r}")
     if isinstance(minimum, bool) or not isinstance(minimum, int) or minimum < 1:
         raise BttacklerError(f"config: diagnosis.guard_min_trials must be >= 1, got {minimum!r}")
-    return GuardSettings(enabled=enabled, top_fraction=float(top), min_trials=minimum)
+    return GuardSettings(
+        enabled=enabled, top_fraction=float(top), min_trials=minimum, sticky=sticky
+    )
 
 
 def is_protected(
@@ -103,6 +116,8 @@ class Guard:
     def __init__(self, settings: GuardSettings | None = None) -> None:
         self.settings = settings or GuardSettings()
         self.cohort = Cohort(self.settings.loss_metric)
+        self._for_good: set[int] = set()
+        self._lock = threading.Lock()
 
     def record(self, history: TrialHistory) -> None:
         """A new epoch of ``history``: its training loss joins the cohort at its count."""
@@ -113,10 +128,17 @@ class Guard:
         s = self.settings
         if not s.enabled or not history.epochs:
             return False
+        with self._lock:
+            if history.trial_id in self._for_good:
+                return True
         loss = float(history.epochs[-1].metrics.get(s.loss_metric, math.nan))
-        return is_protected(
+        protected = is_protected(
             loss,
             self.cohort.losses_at(len(history.epochs)),
             top_fraction=s.top_fraction,
             min_trials=s.min_trials,
         )
+        if protected and s.sticky:
+            with self._lock:
+                self._for_good.add(history.trial_id)
+        return protected

@@ -55,3 +55,32 @@ def test_matches_the_authors_percentile_rule() -> None:
 def test_bad_arguments(kwargs: dict[str, float], name: str) -> None:
     with pytest.raises(ValueError, match=name):
         is_protected(1.0, [1.0] * 10, **kwargs)  # type: ignore[arg-type]
+
+
+def test_sticky_guard_protects_for_good_once_protected() -> None:
+    from bttackler.core.history import EpochRecord, TrialHistory
+    from bttackler.diagnosis.guard import Guard, GuardSettings
+
+    def at(trial: int, *losses: float) -> TrialHistory:
+        epochs = tuple(EpochRecord(i, {"train_loss": v}) for i, v in enumerate(losses))
+        return TrialHistory(trial, {}, 10, epochs)
+
+    for sticky in (False, True):
+        guard = Guard(GuardSettings(min_trials=3, top_fraction=0.34, sticky=sticky))
+        for trial, first in ((1, 0.1), (2, 1.0), (3, 2.0)):
+            guard.record(at(trial, first))
+        assert guard.protects(at(1, 0.1))  # best of three at epoch 1
+        for trial, second in ((2, 0.5), (3, 0.6)):
+            guard.record(at(trial, 1.0, second))
+        collapsed = at(1, 0.1, 9.0)
+        guard.record(collapsed)
+        assert guard.protects(collapsed) is sticky  # worst at epoch 2
+
+
+def test_guard_sticky_is_validated() -> None:
+    from bttackler.core.errors import BttacklerError
+    from bttackler.diagnosis.guard import guard_settings
+
+    assert guard_settings({"guard_sticky": True}).sticky
+    with pytest.raises(BttacklerError, match="guard_sticky must be true or false"):
+        guard_settings({"guard_sticky": "yes"})
