@@ -11,7 +11,7 @@ from bttackler.core.errors import BttacklerError
 
 # Flags that set the ``[run]`` key of the same name when given.
 RUN_KEYS = ("task", "space", "method", "max_trials", "workers", "seed", "name", "results_dir",
-            "data_dir", "etr", "trial_timeout")  # fmt: skip
+            "data_dir", "etr", "trial_timeout", "count")  # fmt: skip
 
 
 def parse_task_opts(values: tuple[str, ...]) -> dict[str, str]:
