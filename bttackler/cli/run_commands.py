@@ -12,10 +12,10 @@ from rich.console import Console
 from rich.table import Table
 
 from bttackler.cli.app import EXIT_INTERRUPTED, cli
-from bttackler.cli.options import config_from_flags
+from bttackler.cli.options import config_from_flags, count_option
 from bttackler.core.errors import BttacklerError
 from bttackler.core.jsonsafe import dumps
-from bttackler.core.objective import COUNT_RULES, CountRule
+from bttackler.core.objective import CountRule
 
 
 @cli.command()
@@ -41,8 +41,8 @@ from bttackler.core.objective import COUNT_RULES, CountRule
 @click.option("--no-trace", is_flag=True, help="Record no per-layer statistics at all.")
 @click.option("--etr", type=click.Choice(["lce", "msr"]), help="Accuracy-based early "
               "termination rule instead of the indicators.")  # fmt: skip
-@click.option("--count", type=click.Choice(COUNT_RULES), help="The value every trial counts "
-              "with (told to the method, ranked): its last or its best epoch's.  "
+@count_option("The value every trial counts with, told to the method and ranked: its last "
+              "reported (the paper's rule, whatever stopped it) or its best epoch's.  "
               "[default: last]")  # fmt: skip
 @click.option("--plain", is_flag=True, help="Plain line log instead of the live view.")
 def run(**flags: Any) -> None:
