@@ -36,11 +36,12 @@ def load_arms(specs: Sequence[str]) -> dict[str, list[RunData]]:
 
 
 def tables(doc: Mapping[str, Any]) -> list[Table]:
-    """Tables 2-5 of a report document as rich tables."""
+    """Tables 2-5 of a report document as rich tables; those that value trials say how."""
     fmt = report.fmt_spread
+    counted_by = report.count_label(doc)
     t = doc["tables"]
     out = []
-    t2 = Table(title=f"Table 2: effectiveness ({doc['objective']}, {doc['mode']})")
+    t2 = Table(title=f"Table 2: effectiveness ({doc['objective']}, {doc['mode']}, {counted_by})")
     for col in ("arm", "runs", "counted", "Top1", "Top10", "Top10HR"):
         t2.add_column(col, overflow="fold")
     for row in t["table2"]:
@@ -48,7 +49,7 @@ def tables(doc: Mapping[str, Any]) -> list[Table]:
         t2.add_row(row["arm"], str(len(row["runs"])), fmt(row["counted"], digits=6),
                    fmt(row["top1"]), fmt(row["top10"]), hr)  # fmt: skip
     out.append(t2)
-    t3 = Table(title="Table 3: trials finished (increase vs the baseline)")
+    t3 = Table(title=f"Table 3: trials finished (increase vs the baseline; {counted_by})")
     t3.add_column("arm")
     points = t["table3"][0]["points"] if t["table3"] else []
     for p in points:
@@ -57,7 +58,7 @@ def tables(doc: Mapping[str, Any]) -> list[Table]:
         t3.add_row(row["arm"], *report.table3_cells(row))
     out.append(t3)
     if t["table4"]:
-        t4 = Table(title="Table 4: time-saving for baseline accuracy")
+        t4 = Table(title=f"Table 4: time-saving for baseline accuracy ({counted_by})")
         for col in ("arm", "baseline time to best (s)", "arm time to reach it (s)", "TSBA"):
             t4.add_column(col)
         for row in t["table4"]:

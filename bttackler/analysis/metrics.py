@@ -5,12 +5,13 @@ Which trials count, and with what value and time (applied identically to every a
 
 * A trial's **time** is when its value became known: its ``ended`` (seconds since the run
   started). Trials that ended after the run's budget do not count.
-* ``finished`` trials count with their (last) value.
-* Trials terminated by ``NMG`` (no more gain, a benign verdict) count with their best value.
-* Trials terminated for a problem (any other indicator, or an ETR rule) count with their last
-  value: the paper's and NNI's rule ("the last evaluation represents the model's performance").
-* ``failed``, ``stopped`` and ``interrupted`` trials do not count, nor does a trial whose value is
-  missing or not finite (NaN, inf).
+* ``finished`` and ``terminated`` trials count; ``failed``, ``stopped`` and ``interrupted`` ones
+  do not, nor does a trial whose counted value is missing or not finite (NaN, inf).
+* Their **value** is the one the :class:`~bttackler.core.objective.CountRule` picks, the same
+  for every trial of every arm whatever stopped it: ``last`` (the default) its last reported
+  value, as the paper counts every early-terminated trial, NMG included (section 3.3, NNI's
+  rule: "the last evaluation represents the model's performance"); ``best`` its best epoch's.
+  Every function that counts takes the rule as its ``count`` argument.
 
 Ties (small validation sets give many equal values) are split, never broken by arm: trials
 tied across the top-10 boundary share the remaining places in proportion to their number, so
@@ -27,11 +28,11 @@ from pathlib import Path
 from typing import Any
 
 from bttackler.core.errors import BttacklerError
-from bttackler.core.objective import at_least_as_good, is_better, ranked
+from bttackler.core.objective import CountRule, at_least_as_good, is_better, ranked
 from bttackler.core.store import Store, TrialRow, TrialState
 
 TOP_K = 10
-BENIGN_INDICATORS = frozenset({"NMG"})
+COUNTED_STATES = frozenset({TrialState.FINISHED.value, TrialState.TERMINATED.value})
 
 
 @dataclass(frozen=True)
@@ -62,9 +63,9 @@ class RunData:
     def objective(self) -> str:
         return str(self.meta.get("objective") or "objective")
 
-    @property
-    def scored(self) -> list[Scored]:
-        return counted_trials(self.trials, budget=self.budget)
+    def scored(self, count: CountRule) -> list[Scored]:
+        """The run's counted trials within its budget, valued by ``count``."""
+        return counted_trials(self.trials, count, budget=self.budget)
 
 
 def load_run(path: Path) -> RunData:
@@ -94,29 +95,30 @@ def load_run(path: Path) -> RunData:
 
 
 # ---------------------------------------------------------------- which trials count
-def counted_value(row: TrialRow) -> float | None:
-    """The value ``row`` counts with, or ``None`` when it does not count (module docstring)."""
-    if row.state == TrialState.FINISHED.value:
-        value = row.value
-    elif row.state == TrialState.TERMINATED.value:
-        value = row.best_value if row.indicator in BENIGN_INDICATORS else row.value
-    else:
+def counted_value(row: TrialRow, count: CountRule) -> float | None:
+    """The value ``row`` counts with under ``count``, or ``None`` when it does not count
+    (module docstring)."""
+    if row.state not in COUNTED_STATES or row.ended is None:
         return None
-    if value is None or not math.isfinite(value) or row.ended is None:
+    value = count.pick(row.value, row.best_value)
+    if value is None or not math.isfinite(value):
         return None
     return float(value)
 
 
-def counted_trials(rows: Iterable[TrialRow], *, budget: float | None = None) -> list[Scored]:
+def counted_trials(
+    rows: Iterable[TrialRow], count: CountRule, *, budget: float | None = None
+) -> list[Scored]:
     """The counted trials of a run in the order their values became known (then by id).
 
     Args:
         rows: The run's trials.
+        count: Which of each trial's values counts.
         budget: Seconds; trials that ended later do not count. ``None``: no cut.
     """
     scored = []
     for row in rows:
-        value = counted_value(row)
+        value = counted_value(row, count)
         if value is None or row.ended is None:
             continue
         if budget is not None and row.ended > budget + 1e-9:

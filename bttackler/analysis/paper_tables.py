@@ -1,6 +1,8 @@
 """The paper's Tables 2-5 (section 3.4) over runs and their repeats, from the measures in
 :mod:`bttackler.analysis.metrics`: each cell is a mean and standard deviation over repeats,
-and repeat r of an arm is compared with repeat r of the baseline."""
+and repeat r of an arm is compared with repeat r of the baseline. Every table that ranks or
+counts trials takes the :class:`~bttackler.core.objective.CountRule` (``count``) that values them.
+"""
 
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ from bttackler.analysis.metrics import (
     trials_by,
     tsba,
 )
+from bttackler.core.objective import CountRule
 
 
 # ---------------------------------------------------------------- repeats
@@ -52,22 +55,27 @@ def _pairs(arm: Sequence[RunData], baseline: Sequence[RunData]) -> list[tuple[Ru
     return [(run, baseline[min(r, len(baseline) - 1)]) for r, run in enumerate(arm)]
 
 
-def table2(arms: Mapping[str, Sequence[RunData]], baseline: str | None) -> list[dict[str, Any]]:
+def _values(run: RunData, count: CountRule) -> list[float]:
+    return [s.value for s in run.scored(count)]
+
+
+def table2(
+    arms: Mapping[str, Sequence[RunData]], baseline: str | None, count: CountRule
+) -> list[dict[str, Any]]:
     """Per arm: Top1, Top10 mean and Top10HR vs ``baseline`` (``None`` for the baseline)."""
     rows = []
     for name, runs in arms.items():
         row: dict[str, Any] = {
             "arm": name,
             "runs": [r.name for r in runs],
-            "counted": spread([len(r.scored) for r in runs]).to_json(),
-            "top1": spread([top1([s.value for s in r.scored], r.mode) for r in runs]).to_json(),
-            "top10": spread([top_k_mean([s.value for s in r.scored], r.mode) for r in runs])
-            .to_json(),
+            "counted": spread([len(r.scored(count)) for r in runs]).to_json(),
+            "top1": spread([top1(_values(r, count), r.mode) for r in runs]).to_json(),
+            "top10": spread([top_k_mean(_values(r, count), r.mode) for r in runs]).to_json(),
             "top10hr": None,
-        }  # fmt: skip
+        }
         if baseline is not None and name != baseline:
             ratios = [
-                top10_hit_ratio([s.value for s in a.scored], [s.value for s in b.scored], a.mode)
+                top10_hit_ratio(_values(a, count), _values(b, count), a.mode)
                 for a, b in _pairs(runs, arms[baseline])
             ]
             row["top10hr"] = spread(ratios).to_json()
@@ -75,13 +83,15 @@ def table2(arms: Mapping[str, Sequence[RunData]], baseline: str | None) -> list[
     return rows
 
 
-def table3(arms: Mapping[str, Sequence[RunData]], baseline: str | None) -> list[dict[str, Any]]:
+def table3(
+    arms: Mapping[str, Sequence[RunData]], baseline: str | None, count: CountRule
+) -> list[dict[str, Any]]:
     """Per arm: counted trials by 1/6, 1/2 and all of the budget, with the increase ratio."""
     rows = []
     for name, runs in arms.items():
         points = []
         for fraction in BUDGET_FRACTIONS:
-            counts = [_count_at(r, fraction) for r in runs]
+            counts = [_count_at(r, fraction, count) for r in runs]
             point: dict[str, Any] = {
                 "fraction": fraction,
                 "seconds": spread([_at(r, fraction) for r in runs]).mean,
@@ -91,7 +101,7 @@ def table3(arms: Mapping[str, Sequence[RunData]], baseline: str | None) -> list[
             if baseline is not None and name != baseline:
                 ratios = []
                 for a, b in _pairs(runs, arms[baseline]):
-                    n_a, n_b = _count_at(a, fraction), _count_at(b, fraction)
+                    n_a, n_b = _count_at(a, fraction, count), _count_at(b, fraction, count)
                     ratios.append(None if n_a is None or n_b is None else increase_ratio(n_a, n_b))
                 point["increase"] = spread(ratios).to_json()
             points.append(point)
@@ -103,18 +113,22 @@ def _at(run: RunData, fraction: float) -> float | None:
     return None if run.budget is None else run.budget * fraction
 
 
-def _count_at(run: RunData, fraction: float) -> int | None:
+def _count_at(run: RunData, fraction: float, count: CountRule) -> int | None:
     when = _at(run, fraction)
-    return None if when is None else trials_by(run.scored, when)
+    return None if when is None else trials_by(run.scored(count), when)
 
 
-def table4(arms: Mapping[str, Sequence[RunData]], baseline: str) -> list[dict[str, Any]]:
+def table4(
+    arms: Mapping[str, Sequence[RunData]], baseline: str, count: CountRule
+) -> list[dict[str, Any]]:
     """Per arm other than the baseline: T_j, T_i and TSBA, per repeat and over repeats."""
     rows = []
     for name, runs in arms.items():
         if name == baseline:
             continue
-        results = [tsba(a.scored, b.scored, a.mode) for a, b in _pairs(runs, arms[baseline])]
+        results = [
+            tsba(a.scored(count), b.scored(count), a.mode) for a, b in _pairs(runs, arms[baseline])
+        ]
         rows.append(
             {
                 "arm": name,

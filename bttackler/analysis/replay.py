@@ -29,6 +29,7 @@ from bttackler.analysis.metrics import RunData, load_run
 from bttackler.core.config import deep_merge, load_config, read_toml
 from bttackler.core.errors import BttacklerError
 from bttackler.core.history import EpochRecord, LayerStat, NonFiniteEvent, TrialHistory
+from bttackler.core.objective import CountRule
 from bttackler.core.store import Store, TrialRow
 from bttackler.diagnosis import Guard, GuardSettings, build_from_config
 from bttackler.diagnosis.indicators import Indicator
@@ -184,10 +185,11 @@ def simulate(
     return claims
 
 
-def final_top10(run: RunData) -> list[int]:
-    """Ids of the run's final top 10 counted trials (ties: earlier end, then lower id)."""
+def final_top10(run: RunData, count: CountRule) -> list[int]:
+    """Ids of the run's final top 10 counted trials, valued by ``count`` (ties: earlier end,
+    then lower id)."""
     sign = -1.0 if run.mode == "max" else 1.0
-    scored = sorted(run.scored, key=lambda s: (sign * s.value, s.time, s.trial_id))
+    scored = sorted(run.scored(count), key=lambda s: (sign * s.value, s.time, s.trial_id))
     return [s.trial_id for s in scored[:10]]
 
 
@@ -209,13 +211,15 @@ def replay(
     run: RunData,
     config: Mapping[str, Any],
     *,
+    count: CountRule,
     only: Sequence[str] | None = None,
     events: Sequence[ReplayEvent] | None = None,
 ) -> dict[str, Any]:
     """Replay ``run`` with the indicators and guard of ``config``; the result as a JSON-ready
     dict: ``indicators`` (one entry per indicator alone, then ``"all"`` together), each with
     ``claimed``, ``claims``, ``epochs`` (count per epoch number), ``saved_seconds`` and
-    ``false_alarms`` (claims on trials of the final top 10 that are not benign)."""
+    ``false_alarms`` (claims on trials of the final top 10 that are not benign); the top 10
+    ranks the trials by the value ``count`` picks (``count`` in the result)."""
     built, guard = build_from_config(config)
     if only:
         built = [ind for ind in built if ind.short_name in set(only)]
@@ -224,7 +228,7 @@ def replay(
     if events is None:
         events = load_events(run)
     ended = {t.id: t.ended for t in run.trials}
-    top10 = final_top10(run)
+    top10 = final_top10(run, count)
     scenarios: list[tuple[str, list[Indicator[Any]]]] = [(i.short_name, [i]) for i in built]
     if len(built) > 1:
         scenarios.append((COMBINED, built))
@@ -255,6 +259,7 @@ def replay(
         "trials": len(run.trials),
         "replayed_trials": len({e.trial_id for e in events}),
         "guard": guard.enabled,
+        "count": count.value,
         "top10": top10,
         "indicators": results,
         "live": live_claims(run),
@@ -271,12 +276,16 @@ def live_claims(run: RunData) -> list[dict[str, Any]]:
 
 
 def run_replay(
-    run_dir: Path, config_file: Path | None = None, indicators: Sequence[str] | None = None
+    run_dir: Path,
+    config_file: Path | None = None,
+    indicators: Sequence[str] | None = None,
+    *,
+    count: CountRule,
 ) -> dict[str, Any]:
-    """Load ``run_dir``, build its replay configuration and replay it."""
+    """Load ``run_dir``, build its replay configuration and replay it (top 10 by ``count``)."""
     run = load_run(run_dir)
     config = replay_config(run_dir, config_file, indicators)
-    return replay(run, config, only=indicators)
+    return replay(run, config, count=count, only=indicators)
 
 
 __all__ = [

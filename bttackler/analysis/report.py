@@ -2,7 +2,9 @@
 and as one JSON document (:func:`build` returns it; the schema is in :data:`JSON_SCHEMA_DOC`).
 
 The first run (arm) is the baseline the others are compared with; with one run the tables are
-that run's own numbers and no comparison is made.
+that run's own numbers and no comparison is made. Every trial of every arm counts with the value
+the :class:`~bttackler.core.objective.CountRule` given to :func:`build` picks, and the document,
+report.md and the figures say which.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Any
 
 from bttackler.analysis import metrics, paper_tables
 from bttackler.analysis.metrics import RunData
+from bttackler.core.objective import CountRule
 from bttackler.core.store import TrialState
 
 REPORT_FILE = "report.md"
@@ -28,6 +31,7 @@ JSON_SCHEMA_DOC = """\
 {
   "schema": 1,
   "baseline": "arm name of the baseline, or null with one arm",
+  "count": "last | best: the value every trial of every arm counted with",
   "objective": "val_acc", "mode": "max | min",
   "warnings": ["runs differ in budget: ..."],
   "runs": [{"arm", "name", "path", "task", "method", "budget", "diagnosis", "etr",
@@ -58,7 +62,7 @@ S (a spread over repeats) = {"mean": float | null, "std": float | null (one repe
 """
 
 
-def _run_info(arm: str, run: RunData) -> dict[str, Any]:
+def _run_info(arm: str, run: RunData, count: CountRule) -> dict[str, Any]:
     meta = run.meta
     return {
         "arm": arm,
@@ -70,7 +74,7 @@ def _run_info(arm: str, run: RunData) -> dict[str, Any]:
         "diagnosis": meta.get("diagnosis"),
         "etr": meta.get("etr"),
         "trials": len(run.trials),
-        "counted": len(run.scored),
+        "counted": len(run.scored(count)),
     }
 
 
@@ -78,8 +82,8 @@ def _flat(arms: Mapping[str, Sequence[RunData]]) -> list[tuple[str, RunData]]:
     return [(arm, run) for arm, runs in arms.items() for run in runs]
 
 
-def figure_data(arms: Mapping[str, Sequence[RunData]]) -> dict[str, Any]:
-    """The data of every figure (no drawing)."""
+def figure_data(arms: Mapping[str, Sequence[RunData]], count: CountRule) -> dict[str, Any]:
+    """The data of every figure (no drawing), trials valued by ``count``."""
     import numpy as np
 
     flat = _flat(arms)
@@ -87,15 +91,15 @@ def figure_data(arms: Mapping[str, Sequence[RunData]]) -> dict[str, Any]:
     objective = flat[0][1].objective if flat else "objective"
     top10 = [
         {"arm": arm, "run": run.name,
-         "points": [list(p) for p in metrics.top_k_mean_over_time(run.scored, mode)]}
+         "points": [list(p) for p in metrics.top_k_mean_over_time(run.scored(count), mode)]}
         for arm, run in flat
     ]  # fmt: skip
     counts = [
         {"arm": arm, "run": run.name,
-         "points": [list(p) for p in metrics.count_over_time(run.scored)]}
+         "points": [list(p) for p in metrics.count_over_time(run.scored(count))]}
         for arm, run in flat
     ]  # fmt: skip
-    groups = [(arm, run, _split_by_termination(run)) for arm, run in flat]
+    groups = [(arm, run, _split_by_termination(run, count)) for arm, run in flat]
     values = [v for _, _, (t, n) in groups for v in (*t, *n)]
     edges: list[float] = []
     if values:
@@ -129,12 +133,12 @@ def figure_data(arms: Mapping[str, Sequence[RunData]]) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def _split_by_termination(run: RunData) -> tuple[list[float], list[float]]:
+def _split_by_termination(run: RunData, count: CountRule) -> tuple[list[float], list[float]]:
     """Counted values of terminated trials and of trials that ran to their end."""
     terminated: list[float] = []
     kept: list[float] = []
     for row in run.trials:
-        value = metrics.counted_value(row)
+        value = metrics.counted_value(row, count)
         if value is None:
             continue
         (terminated if row.state == TrialState.TERMINATED.value else kept).append(value)
@@ -150,27 +154,28 @@ def _histogram(values: Sequence[float], edges: Sequence[float]) -> list[int]:
     return [int(c) for c in counts]
 
 
-def build(arms: Mapping[str, Sequence[RunData]]) -> dict[str, Any]:
-    """The report's JSON document (without writing anything)."""
+def build(arms: Mapping[str, Sequence[RunData]], count: CountRule) -> dict[str, Any]:
+    """The report's JSON document (without writing anything), every trial valued by ``count``."""
     names = list(arms)
     baseline = names[0] if len(names) > 1 else None
     flat = _flat(arms)
     tables: dict[str, Any] = {
-        "table2": paper_tables.table2(arms, baseline),
-        "table3": paper_tables.table3(arms, baseline),
-        "table4": paper_tables.table4(arms, baseline) if baseline else [],
+        "table2": paper_tables.table2(arms, baseline, count),
+        "table3": paper_tables.table3(arms, baseline, count),
+        "table4": paper_tables.table4(arms, baseline, count) if baseline else [],
         "table5": paper_tables.table5(arms),
     }
     first = flat[0][1]
     return {
         "schema": 1,
         "baseline": baseline,
+        "count": count.value,
         "objective": first.objective,
         "mode": first.mode,
         "warnings": paper_tables.check_comparable([r for _, r in flat]),
-        "runs": [_run_info(arm, run) for arm, run in flat],
+        "runs": [_run_info(arm, run, count) for arm, run in flat],
         "tables": tables,
-        "figures": figure_data(arms),
+        "figures": figure_data(arms, count),
         "report": None,
     }
 
@@ -184,6 +189,7 @@ def draw_figures(doc: Mapping[str, Any], out_dir: Path) -> list[Path]:
     import matplotlib.pyplot as plt
 
     figs = doc["figures"]
+    counted_by = count_label(doc)
     written = []
 
     def save(fig: Any, key: str) -> None:
@@ -208,7 +214,7 @@ def draw_figures(doc: Mapping[str, Any], out_dir: Path) -> list[Path]:
     step_plot(
         "top10_over_time",
         f"{doc['objective']} (mean of the top 10)",
-        "Top-10 mean objective over time",
+        f"Top-10 mean objective over time ({counted_by})",
     )
 
     hist = figs["final_objective_histogram"]
@@ -223,13 +229,15 @@ def draw_figures(doc: Mapping[str, Any], out_dir: Path) -> list[Path]:
                    label="not terminated")  # fmt: skip
             ax.bar(edges[:-1], s["terminated"], width=width, align="edge", alpha=0.6,
                    label="terminated")  # fmt: skip
-        ax.set_xlabel(f"final {doc['objective']}")
+        ax.set_xlabel(f"{doc['objective']} ({counted_by})")
         ax.set_ylabel("trials")
         ax.set_title(_label(s), fontsize=9)
         _legend(ax)
     save(fig, "final_objective_histogram")
 
-    step_plot("trials_over_time", "trials with a value", "Trials finished over time")
+    step_plot(
+        "trials_over_time", "trials with a value", f"Trials finished over time ({counted_by})"
+    )
 
     term = figs["terminations_by_indicator"]
     fig, ax = plt.subplots(figsize=(7, 4))
@@ -272,12 +280,31 @@ def fmt_spread(s: Mapping[str, Any] | None, *, percent: bool = False, digits: in
     return text
 
 
+def count_label(doc: Mapping[str, Any]) -> str:
+    """``counted by last value`` or ``counted by best value``: the rule ``doc`` was built with."""
+    return CountRule(doc["count"]).label
+
+
+def counting_note(doc: Mapping[str, Any]) -> str:
+    """One paragraph saying which trials counted, with which value and time."""
+    which = {
+        CountRule.LAST: "its last reported value, whatever stopped it (NMG included, as in the "
+        "paper)",
+        CountRule.BEST: "its best epoch's value, whatever stopped it",
+    }[CountRule(doc["count"])]
+    return (f"Trials {count_label(doc)}: every finished or terminated trial of every arm counts "
+            f"with {which}; failed, stopped and interrupted trials not at all (`--count last|"
+            "best` switches). Time of a trial: when it ended. Ties at the top-10 boundary "
+            "share the places.")  # fmt: skip
+
+
 def markdown(doc: Mapping[str, Any]) -> str:
     t = doc["tables"]
     baseline = doc["baseline"]
+    counted_by = count_label(doc)
     lines = ["# bttackler report", ""]
     against = f"Baseline: `{baseline}`." if baseline else "One run: no comparison."
-    lines.append(f"Objective: `{doc['objective']}` ({doc['mode']}). {against}")
+    lines.append(f"Objective: `{doc['objective']}` ({doc['mode']}), {counted_by}. {against}")
     lines += ["", "| arm | run | task | method | budget (s) | diagnosis | etr | trials | counted |",
               "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
     for r in doc["runs"]:
@@ -286,12 +313,9 @@ def markdown(doc: Mapping[str, Any]) -> str:
         lines.append("| " + " | ".join(str(c) for c in cells) + " |")
     for w in doc["warnings"]:
         lines.append(f"\n**Warning:** {w}")
-    lines += ["", "Counted trials: finished with their value, NMG-terminated with their best "
-              "value, other terminated with their last value; failed, stopped and interrupted "
-              "not at all. Time of a trial: when it ended. Ties at the top-10 boundary share "
-              "the places.", ""]  # fmt: skip
+    lines += ["", counting_note(doc), ""]
     lines += [
-        "## Table 2: effectiveness",
+        f"## Table 2: effectiveness ({counted_by})",
         "",
         "| arm | Top1 | Top10 | Top10HR |",
         "|---|---|---|---|",
@@ -300,14 +324,15 @@ def markdown(doc: Mapping[str, Any]) -> str:
         hr = fmt_spread(row["top10hr"], percent=True) if row["top10hr"] else "-"
         lines.append(f"| {row['arm']} | {fmt_spread(row['top1'])} | {fmt_spread(row['top10'])} "
                      f"| {hr} |")  # fmt: skip
-    lines += ["", "## Table 3: trials finished (increase ratio vs the baseline)", ""]
+    lines += ["", f"## Table 3: trials finished (increase ratio vs the baseline; {counted_by})",
+              ""]  # fmt: skip
     fractions = [p["fraction"] for p in t["table3"][0]["points"]] if t["table3"] else []
     lines.append("| arm | " + " | ".join(fraction_label(f) for f in fractions) + " |")
     lines.append("|---|" + "---|" * len(fractions))
     for row in t["table3"]:
         lines.append(f"| {row['arm']} | " + " | ".join(table3_cells(row)) + " |")
     if t["table4"]:
-        lines += ["", "## Table 4: time-saving for baseline accuracy", "",
+        lines += ["", f"## Table 4: time-saving for baseline accuracy ({counted_by})", "",
                   "| arm | baseline's time to its best (s) | arm's time to reach it (s) | TSBA |",
                   "|---|---|---|---|"]  # fmt: skip
         for row in t["table4"]:
@@ -326,8 +351,9 @@ def markdown(doc: Mapping[str, Any]) -> str:
         lines.append("No trial was terminated.")
     lines += ["", "## Figures", ""]
     titles = {
-        "top10_over_time": "Top-10 mean objective over time (Figure 4)",
-        "final_objective_histogram": "Final objective of terminated and other trials (Figure 5)",
+        "top10_over_time": f"Top-10 mean objective over time (Figure 4, {counted_by})",
+        "final_objective_histogram": "Counted objective of terminated and other trials "
+        f"(Figure 5, {counted_by})",
         "trials_over_time": "Trials finished over time",
         "terminations_by_indicator": "Terminations per indicator",
     }
@@ -353,9 +379,10 @@ def fraction_label(fraction: float) -> str:
     )
 
 
-def write(arms: Mapping[str, Sequence[RunData]], out_dir: Path) -> dict[str, Any]:
-    """Build the report, write ``report.md`` and the figures into ``out_dir``; return the doc."""
-    doc = build(arms)
+def write(arms: Mapping[str, Sequence[RunData]], out_dir: Path, count: CountRule) -> dict[str, Any]:
+    """Build the report (trials valued by ``count``), write ``report.md`` and the figures into
+    ``out_dir``; return the doc."""
+    doc = build(arms, count)
     draw_figures(doc, out_dir)
     path = out_dir / REPORT_FILE
     path.write_text(markdown(doc))

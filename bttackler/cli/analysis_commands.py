@@ -12,7 +12,12 @@ from rich.console import Console
 from rich.table import Table
 
 from bttackler.cli.app import cli
-from bttackler.cli.options import config_from_flags
+from bttackler.cli.options import (
+    ANALYSIS_COUNT_HELP,
+    analysis_count,
+    config_from_flags,
+    count_option,
+)
 from bttackler.core.errors import BttacklerError
 from bttackler.core.jsonsafe import dumps
 
@@ -20,29 +25,31 @@ from bttackler.core.jsonsafe import dumps
 @cli.command()
 @click.argument("runs", nargs=-1, required=True, type=click.Path(file_okay=False))
 @click.option("--json", "as_json", is_flag=True, help="Print the tables and every figure's data.")
-def report(runs: tuple[str, ...], as_json: bool) -> None:
+@count_option(ANALYSIS_COUNT_HELP)
+def report(runs: tuple[str, ...], as_json: bool, count: str | None) -> None:
     """Write report.md (tables and figures) into the first run's directory.
 
     The first run is the baseline the others are compared with (Top10HR, TSBA, increase
-    ratios); with one run the report shows that run's own numbers.
+    ratios); with one run the report shows that run's own numbers. Every trial counts with
+    its last value unless --count best says its best epoch's.
 
     \b
     Examples:
       bttackler report results/digits-tpe-base results/digits-tpe-btt
-      bttackler report results/digits-tpe-base --json
+      bttackler report results/digits-tpe-base --json --count best
     """
     from bttackler.analysis import report as report_mod
     from bttackler.analysis.compare import load_arms
 
     arms = load_arms(runs)
     out_dir = Path(runs[0].split(",")[0])
-    doc = report_mod.write(arms, out_dir)
+    doc = report_mod.write(arms, out_dir, analysis_count(count))
     if as_json:
         click.echo(dumps(doc))
         return
     for w in doc["warnings"]:
         click.echo(f"warning: {w}")
-    click.echo(f"report: {doc['report']} (figures: {out_dir})")
+    click.echo(f"report: {doc['report']} (figures: {out_dir}; {report_mod.count_label(doc)})")
 
 
 @cli.command()
@@ -51,12 +58,18 @@ def report(runs: tuple[str, ...], as_json: bool) -> None:
               help="Indicator thresholds (TOML) over the run's own config.toml.")  # fmt: skip
 @click.option("--indicators", help="Comma-separated indicators to replay, e.g. ERG,NMG.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def replay(run_dir: str, config_file: str | None, indicators: str | None, as_json: bool) -> None:
+@count_option("The value that ranks the final top 10: each trial's last reported or its best "
+              "epoch's.  [default: last]")  # fmt: skip
+def replay(
+    run_dir: str, config_file: str | None, indicators: str | None, as_json: bool,
+    count: str | None,
+) -> None:  # fmt: skip
     """Re-diagnose a recorded run with other indicator settings, without training.
 
     Prints per indicator (alone, then all together) how many trials it would claim and at
     which epoch, the training time that would have been saved, and which trials of the final
-    top 10 it would have killed (false alarms).
+    top 10 it would have killed (false alarms). The top 10 ranks trials by their last value
+    unless --count best says their best epoch's.
 
     \b
     Examples:
@@ -68,13 +81,14 @@ def replay(run_dir: str, config_file: str | None, indicators: str | None, as_jso
     names = [n.strip() for n in indicators.split(",") if n.strip()] if indicators else None
     if indicators is not None and not names:
         raise BttacklerError("--indicators expects names like ERG,NMG")
-    doc = run_replay(Path(run_dir), Path(config_file) if config_file else None, names)
+    rule = analysis_count(count)
+    doc = run_replay(Path(run_dir), Path(config_file) if config_file else None, names, count=rule)
     if as_json:
         click.echo(dumps(doc))
         return
     table = Table(
         title=f"replay of {doc['run']}: {doc['replayed_trials']} trials with records"
-        f" (guard {'on' if doc['guard'] else 'off'}); final top 10: {doc['top10']}"
+        f" (guard {'on' if doc['guard'] else 'off'}); final top 10 ({rule.label}): {doc['top10']}"
     )
     for col in ("indicator", "trials claimed", "at epoch (trials)", "time saved",
                 "false alarms (top 10)"):  # fmt: skip
@@ -112,12 +126,18 @@ def replay(run_dir: str, config_file: str | None, indicators: str | None, as_jso
               help="Task knob (repeatable).")  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.option("--plain/--live", default=True, help="Plain line log while the arms run.")
+@count_option(
+    "The value every trial of every arm counts with: its last reported (the paper's "
+    "rule, whatever stopped it) or its best epoch's. With --task the arms' searchers "
+    "are told it too.  [default: last; with --task: the config's [run] count]"
+)
 def compare(runs: tuple[str, ...], as_json: bool, **flags: Any) -> None:
     """Compare runs (baseline first) with the paper's Tables 2-5, or run the arms first.
 
     A RUN may be several directories joined by commas: the repeats of one arm. With --task,
     the arms run first (same seed and budget each), and report.md and the figures are
-    written into the baseline's first run, as `bttackler report` would.
+    written into the baseline's first run, as `bttackler report` would. Every trial counts
+    with its last value unless --count best says its best epoch's.
 
     \b
     Examples:
@@ -126,6 +146,7 @@ def compare(runs: tuple[str, ...], as_json: bool, **flags: Any) -> None:
     """
     from bttackler.analysis import compare as compare_mod
     from bttackler.analysis import report as report_mod
+    from bttackler.core.config import run_settings
     from bttackler.runtime.arms import run_arms
 
     run_flags = ("task", "method", "budget", "workers", "seed", "max_trials", "results_dir",
@@ -138,13 +159,16 @@ def compare(runs: tuple[str, ...], as_json: bool, **flags: Any) -> None:
         if len(runs) < 2:
             raise BttacklerError("compare needs at least two runs (baseline first)")
         arms = compare_mod.load_arms(runs)
+        count = analysis_count(flags["count"])
     else:
         if not flags["task"]:
             raise BttacklerError("give runs to compare, or --task (and --method, --budget)")
+        config = config_from_flags({k: v for k, v in flags.items() if k != "name"})
+        count = run_settings(config).count  # the rule the arms' searchers are told by
         # With --json, stdout carries the document only: the runs' logs go to stderr.
         with contextlib.redirect_stdout(sys.stderr if as_json else sys.stdout):
             dirs = run_arms(
-                config_from_flags({k: v for k, v in flags.items() if k != "name"}),
+                config,
                 arms=_arm_names(flags["arms"]),
                 repeats=flags["repeats"],
                 name=flags["name"] or _default_name(flags),
@@ -152,7 +176,8 @@ def compare(runs: tuple[str, ...], as_json: bool, **flags: Any) -> None:
             )
         arms = {arm: [_load(p) for p in paths] for arm, paths in dirs.items()}
     # Arms it ran itself get their report.md and figures in the baseline's first run.
-    doc = report_mod.build(arms) if runs else report_mod.write(arms, _baseline_dir(arms))
+    doc = (report_mod.build(arms, count) if runs
+           else report_mod.write(arms, _baseline_dir(arms), count))  # fmt: skip
     if as_json:
         click.echo(dumps(doc))
         return

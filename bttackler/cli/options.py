@@ -1,4 +1,5 @@
-"""Command-line flags to configuration: the one mapping ``run`` and ``compare --task`` share."""
+"""Command-line flags to configuration: the one mapping ``run`` and ``compare --task`` share,
+and the ``--count`` flag of the commands that analyse runs."""
 
 from __future__ import annotations
 
@@ -6,12 +7,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import click
+
 from bttackler.core.config import load_config, parse_duration
 from bttackler.core.errors import BttacklerError
+from bttackler.core.objective import COUNT_RULES, CountRule
 
 # Flags that set the ``[run]`` key of the same name when given.
 RUN_KEYS = ("task", "space", "method", "max_trials", "workers", "seed", "name", "results_dir",
-            "data_dir", "etr", "trial_timeout")  # fmt: skip
+            "data_dir", "etr", "trial_timeout", "count")  # fmt: skip
 
 
 def parse_task_opts(values: tuple[str, ...]) -> dict[str, str]:
@@ -44,3 +48,20 @@ def config_from_flags(flags: Mapping[str, Any]) -> dict[str, Any]:
         diagnosis["trace"] = False
         diagnosis["enabled"] = False
     return config
+
+
+def count_option(help_text: str) -> Any:
+    """The ``--count last|best`` flag (``None`` when not given), with the command's help."""
+    return click.option("--count", type=click.Choice(COUNT_RULES), help=help_text)
+
+
+ANALYSIS_COUNT_HELP = (
+    "The value every trial of every arm counts with: its last reported (the paper's rule, "
+    "whatever stopped it) or its best epoch's. Overrides the runs' own [run] count.  "
+    "[default: last]"
+)
+
+
+def analysis_count(flag: str | None) -> CountRule:
+    """The rule ``report``, ``replay`` and ``compare RUNS`` count by: the flag, else ``last``."""
+    return CountRule(flag or CountRule.LAST.value)

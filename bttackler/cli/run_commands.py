@@ -12,9 +12,10 @@ from rich.console import Console
 from rich.table import Table
 
 from bttackler.cli.app import EXIT_INTERRUPTED, cli
-from bttackler.cli.options import config_from_flags
+from bttackler.cli.options import config_from_flags, count_option
 from bttackler.core.errors import BttacklerError
 from bttackler.core.jsonsafe import dumps
+from bttackler.core.objective import CountRule
 
 
 @cli.command()
@@ -40,6 +41,9 @@ from bttackler.core.jsonsafe import dumps
 @click.option("--no-trace", is_flag=True, help="Record no per-layer statistics at all.")
 @click.option("--etr", type=click.Choice(["lce", "msr"]), help="Accuracy-based early "
               "termination rule instead of the indicators.")  # fmt: skip
+@count_option("The value every trial counts with, told to the method and ranked: its last "
+              "reported (the paper's rule, whatever stopped it) or its best epoch's.  "
+              "[default: last]")  # fmt: skip
 @click.option("--plain", is_flag=True, help="Plain line log instead of the live view.")
 def run(**flags: Any) -> None:
     """Run a hyperparameter search.
@@ -77,17 +81,17 @@ def run(**flags: Any) -> None:
         outcome, scheduler = experiment.execute(prepared, view)
     finally:
         view.close()
-    _print_summary(prepared.run_dir, prepared.task.objective, prepared.task.mode, scheduler)
+    _print_summary(prepared.run_dir, prepared.task, settings.count, scheduler)
     if outcome == "interrupted":
         sys.exit(EXIT_INTERRUPTED)
 
 
-def _print_summary(run_dir: Path, objective: str, mode: str, scheduler: Any) -> None:
+def _print_summary(run_dir: Path, task: Any, count: CountRule, scheduler: Any) -> None:
     from bttackler.runtime.progress import status_line, summary_table
 
-    rows = _ranked_rows(run_dir, mode)
+    rows = _ranked_rows(run_dir, task.mode, count)
     console = Console()
-    console.print(summary_table(rows, objective))
+    console.print(summary_table(rows, task.objective, count))
     console.print(status_line(scheduler.snapshot()))
     counts = scheduler.counts.by_indicator
     if counts:
@@ -97,7 +101,9 @@ def _print_summary(run_dir: Path, objective: str, mode: str, scheduler: Any) -> 
     console.print(f"results: {run_dir}  (bttackler trials {run_dir})")
 
 
-def _ranked_rows(run_dir: Path, mode: str) -> list[dict[str, Any]]:
+def _ranked_rows(run_dir: Path, mode: str, count: CountRule) -> list[dict[str, Any]]:
+    """The run's finished and terminated trials, best first by the value ``count`` picks
+    (stored as each row's ``counted``)."""
     from bttackler.core.store import open_existing
 
     store = open_existing(run_dir)
@@ -105,10 +111,12 @@ def _ranked_rows(run_dir: Path, mode: str) -> list[dict[str, Any]]:
         rows = [t.to_json() for t in store.trials()]
     finally:
         store.close()
-    ranked = [
-        r for r in rows if r["value"] is not None and r["state"] in ("finished", "terminated")
-    ]
-    ranked.sort(key=lambda r: -r["value"] if mode == "max" else r["value"])
+    ranked = []
+    for r in rows:
+        r["counted"] = count.pick(r["value"], r["best_value"])
+        if r["counted"] is not None and r["state"] in ("finished", "terminated"):
+            ranked.append(r)
+    ranked.sort(key=lambda r: -r["counted"] if mode == "max" else r["counted"])
     return ranked
 
 

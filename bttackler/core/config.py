@@ -21,6 +21,7 @@ import tomli_w
 import tomllib
 
 from bttackler.core.errors import BttacklerError
+from bttackler.core.objective import COUNT_RULES, CountRule
 from bttackler.core.resources import shipped
 
 DEFAULTS_FILE = shipped("bttackler.toml")
@@ -126,6 +127,7 @@ class RunSettings:
     diagnosis: bool
     trace: bool
     etr: str | None
+    count: CountRule = CountRule.LAST
 
 
 def run_settings(config: Mapping[str, Any]) -> RunSettings:
@@ -139,7 +141,7 @@ def run_settings(config: Mapping[str, Any]) -> RunSettings:
     known = {
         "task", "space", "method", "budget", "max_trials", "workers", "seed", "results_dir",
         "name", "trial_timeout", "kill_grace", "ring_capacity", "gpus", "task_options",
-        "data_dir", "etr",
+        "data_dir", "etr", "count",
     }  # fmt: skip
     unknown = sorted(set(run) - known)
     if unknown:
@@ -166,6 +168,7 @@ def run_settings(config: Mapping[str, Any]) -> RunSettings:
         diagnosis=_bool(diag, "enabled", True),
         trace=_bool(diag, "trace", True),
         etr=_opt_str(run, "etr"),
+        count=CountRule(_choice(run, "count", CountRule.LAST.value, COUNT_RULES)),
     )
 
 
@@ -215,5 +218,7 @@ def _bool(table: Mapping[str, Any], key: str, default: bool) -> bool:
 def _choice(table: Mapping[str, Any], key: str, default: str, choices: tuple[str, ...]) -> str:
     value = table.get(key, default)
     if value not in choices:
-        raise BttacklerError(f"config: {key} must be one of {', '.join(choices)}, got {value!r}")
+        raise BttacklerError(
+            f"config: run.{key} must be one of {', '.join(choices)}, got {value!r}"
+        )
     return str(value)

@@ -14,6 +14,7 @@ from typing import Any
 
 from bttackler.core.config import RunSettings, read_toml, run_settings, write_config
 from bttackler.core.errors import BttacklerError
+from bttackler.core.objective import CountRule
 from bttackler.core.ring import sweep_stale_segments
 from bttackler.core.space import SearchSpace, load_space
 from bttackler.core.store import Store, TrialRow, TrialState
@@ -157,7 +158,7 @@ def execute(prepared: PreparedRun, view: View) -> tuple[str, Scheduler]:
             clock_offset = max(float(meta.get("elapsed", 0.0)), store.latest_time())
             retries = store.mark_unfinished("the run's process died; re-run on resume")
             previous = store.trials()
-            _retell(searcher, previous)
+            _retell(searcher, previous, settings.count)
         else:
             store.set_meta(
                 schema=1, task=task.name, task_path=str(task.path), method=settings.method,
@@ -166,7 +167,7 @@ def execute(prepared: PreparedRun, view: View) -> tuple[str, Scheduler]:
                 budget=settings.budget_seconds, max_trials=settings.max_trials,
                 seed=settings.seed, created=time.time(), elapsed=0.0,
                 diagnosis=settings.diagnosis, trace=settings.trace, etr=settings.etr,
-                space=prepared.space.source,
+                space=prepared.space.source, count=settings.count.value,
             )  # fmt: skip
         store.commit()
         scheduler = Scheduler(
@@ -182,6 +183,7 @@ def execute(prepared: PreparedRun, view: View) -> tuple[str, Scheduler]:
                 chance_loss=task.chance_loss,
                 diagnosis=settings.diagnosis,
                 ring_capacity=settings.ring_capacity,
+                count=settings.count,
             ),
             slot_specs=slot_specs(settings, task.path),
             searcher=searcher,
@@ -194,17 +196,18 @@ def execute(prepared: PreparedRun, view: View) -> tuple[str, Scheduler]:
                 prepared.config, settings, objective=task.objective, mode=task.mode
             ),
         )
-        scheduler.ledger = Ledger.from_rows(previous, task.mode)
+        scheduler.ledger = Ledger.from_rows(previous, task.mode, settings.count)
         outcome = scheduler.run()
         return outcome, scheduler
     finally:
         store.close()
 
 
-def _retell(searcher: Any, rows: list[TrialRow]) -> None:
+def _retell(searcher: Any, rows: list[TrialRow], count: CountRule) -> None:
+    """Tell a resumed run's searcher what it was told before: the same rule, the same values."""
     for row in rows:
         state = TrialState(row.state)
         if state in (TrialState.FINISHED, TrialState.TERMINATED):
-            searcher.tell(row.params, row.value)
+            searcher.tell(row.params, count.pick(row.value, row.best_value))
         elif state is TrialState.FAILED:
             searcher.tell(row.params, None)

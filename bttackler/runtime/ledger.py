@@ -1,6 +1,6 @@
 """The ledger of trial outcomes: how many trials ended in each state, the terminations per
-indicator, and the best counted trial. The scheduler records every end; a resumed run rebuilds
-its ledger from the store's rows with the same rule."""
+indicator, and the best counted trial. The scheduler records every end with the value the run's
+count rule picks; a resumed run rebuilds its ledger from the store's rows with the same rule."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import math
 from collections.abc import Iterable
 from typing import Any
 
-from bttackler.core.objective import is_better
+from bttackler.core.objective import CountRule, is_better
 from bttackler.core.store import TrialRow, TrialState
 from bttackler.runtime.snapshot import RunCounts
 
@@ -31,7 +31,7 @@ class Ledger:
         value: float | None,
         params: dict[str, Any],
     ) -> None:
-        """A trial ended in ``state`` (terminated by ``indicator``) with ``value``."""
+        """A trial ended in ``state`` (terminated by ``indicator``), counting with ``value``."""
         c = self.counts
         if state is TrialState.FINISHED:
             c.finished += 1
@@ -52,15 +52,16 @@ class Ledger:
             self.best = (value, trial_id, params)
 
     @classmethod
-    def from_rows(cls, rows: Iterable[TrialRow], mode: str) -> Ledger:
-        """The ledger of a run's stored trials (those still ``running`` are not counted)."""
+    def from_rows(cls, rows: Iterable[TrialRow], mode: str, count: CountRule) -> Ledger:
+        """The ledger of a run's stored trials (those still ``running`` are not counted), each
+        counting with the value ``count`` picks."""
         ledger = cls(mode)
         for row in rows:
             ledger.record(
                 row.id,
                 TrialState(row.state),
                 indicator=row.indicator,
-                value=row.value,
+                value=count.pick(row.value, row.best_value),
                 params=row.params,
             )
         return ledger

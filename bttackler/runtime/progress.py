@@ -13,6 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from bttackler.core.config import format_duration
+from bttackler.core.objective import CountRule
 from bttackler.runtime.snapshot import RunSnapshot, View
 
 
@@ -125,14 +126,17 @@ def make_view(title: str, *, force_plain: bool = False) -> LineView | LiveView:
     return LineView()
 
 
-def summary_table(rows: list[dict[str, Any]], objective: str, limit: int = 10) -> Table:
-    table = Table(title=f"top {min(limit, len(rows))} trials by {objective}")
+def summary_table(
+    rows: list[dict[str, Any]], objective: str, count: CountRule, limit: int = 10
+) -> Table:
+    """The best ``limit`` of ``rows`` (ranked, each with its ``counted`` value)."""
+    table = Table(title=f"top {min(limit, len(rows))} trials by {objective} ({count.label})")
     for col in ("trial", objective, "state", "epochs", "time", "params"):
         table.add_column(col, overflow="fold")
     for r in rows[:limit]:
         table.add_row(
             str(r["id"]),
-            _value(r["value"]),
+            _value(r["counted"]),
             r["state"] + (f" ({r['indicator']})" if r.get("indicator") else ""),
             str(r["epochs"]),
             "-" if r["duration"] is None else f"{r['duration']:.1f}s",

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from bttackler.core.errors import BttacklerError
-from bttackler.core.objective import is_better
+from bttackler.core.objective import CountRule, is_better
 from bttackler.core.ring import RingReader, create_ring, shm_name
 from bttackler.core.store import Store, TrialRow, TrialState
 from bttackler.core.verdict import Verdict
@@ -63,6 +63,7 @@ class SchedulerSettings:
     ring_capacity: int
     chance_loss: float = math.nan  # the task's CHANCE_LOSS, for the indicators
     always_acting: frozenset[str] = ETR_INDICATORS  # ETR verdicts act even without diagnosis
+    count: CountRule = CountRule.LAST  # the value told to the searcher and ranked for the best
     ready_timeout: float = 300.0
 
 
@@ -75,10 +76,9 @@ class LiveTrial:
     slot: int
     started: float
     epochs: int = 0
-    value: float | None = None
+    value: float | None = None  # the last reported objective
     best_value: float | None = None
     indicator: str | None = None  # the verdict that stopped it, if one did
-    benign_stop: bool = False  # stopped by a benign verdict (NMG): keeps its best value
 
 
 class Scheduler:
@@ -394,17 +394,16 @@ class Scheduler:
         live = self.live.pop(trial_id, None)
         if live is None:
             return
-        if state is TrialState.TERMINATED and live.benign_stop and live.best_value is not None:
-            live.value = live.best_value  # no more gain: keeps its best, stays a candidate
-            self.store.update_progress(trial_id, live.epochs, live.value, live.best_value)
+        # The store keeps both the last and the best value; the rule picks the one that counts,
+        # the same for every trial whatever stopped it (NMG included).
+        counted = self.s.count.pick(live.value, live.best_value)
         self.store.end_trial(trial_id, state, reason, when)
         self.ledger.record(
-            trial_id, state, indicator=live.indicator, value=live.value, params=live.params
+            trial_id, state, indicator=live.indicator, value=counted, params=live.params
         )
         if state in (TrialState.FINISHED, TrialState.TERMINATED, TrialState.FAILED):
-            told = live.value if state is not TrialState.FAILED else None
-            self.searcher.tell(live.params, told)
-        value = "-" if live.value is None else f"{live.value:.4g}"
+            self.searcher.tell(live.params, counted if state is not TrialState.FAILED else None)
+        value = "-" if counted is None else f"{counted:.4g}"
         detail = f" ({reason})" if reason else ""
         self.view.event(
             f"trial {trial_id} {state.value}{detail}: {self.s.objective}={value} "
@@ -437,7 +436,6 @@ class Scheduler:
                 continue
             self.store.set_verdict(trial_id, verdict.indicator, verdict.rule, verdict.epoch)
             live.indicator = verdict.indicator
-            live.benign_stop = verdict.benign
             reason = f"{verdict.indicator}: {verdict.rule}"
             slot.kill(TrialState.TERMINATED, reason, now, self.s.kill_grace)
 

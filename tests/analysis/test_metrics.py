@@ -9,6 +9,7 @@ import pytest
 
 from bttackler.analysis import metrics, paper_tables
 from bttackler.analysis.metrics import RunData, Scored, TsbaStatus
+from bttackler.core.objective import CountRule
 from bttackler.core.store import TrialRow
 
 
@@ -31,7 +32,7 @@ def run(name: str, rows: list[TrialRow], budget: float = 60.0, mode: str = "max"
 def test_counted_trials_rule():
     rows = [
         row(1, "finished", 0.5, 10.0),
-        row(2, "terminated", 0.3, 5.0, best=0.6, indicator="NMG"),  # benign: best value
+        row(2, "terminated", 0.3, 5.0, best=0.6, indicator="NMG"),  # benign, yet its last value
         row(3, "terminated", 0.2, 4.0, best=0.7, indicator="ERG"),  # problem: last value
         row(4, "failed", 0.9, 3.0),
         row(5, "stopped", 0.9, 60.0),
@@ -40,11 +41,13 @@ def test_counted_trials_rule():
         row(8, "finished", 0.8, 61.0),  # after the budget
         row(9, "terminated", 0.1, 4.0, indicator="lce"),  # ETR rule: last value
     ]
-    got = metrics.counted_trials(rows, budget=60.0)
+    got = metrics.counted_trials(rows, CountRule.LAST, budget=60.0)
     assert [(s.trial_id, s.value, s.time) for s in got] == [
-        (3, 0.2, 4.0), (9, 0.1, 4.0), (2, 0.6, 5.0), (1, 0.5, 10.0)
+        (3, 0.2, 4.0), (9, 0.1, 4.0), (2, 0.3, 5.0), (1, 0.5, 10.0)
     ]  # fmt: skip
-    assert len(metrics.counted_trials(rows)) == 5  # no budget: trial 8 counts
+    assert len(metrics.counted_trials(rows, CountRule.LAST)) == 5  # no budget: trial 8 counts
+    best = metrics.counted_trials(rows, CountRule.BEST, budget=60.0)  # every trial alike
+    assert [(s.trial_id, s.value) for s in best] == [(3, 0.7), (9, 0.1), (2, 0.6), (1, 0.5)]
 
 
 # ------------------------------------------------------------- Table 2
@@ -135,16 +138,16 @@ def test_tables_with_a_baseline_and_repeats():
                       row(2, "finished", 0.8, 8.0), row(3, "finished", 0.6, 20.0)])  # fmt: skip
     arm2 = run("a2", [row(1, "finished", 0.6, 30.0)])
     arms = {"base": [base, base], "btt": [arm1, arm2]}
-    t2 = {r["arm"]: r for r in paper_tables.table2(arms, "base")}
+    t2 = {r["arm"]: r for r in paper_tables.table2(arms, "base", CountRule.LAST)}
     assert t2["base"]["top10hr"] is None
     # repeat 1: union 0.8 0.7 0.6 0.5 0.1 -> arm has 3 of 5 = 60%; repeat 2: 1 of 3 = 33.3%
     assert t2["btt"]["top10hr"]["mean"] == pytest.approx((60 + 100 / 3) / 2)
     assert t2["btt"]["top10hr"]["std"] is not None
-    t3 = {r["arm"]: r for r in paper_tables.table3(arms, "base")}
+    t3 = {r["arm"]: r for r in paper_tables.table3(arms, "base", CountRule.LAST)}
     full = t3["btt"]["points"][-1]
     assert full["trials"]["mean"] == 2.0  # 3 and 1
     assert full["increase"]["mean"] == pytest.approx((50.0 - 50.0) / 2)
-    (t4,) = paper_tables.table4(arms, "base")
+    (t4,) = paper_tables.table4(arms, "base", CountRule.LAST)
     assert [r["status"] for r in t4["repeats"]] == ["ok", "not reached"]
     assert t4["tsba"]["mean"] == pytest.approx(80.0) and t4["tsba"]["missing"] == 1
     t5 = {r["arm"]: r for r in paper_tables.table5(arms)}

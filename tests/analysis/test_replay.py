@@ -14,6 +14,7 @@ import pytest
 from bttackler.analysis.metrics import load_run
 from bttackler.analysis.replay import load_events, replay, replay_config, trial_events
 from bttackler.core.history import STAT_NAMES
+from bttackler.core.objective import CountRule
 from bttackler.core.store import Store, TrialRow
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -58,7 +59,7 @@ def test_replay_with_the_runs_own_settings_reproduces_its_live_verdicts(live_run
         live.setdefault((v["trial_id"], v["indicator"]), v["epoch"])
     store.close()
     assert live, "the custom indicator should have fired in the live run"
-    doc = replay(run, replay_config(live_run))
+    doc = replay(run, replay_config(live_run), count=CountRule.LAST)
     by_name = {r["indicator"]: r for r in doc["indicators"]}
     replayed = {(c["trial_id"], name): c["epoch"]
                 for name, r in by_name.items() if name != "all" for c in r["claims"]}  # fmt: skip

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from bttackler.analysis import report
 from bttackler.analysis.metrics import load_run
+from bttackler.core.objective import CountRule
 from bttackler.core.store import Store, TrialState
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -53,14 +54,16 @@ def test_report_writes_markdown_figures_and_json(tmp_path):
     )  # fmt: skip
     assert out.returncode == 0, out.stderr
     doc = json.loads(out.stdout)
-    assert set(doc) == {"schema", "baseline", "objective", "mode", "warnings", "runs", "tables",
-                        "figures", "report"}  # fmt: skip
+    assert set(doc) == {"schema", "baseline", "count", "objective", "mode", "warnings", "runs",
+                        "tables", "figures", "report"}  # fmt: skip
+    assert doc["count"] == "last"  # the default without --count
     assert doc["baseline"] == "base" and doc["mode"] == "max"
     assert set(doc["figures"]) == set(report.FIGURE_FILES)
     for key, fig in doc["figures"].items():
         assert (base / fig["file"]).stat().st_size > 1000, key
     md = (base / "report.md").read_text()
-    for heading in ("Table 2", "Table 3", "Table 4", "Table 5", "Figure 4", "Figure 5"):
+    for heading in ("Table 2", "Table 3", "Table 4", "Table 5", "Figure 4", "Figure 5",
+                    "counted by last value"):  # fmt: skip
         assert heading in md
     t2 = {r["arm"]: r for r in doc["tables"]["table2"]}
     assert t2["btt"]["top10hr"]["mean"] == 60.0  # 0.8 0.6 0.1 of 0.8 0.7 0.6 0.5 0.1
@@ -78,7 +81,7 @@ def test_report_writes_markdown_figures_and_json(tmp_path):
 
 def test_report_of_one_run_has_no_comparison(tmp_path):
     base, _ = two_runs(tmp_path)
-    doc = report.write({"base": [load_run(base)]}, base)
+    doc = report.write({"base": [load_run(base)]}, base, CountRule.LAST)
     assert doc["baseline"] is None and doc["tables"]["table4"] == []
     assert doc["tables"]["table2"][0]["top10hr"] is None
     assert "One run: no comparison" in (base / "report.md").read_text()

@@ -82,6 +82,15 @@ def test_wrong_typed_config(results, tmp_path):
     assert_usage_error(run(results, "--task", FAULT_TASK, "--config", str(config)), "workers")
 
 
+def test_unknown_count_rule_in_config_or_flag(results, tmp_path):
+    config = tmp_path / "c.toml"
+    config.write_text('[run]\ncount = "final"\n')
+    out = run(results, "--task", FAULT_TASK, "--config", str(config))
+    assert_usage_error(out, "run.count must be one of last, best", "'final'")
+    assert not results.exists()
+    assert_usage_error(run(results, "--task", FAULT_TASK, "--count", "final"), "--count")
+
+
 def test_task_without_run(results, tmp_path):
     task = tmp_path / "t.py"
     task.write_text('OBJECTIVE = "acc"\nMODE = "max"\nMAX_EPOCHS = 2\n')

@@ -47,7 +47,7 @@ def test_search_records_every_trial_and_epoch(tmp_path):
     proc = subprocess.Popen(
         [*BTTACKLER, "run", "--task", FAULT_TASK, "--method", "random", "--results-dir",
          str(tmp_path), "--name", "r", "--plain", "--budget", "60s", "--max-trials", "4",
-         "--workers", "2"],
+         "--workers", "2", "--count", "best"],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     stdout, stderr = proc.communicate(timeout=120)
@@ -62,8 +62,9 @@ def test_search_records_every_trial_and_epoch(tmp_path):
     db = sqlite3.connect(tmp_path / "r" / "experiment.db")
     assert db.execute("SELECT COUNT(*) FROM epochs").fetchone()[0] == 12
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert (tmp_path / "r" / "config.toml").is_file()
-    assert "top" in stdout and "results:" in stdout
+    assert 'count = "best"' in (tmp_path / "r" / "config.toml").read_text()
+    assert db.execute("SELECT value FROM meta WHERE key='count'").fetchone()[0] == '"best"'
+    assert "top" in stdout and "counted by best value" in stdout and "results:" in stdout
     assert not shm_segments_of(proc.pid)  # the run unlinked its rings
 
 

@@ -14,6 +14,7 @@ from bttackler.core.config import (
     write_config,
 )
 from bttackler.core.errors import BttacklerError
+from bttackler.core.objective import CountRule
 
 
 @pytest.mark.parametrize(
@@ -80,11 +81,18 @@ def test_malformed_toml_is_one_line_error(tmp_path):
         ({"bogus": 1}, "unknown key run.bogus"),
         ({"gpus": "some"}, "gpus"),
         ({"kill_grace": "1"}, "kill_grace"),
+        ({"count": "final"}, r"run\.count must be one of last, best, got 'final'"),
     ],
 )
 def test_wrong_types_are_named(run, message):
     with pytest.raises(BttacklerError, match=message):
         run_settings({"run": run})
+
+
+def test_count_rule_defaults_to_last_and_reads_best():
+    assert run_settings({"run": {}}).count is CountRule.LAST
+    assert run_settings({"run": {"count": "best"}}).count is CountRule.BEST
+    assert run_settings(load_config()).count is CountRule.LAST  # the documented default
 
 
 def test_snapshot_round_trips(tmp_path):

@@ -57,7 +57,7 @@ def run_behaviour(results: Path, behaviour: str) -> tuple[subprocess.CompletedPr
     assert out.returncode == 0, out.stdout + out.stderr
     listing = bt("trials", str(results / behaviour), "--json")
     assert listing.returncode == 0, listing.stderr
-    return out, json.loads(listing.stdout)
+    return out, {**json.loads(listing.stdout), "path": str(results / behaviour)}
 
 
 @pytest.fixture(scope="module")
@@ -98,9 +98,15 @@ def test_pathology_is_terminated_by_the_expected_indicator(runs, behaviour):
     assert f"terminations by indicator: {indicator} 1" in out.stdout
 
 
-def test_converged_trial_keeps_its_best_value(runs):
-    trial = only_trial(runs["converge"][1])
-    assert trial["value"] == trial["best_value"]  # NMG is benign: the trial keeps its best
+def test_converged_trial_counts_with_its_last_value(runs):
+    """NMG stops a trial like any indicator: its value is the last it reported (paper 3.3)."""
+    doc = runs["converge"][1]
+    trial = only_trial(doc)
+    db = sqlite3.connect(Path(doc["path"]) / "experiment.db")
+    (last,) = db.execute("SELECT metrics FROM epochs ORDER BY rowid DESC LIMIT 1").fetchone()
+    db.close()
+    assert trial["value"] == json.loads(last)["val_acc"]
+    assert trial["best_value"] >= trial["value"]
 
 
 @pytest.mark.parametrize("flag", ["--no-diagnosis", "--no-trace"])
