@@ -72,7 +72,8 @@ def test_a_run_from_the_wheel_outside_the_project(installed: Path, tmp_path: Pat
     assert trials.returncode == 0, trials.stderr
     listed = json.loads(trials.stdout)
     assert listed["task"] == "digits"
-    assert [t["state"] for t in listed["trials"]] == ["finished"]
+    (trial,) = listed["trials"]
+    assert trial["state"] in ("finished", "terminated"), trial  # judged, or ran to its end
     code = "import bttackler, sys; print(bttackler.__file__)"
     where = subprocess.run(
         [sys.executable, "-c", code],

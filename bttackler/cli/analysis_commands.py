@@ -20,6 +20,7 @@ from bttackler.cli.options import (
 )
 from bttackler.core.errors import BttacklerError
 from bttackler.core.jsonsafe import dumps
+from bttackler.core.verdict import plural
 
 
 @cli.command()
@@ -87,7 +88,7 @@ def replay(
         click.echo(dumps(doc))
         return
     table = Table(
-        title=f"replay of {doc['run']}: {doc['replayed_trials']} trials with records"
+        title=f"replay of {doc['run']}: {plural(doc['replayed_trials'], 'trial')} with records"
         f" (guard {'on' if doc['guard'] else 'off'}); final top 10 ({rule.label}): {doc['top10']}"
     )
     for col in ("indicator", "trials claimed", "at epoch (trials)", "time saved",

@@ -8,6 +8,7 @@ import click
 
 from bttackler.core.errors import BttacklerError
 
+EXIT_FAILED = 1  # the run ran, but every trial failed (a broken task)
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 

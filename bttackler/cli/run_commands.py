@@ -9,13 +9,14 @@ from typing import Any
 
 import click
 from rich.console import Console
-from rich.table import Table
 
-from bttackler.cli.app import EXIT_INTERRUPTED, cli
+from bttackler.cli.app import EXIT_FAILED, EXIT_INTERRUPTED, cli
 from bttackler.cli.options import config_from_flags, count_option
+from bttackler.cli.output import keep_running_if_the_pipe_closes, line, print_rows
 from bttackler.core.errors import BttacklerError
 from bttackler.core.jsonsafe import dumps
 from bttackler.core.objective import CountRule
+from bttackler.core.verdict import plural
 
 
 @cli.command()
@@ -44,6 +45,9 @@ from bttackler.core.objective import CountRule
 @count_option("The value every trial counts with, told to the method and ranked: its last "
               "reported (the paper's rule, whatever stopped it) or its best epoch's.  "
               "[default: last]")  # fmt: skip
+@click.option("--fail-fast", type=click.IntRange(min=0), metavar="N",
+              help="Stop the run (exit 1) when its first N trials all failed: a broken task "
+              "must not burn the budget. 0: never.  [default: 3]")  # fmt: skip
 @click.option("--plain", is_flag=True, help="Plain line log instead of the live view.")
 def run(**flags: Any) -> None:
     """Run a hyperparameter search.
@@ -56,6 +60,8 @@ def run(**flags: Any) -> None:
     """
     from bttackler.runtime import experiment
     from bttackler.runtime.progress import make_view
+
+    keep_running_if_the_pipe_closes()
 
     if flags["resume"]:
         others = [k for k, v in flags.items() if v and k not in ("resume", "plain")]
@@ -84,6 +90,9 @@ def run(**flags: Any) -> None:
     _print_summary(prepared.run_dir, prepared.task, settings.count, scheduler)
     if outcome == "interrupted":
         sys.exit(EXIT_INTERRUPTED)
+    if outcome == "failed":
+        click.echo(f"error: {scheduler.failure}", err=True)
+        sys.exit(EXIT_FAILED)
 
 
 def _print_summary(run_dir: Path, task: Any, count: CountRule, scheduler: Any) -> None:
@@ -92,13 +101,14 @@ def _print_summary(run_dir: Path, task: Any, count: CountRule, scheduler: Any) -
     rows = _ranked_rows(run_dir, task.mode, count)
     console = Console()
     console.print(summary_table(rows, task.objective, count))
-    console.print(status_line(scheduler.snapshot()))
+    line(status_line(scheduler.snapshot()))
     counts = scheduler.counts.by_indicator
     if counts:
         console.print(
             "terminations by indicator: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
         )
-    console.print(f"results: {run_dir}  (bttackler trials {run_dir})")
+    line(f"results: {run_dir}")
+    line(f"list the trials: bttackler trials {run_dir}")
 
 
 def _ranked_rows(run_dir: Path, mode: str, count: CountRule) -> list[dict[str, Any]]:
@@ -131,8 +141,10 @@ def trials(run_dir: str, as_json: bool) -> None:
       bttackler trials results/digits-tpe-20261125-142000 --json
     """
     from bttackler.core.store import Store, open_existing
+    from bttackler.runtime.progress import params_text
 
     path = Path(run_dir)
+    name = path.resolve().name
     if not (path / Store.FILENAME).is_file():
         raise BttacklerError(f"{path} is not a bttackler run (no {Store.FILENAME})")
     store = open_existing(path)
@@ -143,7 +155,7 @@ def trials(run_dir: str, as_json: bool) -> None:
         store.close()
     if as_json:
         doc = {
-            "run": path.name,
+            "run": name,
             "task": meta.get("task"),
             "method": meta.get("method"),
             "objective": meta.get("objective"),
@@ -154,22 +166,23 @@ def trials(run_dir: str, as_json: bool) -> None:
         }
         click.echo(dumps(doc))
         return
-    table = Table(title=f"{path.name}: {len(rows)} trials ({meta.get('objective')}, "
-                  f"{meta.get('mode')})")  # fmt: skip
-    for col in ("id", "state", "value", "epochs", "start", "end", "reason", "params"):
-        table.add_column(col, overflow="fold")
-    for r in rows:
-        table.add_row(
-            str(r["id"]),
-            r["state"],
-            "-" if r["value"] is None else f"{r['value']:.4f}",
-            str(r["epochs"]),
-            _fmt_time(r["started"]),
-            _fmt_time(r["ended"]),
-            r["reason"] or "",
-            json.dumps(r["params"], default=str),
-        )
-    Console().print(table)
+    print_rows(
+        f"{name}: {plural(len(rows), 'trial')} ({meta.get('objective')}, {meta.get('mode')})",
+        ("id", "state", "value", "epochs", "start", "end", "reason", "params"),
+        [
+            (
+                str(r["id"]),
+                r["state"],
+                "-" if r["value"] is None else f"{r['value']:.4f}",
+                str(r["epochs"]),
+                _fmt_time(r["started"]),
+                _fmt_time(r["ended"]),
+                r["reason"] or "",
+                params_text(r["params"], limit=10_000),
+            )
+            for r in rows
+        ],
+    )
 
 
 def _fmt_time(value: float | None) -> str:
@@ -185,7 +198,7 @@ def tasks(as_json: bool) -> None:
 
     rows: list[dict[str, Any]] = []
     for name in builtin_task_names():
-        spec, _ = load_task(name)
+        spec, module = load_task(name)
         space = spec.default_space
         rows.append(
             {
@@ -194,6 +207,7 @@ def tasks(as_json: bool) -> None:
                 "mode": spec.mode,
                 "max_epochs": spec.max_epochs,
                 "space": display_path(space) if space else None,
+                "options": sorted(getattr(module, "OPTIONS", {}) or {}),
                 "description": spec.description,
                 "data": spec.data_source,
             }
@@ -201,10 +215,12 @@ def tasks(as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
-    table = Table(title="built-in tasks (or pass --task path/to/your_task.py)")
-    for col in ("task", "objective", "epochs", "space", "description", "data"):
-        table.add_column(col, overflow="fold")
-    for r in rows:
-        table.add_row(r["name"], f"{r['objective']} ({r['mode']})", str(r["max_epochs"]),
-                      r["space"] or "-", r["description"], r["data"])  # fmt: skip
-    Console().print(table)
+    print_rows(
+        "built-in tasks (or pass --task path/to/your_task.py)",
+        ("task", "objective", "epochs", "options", "space", "description", "data"),
+        [
+            (r["name"], f"{r['objective']} ({r['mode']})", str(r["max_epochs"]),
+             ", ".join(r["options"]) or "-", r["space"] or "-", r["description"], r["data"])
+            for r in rows
+        ],
+    )  # fmt: skip

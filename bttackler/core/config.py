@@ -128,6 +128,7 @@ class RunSettings:
     trace: bool
     etr: str | None
     count: CountRule = CountRule.LAST
+    fail_fast: int = 3  # stop when this many first trials all failed (0: never)
 
 
 def run_settings(config: Mapping[str, Any]) -> RunSettings:
@@ -141,7 +142,7 @@ def run_settings(config: Mapping[str, Any]) -> RunSettings:
     known = {
         "task", "space", "method", "budget", "max_trials", "workers", "seed", "results_dir",
         "name", "trial_timeout", "kill_grace", "ring_capacity", "gpus", "task_options",
-        "data_dir", "etr", "count",
+        "data_dir", "etr", "count", "fail_fast",
     }  # fmt: skip
     unknown = sorted(set(run) - known)
     if unknown:
@@ -169,6 +170,7 @@ def run_settings(config: Mapping[str, Any]) -> RunSettings:
         trace=_bool(diag, "trace", True),
         etr=_opt_str(run, "etr"),
         count=CountRule(_choice(run, "count", CountRule.LAST.value, COUNT_RULES)),
+        fail_fast=_int(run, "fail_fast", 3, minimum=0),
     )
 
 

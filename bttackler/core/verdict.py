@@ -8,6 +8,12 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+
+def plural(count: int, word: str) -> str:
+    """``1 epoch``, ``3 epochs``."""
+    return f"{count} {word}" if count == 1 else f"{count} {word}s"
+
+
 _FIELDS = ("indicator", "rule", "epoch", "values", "benign")
 
 

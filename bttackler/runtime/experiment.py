@@ -180,6 +180,7 @@ def execute(prepared: PreparedRun, view: View) -> tuple[str, Scheduler]:
                 objective=task.objective,
                 mode=task.mode,
                 max_epochs=task.max_epochs,
+                fail_fast=settings.fail_fast,
                 chance_loss=task.chance_loss,
                 diagnosis=settings.diagnosis,
                 ring_capacity=settings.ring_capacity,

@@ -14,17 +14,18 @@ from rich.text import Text
 
 from bttackler.core.config import format_duration
 from bttackler.core.objective import CountRule
+from bttackler.core.verdict import plural
 from bttackler.runtime.snapshot import RunSnapshot, View
 
 
-def _params_text(params: dict[str, Any] | None, limit: int = 160) -> str:
+def params_text(params: dict[str, Any] | None, limit: int = 160) -> str:
     if not params:
         return "-"
-    text = ", ".join(f"{k}={_short(v)}" for k, v in params.items())
+    text = ", ".join(f"{k}={short_value(v)}" for k, v in params.items())
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _short(value: Any) -> str:
+def short_value(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.4g}"
     return str(value)
@@ -100,7 +101,7 @@ class LiveView(View):
             ),
         )
         counts = Text(status_line(s).split(" | ", 1)[1])
-        best = Text(f"best: {_value(s.best_value)}  {_params_text(s.best_params)}", style="green")
+        best = Text(f"best: {_value(s.best_value)}  {params_text(s.best_params)}", style="green")
         slots = Table(box=None, show_header=True, header_style="dim", pad_edge=False)
         for col in ("slot", "trial", "epoch", "running for"):
             slots.add_column(col)
@@ -130,7 +131,8 @@ def summary_table(
     rows: list[dict[str, Any]], objective: str, count: CountRule, limit: int = 10
 ) -> Table:
     """The best ``limit`` of ``rows`` (ranked, each with its ``counted`` value)."""
-    table = Table(title=f"top {min(limit, len(rows))} trials by {objective} ({count.label})")
+    shown = plural(min(limit, len(rows)), "trial")
+    table = Table(title=f"top {shown} by {objective} ({count.label})")
     for col in ("trial", objective, "state", "epochs", "time", "params"):
         table.add_column(col, overflow="fold")
     for r in rows[:limit]:
@@ -140,6 +142,6 @@ def summary_table(
             r["state"] + (f" ({r['indicator']})" if r.get("indicator") else ""),
             str(r["epochs"]),
             "-" if r["duration"] is None else f"{r['duration']:.1f}s",
-            _params_text(r["params"], limit=400),
+            params_text(r["params"], limit=400),
         )
     return table

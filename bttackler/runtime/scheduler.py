@@ -14,7 +14,7 @@ import queue
 import signal
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,7 @@ from bttackler.core.errors import BttacklerError
 from bttackler.core.objective import CountRule, is_better
 from bttackler.core.ring import RingReader, create_ring, shm_name
 from bttackler.core.store import Store, TrialRow, TrialState
-from bttackler.core.verdict import Verdict
+from bttackler.core.verdict import Verdict, plural
 from bttackler.diagnosis import Diagnoser, VerdictSink
 from bttackler.diagnosis.etr import ETR_INDICATORS
 from bttackler.runtime.ledger import Ledger
@@ -62,6 +62,7 @@ class SchedulerSettings:
     diagnosis: bool  # do indicator verdicts terminate trials?
     ring_capacity: int
     chance_loss: float = math.nan  # the task's CHANCE_LOSS, for the indicators
+    fail_fast: int = 3  # stop when this many first trials all failed (0: never)
     always_acting: frozenset[str] = ETR_INDICATORS  # ETR verdicts act even without diagnosis
     count: CountRule = CountRule.LAST  # the value told to the searcher and ranked for the best
     ready_timeout: float = 300.0
@@ -79,6 +80,7 @@ class LiveTrial:
     value: float | None = None  # the last reported objective
     best_value: float | None = None
     indicator: str | None = None  # the verdict that stopped it, if one did
+    reported: set[str] = field(default_factory=set)  # every metric name it reported
 
 
 class Scheduler:
@@ -112,6 +114,8 @@ class Scheduler:
         self._diagnoser: Diagnoser | None = None
         self._interrupted = False
         self._stop_reason: str | None = None
+        self.failure: str | None = None  # why the run failed (every trial failed), for the CLI
+        self._first_failures: list[tuple[int, str]] = []
         self._t0 = time.monotonic()
         self._ended_at: float | None = None
         self.outcome = "completed"
@@ -246,7 +250,12 @@ class Scheduler:
             self._end(trial_id, TrialState.STOPPED, self._stop_reason, self.now())
         self._ended_at = self.now()
         self.store.set_meta(elapsed=self.now(), lost_records=monitor.lost)
-        self.outcome = "interrupted" if self._interrupted else "completed"
+        if self.failure is None and self.counts.failed and not self._succeeded():
+            self.failure = self._failure_summary("every trial failed")
+        if self._interrupted:
+            self.outcome = "interrupted"
+        else:
+            self.outcome = "failed" if self.failure is not None else "completed"
         self.store.end_session(self.outcome)
         self.store.commit()
         self.view.update(self.snapshot())
@@ -356,6 +365,7 @@ class Scheduler:
         self.store.add_epoch(live.trial_id, event.epoch, event.time, event.metrics)
         if event.layer_rows:
             self.store.add_layer_stats(live.trial_id, event.epoch, event.layer_rows)
+        live.reported.update(event.metrics)
         value = event.metrics.get(self.s.objective)
         if value is not None:
             live.value = value
@@ -379,7 +389,10 @@ class Scheduler:
             return slot.kill_reason
         if event.exit_code == 0:
             if live.value is None:
-                return TrialState.FAILED, f"ended without reporting {self.s.objective}"
+                reported = ", ".join(sorted(live.reported)) or "nothing"
+                return TrialState.FAILED, (
+                    f"ended without reporting {self.s.objective} (it reported: {reported})"
+                )
             return TrialState.FINISHED, None
         if event.signal:
             hint = _SIGNAL_HINTS.get(signal.Signals(event.signal))
@@ -403,12 +416,43 @@ class Scheduler:
         )
         if state in (TrialState.FINISHED, TrialState.TERMINATED, TrialState.FAILED):
             self.searcher.tell(live.params, counted if state is not TrialState.FAILED else None)
+        self._watch_for_a_broken_task(trial_id, state, reason)
         value = "-" if counted is None else f"{counted:.4g}"
         detail = f" ({reason})" if reason else ""
         self.view.event(
             f"trial {trial_id} {state.value}{detail}: {self.s.objective}={value} "
-            f"after {live.epochs} epochs, {when - live.started:.1f}s"
+            f"after {plural(live.epochs, 'epoch')}, {when - live.started:.1f}s"
         )
+
+    def _watch_for_a_broken_task(
+        self, trial_id: int, state: TrialState, reason: str | None
+    ) -> None:
+        """Fail fast: when the first ``fail_fast`` trials all failed, the task is broken and
+        every further trial would burn budget the same way: stop the run."""
+        if state is not TrialState.FAILED or self._succeeded():
+            return
+        self._first_failures.append((trial_id, reason or "failed"))
+        if self.s.fail_fast and len(self._first_failures) == self.s.fail_fast:
+            self.failure = self._failure_summary(f"the first {self.s.fail_fast} trials all failed")
+            if self._stop_reason is None:
+                self._stop_reason = "the task looks broken: its first trials all failed"
+            self.view.event(self.failure)
+
+    def _succeeded(self) -> bool:
+        """Whether any trial of the run (resumed ones included) ran or was judged to a value."""
+        return self.counts.finished + self.counts.terminated > 0
+
+    def _failure_summary(self, what: str) -> str:
+        """One line: ``what``, the reason the failed trials share (or the first one's), and
+        where to read the first one's log."""
+        if not self._first_failures:
+            return what
+        first_id, first = self._first_failures[0]
+        shared = all(reason == first for _, reason in self._first_failures)
+        log = self.run_dir / "trials" / f"{first_id}.log"
+        if shared:
+            return f"{what}: {first} (see {log})"
+        return f"{what}; trial {first_id}: {first} (see {log})"
 
     # ------------------------------------------------------------------ verdicts
     def _on_verdict(self, trial_id: int, verdict: Verdict) -> None:
