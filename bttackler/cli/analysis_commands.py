@@ -97,8 +97,8 @@ def replay(run_dir: str, config_file: str | None, indicators: str | None, as_jso
 @click.option("--task", help="Run the arms on this task (instead of comparing existing RUNS).")
 @click.option("--method", help="HPO method: random, tpe, gp or smac.")
 @click.option("--budget", help="Wall-clock budget of every arm: 90s, 10m, 6h.")
-@click.option("--arms", default="baseline,bttackler,etr", show_default=True,
-              help="Arms to run, baseline first.")  # fmt: skip
+@click.option("--arms", default="baseline,bttackler,lce,msr,bttackler+msr", show_default=True,
+              help="Arms to run, baseline first (etr: lce for max, msr for min).")  # fmt: skip
 @click.option("--repeats", type=click.IntRange(min=1), default=1, show_default=True,
               help="Runs per arm; repeat r uses seed S+r in every arm.")  # fmt: skip
 @click.option("--workers", type=click.IntRange(min=1), help="CPU worker slots per run.")
@@ -121,8 +121,8 @@ def compare(runs: tuple[str, ...], as_json: bool, **flags: Any) -> None:
 
     \b
     Examples:
-      bttackler compare results/base results/btt results/etr
-      bttackler compare --task digits --method tpe --budget 10m --arms baseline,bttackler
+      bttackler compare results/base results/btt results/msr
+      bttackler compare --task digits --method tpe --budget 10m --arms baseline,bttackler,msr
     """
     from bttackler.analysis import compare as compare_mod
     from bttackler.analysis import report as report_mod
@@ -173,10 +173,10 @@ def _load(path: Path) -> Any:
 
 
 def _arm_names(text: str) -> list[str]:
-    from bttackler.runtime.arms import ARMS
+    from bttackler.runtime.arms import ALIASES, ARMS
 
     names = [a.strip() for a in text.split(",") if a.strip()]
-    unknown = [a for a in names if a not in ARMS]
+    unknown = [a for a in names if a not in ARMS and a not in ALIASES]
     if unknown:
         raise BttacklerError(f"--arms: unknown arm {unknown[0]!r} (known: {', '.join(ARMS)})")
     if len(set(names)) != len(names) or len(names) < 2:
