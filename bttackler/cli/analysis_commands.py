@@ -95,6 +95,8 @@ def replay(run_dir: str, config_file: str | None, indicators: str | None, as_jso
 @cli.command()
 @click.argument("runs", nargs=-1, type=click.Path(file_okay=False))
 @click.option("--task", help="Run the arms on this task (instead of comparing existing RUNS).")
+@click.option("--space", type=click.Path(dir_okay=False),
+              help="Search space YAML/JSON for every arm (default: the task's own).")  # fmt: skip
 @click.option("--method", help="HPO method: random, tpe, gp or smac.")
 @click.option("--budget", help="Wall-clock budget of every arm: 90s, 10m, 6h.")
 @click.option("--arms", default="baseline,bttackler,lce,msr,bttackler+msr", show_default=True,
@@ -128,8 +130,8 @@ def compare(runs: tuple[str, ...], as_json: bool, **flags: Any) -> None:
     from bttackler.analysis import report as report_mod
     from bttackler.runtime.arms import run_arms
 
-    run_flags = ("task", "method", "budget", "workers", "seed", "max_trials", "results_dir",
-                 "name", "config_file", "task_opts")  # fmt: skip
+    run_flags = ("task", "space", "method", "budget", "workers", "seed", "max_trials",
+                 "results_dir", "name", "config_file", "task_opts")  # fmt: skip
     if runs:
         given = [k for k in run_flags if flags.get(k)]
         if given:

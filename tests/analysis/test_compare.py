@@ -61,7 +61,8 @@ def test_compare_existing_runs_prints_tables_and_json(tmp_path):
 
 def test_compare_usage_errors(tmp_path):
     base = make_run(tmp_path / "base", [("finished", 0.3, 20.0, None)])
-    for args in ([str(base)], [str(base), str(base), "--task", "digits"], []):
+    for args in ([str(base)], [str(base), str(base), "--task", "digits"],
+                 [str(base), str(base), "--space", "s.yaml"], []):  # fmt: skip
         out = bt("compare", *args)
         assert out.returncode == 2 and out.stderr.startswith("error: "), args
     out = bt("compare", "--task", FAULT_TASK, "--arms", "baseline,magic")
