@@ -5,7 +5,7 @@ standardised with the training rows' mean and std, so predicting the mean scores
 and a good model about 0.5. A fixed 80/20 split. The objective is *minimised*, which
 exercises MSR and LCE for ``mode = "min"``. The space is as wide as the paper's Table 1
 spaces (five optimizers and activations, lr over five decades, initialisation scales over
-three, 1-5 hidden layers); about 40% of its random trials are bad (stay at the mean's 1.0,
+two, 1-5 hidden layers); about 40% of its random trials are bad (stay at the mean's 1.0,
 learn far too slowly, or diverge). Offline; a trial takes about a second (40 short epochs).
 
 Task options: ``epochs`` (cap, default 40).
