@@ -38,8 +38,8 @@ numbers). ``--from DIR`` re-prints the table from those files without running an
 run into an existing --results-dir reuses the cells already there.
 
 Usage: python benchmarks/hpo_effect.py [--methods random,tpe] [--tasks digits:SPACE,fashionmlp]
-       [--seeds 3 | --seeds 0,4] [--arms baseline,bttackler,...] [--budget 60s] [--workers 2]
-       [--results-dir DIR] | --from DIR
+       [--seeds 3 | --seeds 0,4 | --seeds 7,] [--arms baseline,bttackler,...] [--budget 60s]
+       [--workers 2] [--results-dir DIR] | --from DIR
 """
 
 from __future__ import annotations
@@ -80,10 +80,19 @@ def parse_tasks(text: str) -> list[tuple[str, str, str | None]]:
 
 
 def parse_seeds(text: str) -> list[int]:
-    """``3`` -> 0, 1, 2; ``0,4`` -> 0, 4."""
-    if "," not in text and text.strip().isdigit():
-        return list(range(int(text)))
-    return [int(s) for s in text.split(",") if s.strip()]
+    """A count or a list: ``3`` -> 0, 1, 2; ``0,4`` -> 0, 4; ``7,`` -> 7 alone."""
+    try:
+        if "," not in text:
+            count = int(text)
+            if count < 1:
+                raise ValueError
+            return list(range(count))
+        seeds = [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        seeds = []
+    if not seeds or min(seeds) < 0:
+        raise SystemExit(f"--seeds {text}: a count >= 1 (3: seeds 0,1,2) or a list (0,4; one: 7,)")
+    return seeds
 
 
 def run_cell(args: argparse.Namespace, label: str, task: str, space: str | None,
@@ -99,7 +108,7 @@ def run_cell(args: argparse.Namespace, label: str, task: str, space: str | None,
            str(args.workers), "--seed", str(seed), "--results-dir", str(args.results_dir),
            "--name", name, "--json"]  # fmt: skip
     if space:
-        cmd[5:5] = ["--space", str((ROOT / space).resolve())]
+        cmd += ["--space", str((ROOT / space).resolve())]
     log = args.results_dir / f"{name}.log"
     start = time.monotonic()
     print(f"{name}: running {', '.join(args.arms)} x {args.budget} ...", flush=True)
@@ -329,7 +338,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--methods", default="random,tpe")
     parser.add_argument("--tasks", default=DEFAULT_TASKS, help="TASK[:SPACE],... [%(default)s]")
-    parser.add_argument("--seeds", default="3", help="a count (3: seeds 0,1,2) or a list: 0,4")
+    parser.add_argument("--seeds", default="3", help="a count (3: 0,1,2) or a list (0,4; 7,)")
     parser.add_argument("--arms", default=",".join(ARMS), help="baseline first")
     parser.add_argument("--budget", default="60s", help="wall-clock budget of every run")
     parser.add_argument("--workers", type=int, default=2)
