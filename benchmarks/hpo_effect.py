@@ -1,153 +1,384 @@
-"""The paper's experiment scaled to this machine: baseline vs +BTTackler vs +ETR per HPO method.
+"""The paper's experiment (section 4) at this machine's scale: does diagnosis pay off?
 
-For each method runs the real ``bttackler compare --json`` (the three arms one after another,
-same seed, workers and budget) on the offline default task and prints the paper's figures:
-Top1, Top10 mean and Top10HR vs the baseline (Table 2), trials finished by 1/6, 1/2 and all
-of the budget with the increase ratio (Table 3), the baseline's time to its best, the arm's
-time to reach it and TSBA (Table 4), and terminations per indicator (Table 5). Ends with one
-line per arm over the methods. The defaults (4 methods x 3 arms x 150 s) take 30-35 min:
-each arm adds about 20 s of start-up and shut-down to its budget on two cores.
+For every cell (task, HPO method, seed) runs the real ``bttackler compare --task ... --json``:
+the arms one after another with the same seed, budget and workers -- ``baseline`` (traced,
+never terminated), ``bttackler`` (the seven indicators act), ``lce`` and ``msr`` (one ETR rule
+each, the indicators off) and ``bttackler+msr`` (both). Then, on the baseline run, the
+project's replay (``bttackler replay RUN --json``): how many trials of the final top 10 a
+problem (non-benign) indicator would have killed (target 0). Every number comes from the
+project's metrics code (``bttackler.analysis``: Top10HR, TSBA, which trials count).
 
-The runs stay in --results-dir (one ``METHOD-ARM`` run each, and ``METHOD.log`` with the
-compare's log) for ``bttackler report`` or ``bttackler replay`` later.
+Prints ONE table, per task x method x arm, mean ± sample std over the seeds:
 
-Usage: python benchmarks/hpo_effect.py [--methods random,tpe,gp,smac] [--budget 150s]
-       [--workers 2] [--seed 0] [--results-dir DIR] [--task digits]
+* ``trials``: counted trials that ended within the budget (finished, NMG-stopped, or
+  terminated for a problem; failed and stopped ones do not count) -- Table 3's last column;
+* ``Top10HR``: share of the top 10 of (arm ∪ baseline of the same seed) from the arm;
+* ``TSBA``: (T_baseline - T_arm) / T_baseline, where T is the time to the baseline's best
+  value; averaged over the seeds where the arm reached it (``n/3 reached``);
+* ``kills``: terminated trials per indicator or rule (mean per run);
+
+and per baseline row: ``top10 killed`` (replay, summed over seeds, target 0) and ``bad time``:
+the share of all trial time (slot-seconds of ended and budget-stopped trials) spent in *bad*
+trials -- those that failed, ended with a non-finite objective, or counted with a value worse
+than the median counted value of their run. That share bounds what any termination rule can
+save. Then the mean over tasks, methods and seeds per arm, and the targets: bttackler's mean
+Top10HR >= 75% and mean TSBA >= 45%, and bttackler's mean Top10HR above both ETR arms' for
+every method.
+
+The full grid (the default of this script): methods random,tpe x tasks digits (with
+search_spaces/digits-wide.yaml), fashionmlp, diabetesmlp x seeds 0,1,2 x 5 arms x 60 s =
+90 runs, about 105 minutes on two cores (each run adds 10-20 s of start-up and shut-down to
+its budget). ``make bench-hpo`` runs the subset random,tpe x fashionmlp,diabetesmlp x 3 seeds x
+5 arms = 60 runs, about 70-80 minutes. Add ``--methods random,tpe,gp,smac`` for the paper's
+four methods.
+
+Everything goes to --results-dir: the runs (``TASK-METHOD-sSEED-ARM``), each compare's log,
+and one JSON per cell under ``cells/`` (the compare document, the replay, the bad-trial
+numbers). ``--from DIR`` re-prints the table from those files without running anything; a
+run into an existing --results-dir reuses the cells already there.
+
+Usage: python benchmarks/hpo_effect.py [--methods random,tpe] [--tasks digits:SPACE,fashionmlp]
+       [--seeds 3 | --seeds 0,4 | --seeds 7,] [--arms baseline,bttackler,...] [--budget 60s]
+       [--workers 2] [--results-dir DIR] | --from DIR
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 from _common import ROOT
 
-ARMS = ("baseline", "bttackler", "etr")
+from bttackler.analysis.metrics import counted_value, load_run
+from bttackler.core.objective import is_better
+from bttackler.core.store import TrialState
+
+ARMS = ("baseline", "bttackler", "lce", "msr", "bttackler+msr")
+ETR_ARMS = ("lce", "msr")
+DEFAULT_TASKS = "digits:search_spaces/digits-wide.yaml,fashionmlp,diabetesmlp"
+TARGET_HR, TARGET_TSBA = 75.0, 45.0
 
 
-def run_method(args: argparse.Namespace, method: str) -> dict[str, Any] | None:
-    """One ``compare`` of the three arms; its log goes to ``DIR/METHOD.log``."""
-    cmd = [sys.executable, "-m", "bttackler.cli", "compare", "--task", args.task,
-           "--method", method, "--budget", args.budget, "--arms", ",".join(ARMS),
-           "--workers", str(args.workers), "--seed", str(args.seed),
-           "--results-dir", str(args.results_dir), "--name", method, "--json"]  # fmt: skip
-    log = args.results_dir / f"{method}.log"
+# ---------------------------------------------------------------- the grid
+def parse_tasks(text: str) -> list[tuple[str, str, str | None]]:
+    """``TASK[:SPACE]`` items -> (label, task, space); the label is the space file's stem."""
+    out = []
+    for item in (t.strip() for t in text.split(",")):
+        if not item:
+            continue
+        task, _, space = item.partition(":")
+        out.append((Path(space).stem if space else task, task, space or None))
+    return out
+
+
+def parse_seeds(text: str) -> list[int]:
+    """A count or a list: ``3`` -> 0, 1, 2; ``0,4`` -> 0, 4; ``7,`` -> 7 alone."""
+    try:
+        if "," not in text:
+            count = int(text)
+            if count < 1:
+                raise ValueError
+            return list(range(count))
+        seeds = [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        seeds = []
+    if not seeds or min(seeds) < 0:
+        raise SystemExit(f"--seeds {text}: a count >= 1 (3: seeds 0,1,2) or a list (0,4; one: 7,)")
+    return seeds
+
+
+def run_cell(args: argparse.Namespace, label: str, task: str, space: str | None,
+             method: str, seed: int) -> dict[str, Any] | None:  # fmt: skip
+    """One compare of the arms plus the baseline's replay; the cell's JSON is saved."""
+    name = f"{label}-{method}-s{seed}"
+    path = args.results_dir / "cells" / f"{name}.json"
+    if path.is_file():
+        print(f"{name}: reusing {path}", flush=True)
+        return json.loads(path.read_text())
+    cmd = [sys.executable, "-m", "bttackler.cli", "compare", "--task", task, "--method", method,
+           "--budget", args.budget, "--arms", ",".join(args.arms), "--workers",
+           str(args.workers), "--seed", str(seed), "--results-dir", str(args.results_dir),
+           "--name", name, "--json"]  # fmt: skip
+    if space:
+        cmd += ["--space", str((ROOT / space).resolve())]
+    log = args.results_dir / f"{name}.log"
+    start = time.monotonic()
+    print(f"{name}: running {', '.join(args.arms)} x {args.budget} ...", flush=True)
     with log.open("w") as err:
         out = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=err, text=True, cwd=ROOT)
     if out.returncode != 0:
         tail = log.read_text().strip().splitlines()[-5:]
-        print(f"{method}: compare failed (exit {out.returncode}), see {log}:", *tail, sep="\n  ")
+        print(f"{name}: compare failed (exit {out.returncode}), see {log}:", *tail, sep="\n  ")
         return None
-    return json.loads(out.stdout)
+    doc = json.loads(out.stdout)
+    baseline_dir = Path(doc["runs"][0]["path"])
+    cell = {
+        "task": label, "task_ref": task, "space": space, "method": method, "seed": seed,
+        "budget": args.budget, "workers": args.workers, "arms": list(args.arms),
+        "seconds": time.monotonic() - start, "compare": doc,
+        "replay": replay_summary(baseline_dir), "bad": bad_trials(baseline_dir),
+    }  # fmt: skip
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(cell, indent=1, allow_nan=True))
+    print(f"{name}: done in {cell['seconds']:.0f}s", flush=True)
+    return cell
 
 
-def num(spread: dict[str, Any] | None, fmt: str = "{:.4g}") -> str:
-    """The value of a one-repeat spread from the report, ``-`` when there is none."""
-    return "-" if spread is None or spread["mean"] is None else fmt.format(spread["mean"])
+def replay_summary(run_dir: Path) -> dict[str, Any]:
+    """``bttackler replay RUN --json``: the final top 10 and the trials of it that a problem
+    (non-benign) indicator would have killed, all indicators together and per indicator."""
+    out = subprocess.run([sys.executable, "-m", "bttackler.cli", "replay", str(run_dir), "--json"],
+                         capture_output=True, text=True, cwd=ROOT)  # fmt: skip
+    if out.returncode != 0:
+        return {"error": (out.stderr.strip().splitlines() or ["replay failed"])[-1]}
+    doc = json.loads(out.stdout)
+    rows = {r["indicator"]: r for r in doc["indicators"]}
+    combined = rows.get("all", {})
+    return {
+        "top10": doc["top10"],
+        "killed_top10": list(combined.get("false_alarms", [])),
+        "by_indicator": {
+            k: r["false_alarms"] for k, r in rows.items() if k != "all" and r["false_alarms"]
+        },  # fmt: skip
+        "claimed": combined.get("claimed"),
+    }
 
 
-def print_method(doc: dict[str, Any]) -> None:
-    t = doc["tables"]
-    t4 = {row["arm"]: row for row in t["table4"]}
-    t5 = {row["arm"]: row["claimed"] for row in t["table5"]}
-    print(
-        f"{'arm':<10} {'Top1':>7} {'Top10':>7} {'Top10HR':>7} | trials by 1/6, 1/2, all of "
-        "budget (increase) | baseline time to best / arm time / TSBA | terminations"
+def bad_trials(run_dir: Path) -> dict[str, Any]:
+    """The baseline's bad trials and their share of all trial time (module docstring).
+
+    Values and which trials count are the project's (:func:`counted_value`); the budget cut
+    does not apply here, every ended trial is looked at.
+    """
+    run = load_run(run_dir)
+    mode = run.mode
+    rows = [r for r in run.trials if r.started is not None and r.ended is not None]
+    values = {r.id: counted_value(r) for r in rows}
+    counted = sorted(v for v in values.values() if v is not None)
+    median = statistics.median(counted) if counted else None
+    total = bad_time = 0.0
+    n_bad = n_judged = 0
+    for r in rows:
+        duration = float(r.ended) - float(r.started)  # type: ignore[arg-type]
+        total += duration
+        if r.state in (TrialState.STOPPED.value, TrialState.INTERRUPTED.value):
+            continue  # cut short by the budget: its final value is unknown
+        n_judged += 1
+        value = values[r.id]
+        bad = value is None or (median is not None and is_better(median, value, mode))
+        if bad:
+            n_bad += 1
+            bad_time += duration
+    return {"trials": n_judged, "bad": n_bad, "median": median, "trial_seconds": total,
+            "bad_seconds": bad_time, "share": bad_time / total if total else None}  # fmt: skip
+
+
+# ---------------------------------------------------------------- reading a cell
+def arm_numbers(cell: dict[str, Any], arm: str) -> dict[str, Any]:
+    """The arm's numbers in one cell, from the compare document (the project's metrics)."""
+    t = cell["compare"]["tables"]
+    row2 = next(r for r in t["table2"] if r["arm"] == arm)
+    row4 = next((r for r in t["table4"] if r["arm"] == arm), None)
+    row5 = next((r for r in t["table5"] if r["arm"] == arm), {"claimed": {}})
+    tsba, status = None, None
+    if row4 is not None:
+        tsba = row4["tsba"]["mean"]
+        status = row4["repeats"][0]["status"] if row4["repeats"] else None
+    return {
+        "trials": row2["counted"]["mean"],
+        "hr": row2["top10hr"]["mean"] if row2["top10hr"] else None,
+        "tsba": tsba,
+        "status": status,
+        "kills": {k: v["mean"] for k, v in row5["claimed"].items() if v["mean"]},
+    }
+
+
+def pm(values: Sequence[float | None], fmt: str = "{:.0f}", unit: str = "") -> str:
+    """``mean ± std`` of the numbers among ``values`` (``-`` without any)."""
+    nums = [v for v in values if v is not None and math.isfinite(v)]
+    if not nums:
+        return "-"
+    text = fmt.format(statistics.fmean(nums)) + unit
+    if len(nums) > 1:
+        text += " ± " + fmt.format(statistics.stdev(nums)) + unit
+    return text
+
+
+def mean(values: Iterable[float | None]) -> float | None:
+    nums = [v for v in values if v is not None]
+    return statistics.fmean(nums) if nums else None
+
+
+# ---------------------------------------------------------------- the table
+def print_table(cells: list[dict[str, Any]]) -> bool:
+    """The one table, the per-arm means and the targets; True when every target holds."""
+    arms = [a for a in ARMS if any(a in c["arms"] for c in cells)]
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for c in cells:
+        groups.setdefault((c["task"], c["method"]), []).append(c)
+    head = (
+        f"{'task':<12} {'method':<7} {'arm':<14} {'trials':>10} {'Top10HR':>13} {'TSBA':>15} "
+        f"{'reached':>7}  kills (per run) | baseline: top10 killed, bad time"
     )
-    for row2, row3 in zip(t["table2"], t["table3"]):
-        arm = row2["arm"]
-        trials = []
-        for p in row3["points"]:
-            text = num(p["trials"])
-            if p["increase"] is not None:
-                text += f" ({num(p['increase'], '{:+.0f}%')})"
-            trials.append(text)
-        tsba = "-"
-        if arm in t4:
-            r = t4[arm]
-            reached = r["tsba"]["mean"] is not None
-            tsba = f"{num(r['baseline_time'], '{:.1f}s')} / {num(r['arm_time'], '{:.1f}s')} / "
-            tsba += num(r["tsba"], "{:+.1f}%") if reached else r["repeats"][0]["status"]
-        kills = " ".join(f"{k}:{num(v)}" for k, v in t5.get(arm, {}).items() if v["mean"])
-        print(
-            f"{arm:<10} {num(row2['top1']):>7} {num(row2['top10']):>7} "
-            f"{num(row2['top10hr'], '{:.0f}%'):>7} | {', '.join(trials)} | {tsba} | "
-            f"{kills or '-'}"
-        )
-    for w in doc["warnings"]:
-        print(f"  warning: {w}")
+    print("\n" + head)
+    print("-" * len(head))
+    for (task, method), group in groups.items():
+        seeds = ",".join(str(c["seed"]) for c in group)
+        mode = group[0]["compare"]["mode"]
+        for arm in arms:
+            nums = [arm_numbers(c, arm) for c in group if arm in c["arms"]]
+            kills: dict[str, list[float]] = {}
+            for n in nums:
+                for k, v in n["kills"].items():
+                    kills.setdefault(k, []).append(v)
+            kill_text = " ".join(f"{k}:{sum(v) / len(nums):.1f}" for k, v in sorted(kills.items()))
+            reached = sum(1 for n in nums if n["tsba"] is not None)
+            extra = ""
+            if arm == "baseline":
+                killed = [len(c["replay"].get("killed_top10", [])) for c in group]
+                errors = [c["replay"]["error"] for c in group if "error" in c["replay"]]
+                shares = [c["bad"]["share"] for c in group]
+                bad = sum(c["bad"]["bad"] for c in group)
+                judged = sum(c["bad"]["trials"] for c in group)
+                percent = pm([s * 100 for s in shares if s is not None], unit="%")
+                who: dict[str, int] = {}
+                for c in group:
+                    for k, ids in c["replay"].get("by_indicator", {}).items():
+                        who[k] = who.get(k, 0) + len(ids)
+                named = f" {' '.join(f'{k}:{n}' for k, n in sorted(who.items()))}" if who else ""
+                extra = f" | {sum(killed)}{named} (target 0), {percent} ({bad}/{judged} trials bad)"
+                if errors:
+                    extra += f" replay error: {errors[0]}"
+            trials = pm([n["trials"] for n in nums], "{:.1f}")
+            hr, tsba, got = "-", "-", "-"
+            if arm != "baseline":
+                hr = pm([n["hr"] for n in nums], "{:.0f}", "%")
+                tsba = pm([n["tsba"] for n in nums], "{:+.0f}", "%")
+                got = f"{reached}/{len(nums)}"
+            print(
+                f"{task:<12} {method:<7} {arm:<14} {trials:>10} {hr:>13} {tsba:>15} {got:>7}  "
+                f"{kill_text or '-'}{extra}"
+            )
+        print(f"{'':<12} {'':<7} ({mode}; seeds {seeds})")
+    return print_summary(cells, arms)
 
 
-def mean_of(values: list[float]) -> str:
-    return f"{statistics.fmean(values):.1f}%" if values else "-"
+def print_summary(cells: list[dict[str, Any]], arms: list[str]) -> bool:
+    methods = sorted({c["method"] for c in cells})
+    tasks = sorted({c["task"] for c in cells})
+    print(f"\nmean over {len(tasks)} task(s) x {len(methods)} method(s) x seeds "
+          f"({len(cells)} cells), per arm:")  # fmt: skip
+    per_arm: dict[str, dict[str, Any]] = {}
+    for arm in arms[1:]:
+        armed = [c for c in cells if arm in c["arms"]]
+        nums = [arm_numbers(c, arm) for c in armed]
+        hr = mean(n["hr"] for n in nums)
+        tsba = mean(n["tsba"] for n in nums)
+        reached = sum(1 for n in nums if n["tsba"] is not None)
+        by_method = {
+            m: mean(n["hr"] for c, n in zip(armed, nums) if c["method"] == m) for m in methods
+        }
+        per_arm[arm] = {"hr": hr, "tsba": tsba, "by_method": by_method}
+        methods_text = ", ".join(f"{m} {v:.0f}%" for m, v in by_method.items() if v is not None)
+        print(f"  {arm:<14} Top10HR {_pct(hr)}  TSBA {_pct(tsba, '{:+.1f}')} "
+              f"(reached in {reached}/{len(nums)})  Top10HR by method: {methods_text}")  # fmt: skip
+    killed = sum(len(c["replay"].get("killed_top10", [])) for c in cells)
+    shares = [c["bad"]["share"] for c in cells if c["bad"]["share"] is not None]
+    print(f"  baseline       replay: {killed} top-10 trial(s) a problem indicator would have "
+          f"killed (target 0); bad trials took {_pct(mean(s * 100 for s in shares))} "
+          "of the trial time")  # fmt: skip
+    btt = per_arm.get("bttackler")
+    if btt is None:
+        print("targets: not judged (no bttackler arm)")
+        return True
+    checks = [
+        (f"bttackler mean Top10HR >= {TARGET_HR:.0f}%", _ge(btt["hr"], TARGET_HR)),
+        (
+            f"bttackler mean TSBA >= {TARGET_TSBA:.0f}% (over the cells where it was reached)",
+            _ge(btt["tsba"], TARGET_TSBA),
+        ),  # fmt: skip
+    ]
+    for etr in (a for a in ETR_ARMS if a in per_arm):
+        for m in methods:
+            ours, theirs = btt["by_method"].get(m), per_arm[etr]["by_method"].get(m)
+            ok = ours is not None and theirs is not None and ours > theirs
+            checks.append((f"{m}: bttackler Top10HR above {etr}'s", ok))
+    print("targets:")
+    for text, ok in checks:
+        print(f"  [{'met' if ok else 'MISSED'}] {text}")
+    return all(ok for _, ok in checks)
 
 
-def print_summary(docs: dict[str, dict[str, Any]]) -> None:
-    """Per arm over the methods: mean Top10HR, mean trials increase, mean TSBA where reached."""
-    print(f"\nsummary over {len(docs)} method(s): {', '.join(docs)}")
-    for arm in ARMS[1:]:
-        hr, more, tsba, missed = [], [], [], 0
-        for doc in docs.values():
-            t = doc["tables"]
-            for row in t["table2"]:
-                if row["arm"] == arm and row["top10hr"] and row["top10hr"]["mean"] is not None:
-                    hr.append(row["top10hr"]["mean"])
-            for row in t["table3"]:
-                increase = row["points"][-1]["increase"] if row["arm"] == arm else None
-                if increase and increase["mean"] is not None:
-                    more.append(increase["mean"])
-            for row in t["table4"]:
-                if row["arm"] == arm:
-                    if row["tsba"]["mean"] is None:
-                        missed += 1
-                    else:
-                        tsba.append(row["tsba"]["mean"])
-        print(
-            f"{arm:<10} mean Top10HR {mean_of(hr)}  mean trials increase {mean_of(more)}  "
-            f"mean TSBA {mean_of(tsba)} (reached in {len(tsba)} of {len(tsba) + missed})"
-        )
+def _pct(value: float | None, fmt: str = "{:.1f}") -> str:
+    return "-" if value is None else fmt.format(value) + "%"
+
+
+def _ge(value: float | None, target: float) -> bool:
+    return value is not None and value >= target
+
+
+def load_cells(directory: Path) -> list[dict[str, Any]]:
+    files = sorted((directory / "cells").glob("*.json"))
+    if not files:
+        raise SystemExit(f"no cells/*.json in {directory}")
+    cells = [json.loads(f.read_text()) for f in files]
+    cells.sort(key=lambda c: (c["task"], c["method"], c["seed"]))
+    return cells
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--methods", default="random,tpe,gp,smac")
-    parser.add_argument("--budget", default="150s", help="wall-clock budget of every arm")
+    parser.add_argument("--methods", default="random,tpe")
+    parser.add_argument("--tasks", default=DEFAULT_TASKS, help="TASK[:SPACE],... [%(default)s]")
+    parser.add_argument("--seeds", default="3", help="a count (3: 0,1,2) or a list (0,4; 7,)")
+    parser.add_argument("--arms", default=",".join(ARMS), help="baseline first")
+    parser.add_argument("--budget", default="60s", help="wall-clock budget of every run")
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--results-dir", type=Path, help="[default: results/bench-hpo-<time>]")
-    parser.add_argument("--task", default="digits")
+    parser.add_argument(
+        "--from", dest="from_dir", type=Path, help="re-print an earlier run's table"
+    )
     args = parser.parse_args()
+    if args.from_dir is not None:
+        print(f"hpo effect: cells of {args.from_dir}")
+        met = print_table(load_cells(args.from_dir))
+        raise SystemExit(0 if met else 1)
+    args.arms = [a.strip() for a in args.arms.split(",") if a.strip()]
+    if not args.arms or args.arms[0] != "baseline":
+        raise SystemExit("--arms must start with baseline")
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    tasks = parse_tasks(args.tasks)
+    seeds = parse_seeds(args.seeds)
     if args.results_dir is None:
         args.results_dir = ROOT / "results" / time.strftime("bench-hpo-%Y%m%d-%H%M%S")
     args.results_dir = args.results_dir.resolve()
     args.results_dir.mkdir(parents=True, exist_ok=True)
-    print(
-        f"hpo effect: task {args.task}, {len(methods)} method(s) x {len(ARMS)} arms x "
-        f"{args.budget}, {args.workers} workers, seed {args.seed}, runs in {args.results_dir}"
-    )
-    docs = {}
-    for method in methods:
-        print(f"\n{method}: running {', '.join(ARMS)} ...", flush=True)
-        start = time.monotonic()
-        doc = run_method(args, method)
-        if doc is None:
-            continue
-        print(
-            f"{method}: done in {time.monotonic() - start:.0f}s ({doc['objective']}, {doc['mode']})"
-        )
-        print_method(doc)
-        docs[method] = doc
-    if docs:
-        print_summary(docs)
-    if len(docs) < len(methods):
-        raise SystemExit(f"{len(methods) - len(docs)} method(s) failed")
+    n_runs = len(tasks) * len(methods) * len(seeds) * len(args.arms)
+    print(f"hpo effect: {len(tasks)} task(s) x {len(methods)} method(s) x {len(seeds)} seed(s) "
+          f"x {len(args.arms)} arms = {n_runs} runs of {args.budget}, {args.workers} workers, "
+          f"in {args.results_dir}")  # fmt: skip
+    cells, failed = [], 0
+    for label, task, space in tasks:
+        for method in methods:
+            for seed in seeds:
+                cell = run_cell(args, label, task, space, method, seed)
+                if cell is None:
+                    failed += 1
+                else:
+                    cells.append(cell)
+    if cells:
+        print_table(cells)
+        print(f"\nre-print: python benchmarks/hpo_effect.py --from {args.results_dir}")
+    if failed:
+        raise SystemExit(f"{failed} cell(s) failed")
 
 
 if __name__ == "__main__":

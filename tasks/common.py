@@ -1,5 +1,5 @@
 """Pieces the built-in tasks share: option parsing, the optimizer factory, data splits and
-augmentation, the training loop (the networks are in :mod:`tasks.models`).
+augmentation, the training loops (the networks are in :mod:`tasks.models`).
 
 A task module stays short: it loads its data, builds its model from ``params`` with the
 helpers here and hands both to :func:`fit_classifier` (or its own loop for forecasting).
@@ -334,3 +334,36 @@ def fit_classifier(
             val_loss=val_loss,
             val_acc=val_acc,
         )
+
+
+def fit_regressor(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    train: Split,
+    val: Split,
+    trial: Any,
+    *,
+    batch_size: int,
+    epochs: int,
+    generator: torch.Generator,
+) -> None:
+    """Train with mean squared error on float targets (``Split.y`` of shape (N,)), reporting
+    ``train_loss`` and ``val_mse`` after every epoch. Like :func:`fit_classifier`, a diverged
+    trial keeps training and reports NaN."""
+    device = next(model.parameters()).device
+    for epoch in range(epochs):
+        model.train()
+        loss_sum = 0.0
+        order = torch.randperm(len(train), generator=generator)
+        for idx in _batches(len(train), batch_size, order):
+            xb, yb = train.x[idx].to(device), train.y[idx].to(device)
+            optimizer.zero_grad(set_to_none=True)
+            loss = F.mse_loss(model(xb).squeeze(-1), yb)
+            loss.backward()
+            optimizer.step()
+            loss_sum += float(loss.detach()) * len(idx)
+        model.eval()
+        with torch.no_grad():
+            pred = model(val.x.to(device)).squeeze(-1)
+            val_mse = float(F.mse_loss(pred, val.y.to(device)))
+        trial.report(epoch, train_loss=_finite(loss_sum / len(train)), val_mse=_finite(val_mse))

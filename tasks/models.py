@@ -1,5 +1,6 @@
-"""The networks of the built-in tasks: the paper's Cifar10CNN shape (4 conv + 3 fc) and a
-row-by-row LSTM classifier, with activations chosen by name. Plain PyTorch; no torchvision."""
+"""The networks of the built-in tasks: the paper's Cifar10CNN shape (4 conv + 3 fc), a
+row-by-row LSTM classifier and a plain MLP, with activations chosen by name. Plain PyTorch;
+no torchvision."""
 
 from __future__ import annotations
 
@@ -114,6 +115,52 @@ class RowLSTM(nn.Module):
         # x: (batch, rows, features); the last step sees every row (both ends if bidirectional).
         out, _ = self.lstm(x)
         return self.fc(self.drop(out[:, -1]))
+
+
+class MLP(nn.Module):
+    """``depth`` hidden layers of ``hidden`` units: linear -> [bn] -> act -> dropout, then a
+    linear output layer.
+
+    ``init_scale`` multiplies PyTorch's default initialisation of every weight matrix (1: the
+    default): small scales make signals and gradients vanish through a deep net, large ones
+    saturate sigmoid/tanh units or blow up ReLU activations, as a wide search space should.
+    """
+
+    def __init__(
+        self,
+        *,
+        in_features: int,
+        hidden: int,
+        depth: int,
+        outputs: int,
+        activation: str,
+        batch_norm: bool,
+        dropout: float,
+        init_scale: float = 1.0,
+    ) -> None:
+        super().__init__()
+        if depth < 1 or hidden < 1:
+            raise ValueError(f"depth={depth}, hidden={hidden}: expected positive sizes")
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout={dropout}: expected 0 <= dropout < 1")
+        if not init_scale > 0:
+            raise ValueError(f"init_scale={init_scale}: expected a positive number")
+        sizes = (in_features, *([hidden] * depth))
+        self.layers = nn.ModuleList(nn.Linear(sizes[i], sizes[i + 1]) for i in range(depth))
+        self.norms = nn.ModuleList(
+            nn.BatchNorm1d(hidden) if batch_norm else nn.Identity() for _ in range(depth)
+        )
+        self.acts = nn.ModuleList(make_activation(activation) for _ in range(depth))
+        self.drop = nn.Dropout(dropout)
+        self.out = nn.Linear(hidden, outputs)
+        with torch.no_grad():
+            for layer in (*self.layers, self.out):
+                layer.weight.mul_(init_scale)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for layer, norm, act in zip(self.layers, self.norms, self.acts):
+            x = self.drop(act(norm(layer(x))))
+        return self.out(x)
 
 
 # --------------------------------------------------------------------------- data

@@ -110,10 +110,12 @@ def replay(
 @cli.command()
 @click.argument("runs", nargs=-1, type=click.Path(file_okay=False))
 @click.option("--task", help="Run the arms on this task (instead of comparing existing RUNS).")
+@click.option("--space", type=click.Path(dir_okay=False),
+              help="Search space YAML/JSON for every arm (default: the task's own).")  # fmt: skip
 @click.option("--method", help="HPO method: random, tpe, gp or smac.")
 @click.option("--budget", help="Wall-clock budget of every arm: 90s, 10m, 6h.")
-@click.option("--arms", default="baseline,bttackler,etr", show_default=True,
-              help="Arms to run, baseline first.")  # fmt: skip
+@click.option("--arms", default="baseline,bttackler,lce,msr,bttackler+msr", show_default=True,
+              help="Arms to run, baseline first (etr: lce for max, msr for min).")  # fmt: skip
 @click.option("--repeats", type=click.IntRange(min=1), default=1, show_default=True,
               help="Runs per arm; repeat r uses seed S+r in every arm.")  # fmt: skip
 @click.option("--workers", type=click.IntRange(min=1), help="CPU worker slots per run.")
@@ -142,16 +144,16 @@ def compare(runs: tuple[str, ...], as_json: bool, **flags: Any) -> None:
 
     \b
     Examples:
-      bttackler compare results/base results/btt results/etr
-      bttackler compare --task digits --method tpe --budget 10m --arms baseline,bttackler
+      bttackler compare results/base results/btt results/msr
+      bttackler compare --task digits --method tpe --budget 10m --arms baseline,bttackler,msr
     """
     from bttackler.analysis import compare as compare_mod
     from bttackler.analysis import report as report_mod
     from bttackler.core.config import run_settings
     from bttackler.runtime.arms import run_arms
 
-    run_flags = ("task", "method", "budget", "workers", "seed", "max_trials", "results_dir",
-                 "name", "config_file", "task_opts")  # fmt: skip
+    run_flags = ("task", "space", "method", "budget", "workers", "seed", "max_trials",
+                 "results_dir", "name", "config_file", "task_opts")  # fmt: skip
     if runs:
         given = [k for k in run_flags if flags.get(k)]
         if given:
@@ -199,10 +201,10 @@ def _load(path: Path) -> Any:
 
 
 def _arm_names(text: str) -> list[str]:
-    from bttackler.runtime.arms import ARMS
+    from bttackler.runtime.arms import ALIASES, ARMS
 
     names = [a.strip() for a in text.split(",") if a.strip()]
-    unknown = [a for a in names if a not in ARMS]
+    unknown = [a for a in names if a not in ARMS and a not in ALIASES]
     if unknown:
         raise BttacklerError(f"--arms: unknown arm {unknown[0]!r} (known: {', '.join(ARMS)})")
     if len(set(names)) != len(names) or len(names) < 2:

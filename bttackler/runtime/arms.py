@@ -1,5 +1,5 @@
-"""The arms of the paper's experiment (baseline, +BTTackler, +ETR), run one after another with
-the same seeds, workers and budget (``bttackler compare --task``)."""
+"""The arms of the paper's experiment (baseline, +BTTackler, +LCE, +MSR, +BTTackler+MSR), run one
+after another with the same seeds, workers and budget (``bttackler compare --task``)."""
 
 from __future__ import annotations
 
@@ -15,25 +15,46 @@ from bttackler.diagnosis import build_from_config
 from bttackler.runtime import experiment
 from bttackler.runtime.progress import make_view
 
-ARMS = ("baseline", "bttackler", "etr")
+# arm -> (indicators act?, ETR rule or None). Every arm traces and records the indicators'
+# verdicts (for replay); only where the first item is true do they terminate trials.
+ARM_SETTINGS: dict[str, tuple[bool, str | None]] = {
+    "baseline": (False, None),
+    "bttackler": (True, None),
+    "lce": (False, "lce"),
+    "msr": (False, "msr"),
+    "bttackler+msr": (True, "msr"),
+}
+ARMS: tuple[str, ...] = tuple(ARM_SETTINGS)
+# Accepted for old command lines: the one ETR rule the paper used per task type.
+ALIASES: frozenset[str] = frozenset({"etr"})
+DEFAULT_ARMS: tuple[str, ...] = ARMS
 
 
 def arm_config(base: Mapping[str, Any], arm: str, mode: str) -> dict[str, Any]:
     """``base`` (the effective configuration) with the arm's ``run``/``diagnosis`` overrides.
 
     baseline: diagnosis off (``--no-diagnosis``: trace and record, never kill);
-    bttackler: diagnosis on; etr: diagnosis off and ``run.etr`` = ``lce`` for a maximised
-    objective, ``msr`` for a minimised one.
+    bttackler: diagnosis on; lce / msr: diagnosis off and ``run.etr`` = that rule (both work
+    for either mode: LCE judges a minimised objective on a rising transform of it, see
+    :class:`~bttackler.diagnosis.etr.LearningCurveExtrapolation`); bttackler+msr: the
+    indicators and MSR together (the diagnoser runs both; the first verdict terminates).
+    ``etr`` (alias, the paper's choice): ``lce`` for a maximised objective, ``msr`` for a
+    minimised one.
     """
-    if arm not in ARMS:
+    etr: str | None
+    if arm in ALIASES:
+        indicators, etr = False, ("lce" if mode == "max" else "msr")
+    elif arm in ARM_SETTINGS:
+        indicators, etr = ARM_SETTINGS[arm]
+    else:
         raise BttacklerError(f"unknown arm {arm!r}; choose from {', '.join(ARMS)}")
     config = copy.deepcopy(dict(base))
     run = config.setdefault("run", {})
     diagnosis = config.setdefault("diagnosis", {})
     run.pop("etr", None)
-    diagnosis["enabled"] = arm == "bttackler"
-    if arm == "etr":
-        run["etr"] = "lce" if mode == "max" else "msr"
+    diagnosis["enabled"] = indicators
+    if etr is not None:
+        run["etr"] = etr
     return config
 
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from bttackler.tasks.data.download import fetch
+from bttackler.tasks.data.download import fetch, find_file, search_dirs
 
 from bttackler.core.errors import BttacklerError
 
@@ -71,7 +71,17 @@ def read_idx(path: Path) -> np.ndarray:
     return np.frombuffer(raw, dtype=_DTYPE[raw[2]], offset=header).reshape(shape).copy()
 
 
-def _find(name: str, data_dir: str | os.PathLike[str] | None) -> Path:
+def _find(name: str, data_dir: str | os.PathLike[str] | None, download: bool = True) -> Path:
+    if not download:
+        dirs = [d / SUBDIR for d in search_dirs(data_dir)] + [DEBIAN_DIR]
+        found = find_file([f"{name}.gz", name], dirs)
+        if found is None:
+            raise BttacklerError(
+                f"Fashion-MNIST's {name}.gz not found in {', '.join(map(str, dirs))}; install "
+                "Debian's dataset-fashion-mnist (apt-get install dataset-fashion-mnist, or make "
+                "data), or pass --data-dir DIR with the four IDX files in DIR/fashion-mnist/"
+            )
+        return found
     return fetch(
         f"{name}.gz",
         BASE_URL + f"{name}.gz",
@@ -95,9 +105,13 @@ def _read_pair(images: Path, labels: Path) -> tuple[np.ndarray, np.ndarray]:
     return x, y.astype(np.int64)
 
 
-def load(data_dir: str | os.PathLike[str] | None = None) -> FashionMnist:
-    """Fashion-MNIST's official training (60,000) and test (10,000) sets."""
-    paths = {name: _find(name, data_dir) for name in FILES}
+def load(data_dir: str | os.PathLike[str] | None = None, *, download: bool = True) -> FashionMnist:
+    """Fashion-MNIST's official training (60,000) and test (10,000) sets.
+
+    ``download=False``: only local copies (data directories, then Debian's); a missing file
+    is a one-line error saying how to install it, and the network is never touched.
+    """
+    paths = {name: _find(name, data_dir, download) for name in FILES}
     train_x, train_y = _read_pair(
         paths["train-images-idx3-ubyte"], paths["train-labels-idx1-ubyte"]
     )

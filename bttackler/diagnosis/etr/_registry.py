@@ -41,7 +41,7 @@ def build_etr(
 
     Raises:
         BttacklerError: One line naming the offending key or value: unknown rule or key, a
-            value of the wrong type or out of range, or LCE for a minimised objective.
+            value of the wrong type or out of range.
     """
     if not isinstance(config, Mapping):
         raise BttacklerError(f"etr must be a table, got {config!r}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,7 +25,19 @@ def test_defaults() -> None:
     assert (rule.settings.start_step, rule.settings.threshold, rule.settings.gap) == (6, 0.95, 1)
     msr = build_etr("msr", {}, objective="mse", mode="min")
     assert isinstance(msr, MedianStop)
-    assert msr.settings == MedianStopSettings(start_step=1)
+    assert msr.settings == MedianStopSettings()
+    # Optuna MedianPruner's start-up and warm-up, not NNI's 1 and 1
+    assert (msr.settings.start_step, msr.settings.min_finished) == (2, 5)
+    assert isinstance(build_etr("lce", {}, objective="mse", mode="min"), LearningCurveExtrapolation)
+
+
+def test_shipped_defaults_file_matches_the_settings() -> None:
+    from bttackler.core.config import load_config
+
+    etr = load_config(cwd=Path("/nonexistent"))["etr"]
+    assert build_etr("msr", etr, objective="mse", mode="min").settings == MedianStopSettings()
+    lce = build_etr("lce", etr, objective="val_acc", mode="max")
+    assert lce.settings == LearningCurveSettings()
 
 
 def test_settings_from_the_table() -> None:
@@ -49,7 +62,7 @@ def test_settings_from_the_table() -> None:
         ("lce", {"lce": 3}, "max", "etr.lce must be a table, got 3"),
         ("msr", {"lce": {"gap": 0}}, "max", "etr.lce.gap must be"),  # validated when unused
         ("msr", {"msr": {"start_step": 0}}, "min", "etr.msr.start_step must be an integer >= 1"),
-        ("lce", {}, "min", "--etr lce: mode must be 'max' for LCE"),
+        ("msr", {"msr": {"min_finished": 0}}, "min", "etr.msr.min_finished must be an integer"),
         ("msr", [], "max", "etr must be a table"),
     ],
 )

@@ -15,7 +15,9 @@ from bttackler.diagnosis.etr import (
     MedianStopSettings,
     best_final_value,
     best_so_far,
+    rising,
     running_average,
+    unrising,
 )
 
 NAN = math.nan
@@ -42,7 +44,25 @@ FINISHED = [
 
 
 def msr(mode: str = "max", **settings: Any) -> MSR:
-    return MSR(MedianStopSettings(**settings), objective="val_acc", mode=mode)
+    """MSR with NNI's start (judge from the first epoch against any finished trial) unless
+    ``settings`` say otherwise: the mechanism on three finished trials."""
+    return MSR(
+        MedianStopSettings(**{"start_step": 1, "min_finished": 1, **settings}),
+        objective="val_acc",
+        mode=mode,
+    )
+
+
+def test_msr_defaults_wait_like_optunas_median_pruner() -> None:
+    default = MSR(objective="val_acc", mode="max")
+    assert default.settings == MedianStopSettings(start_step=2, min_finished=5)
+    bad = history([0.0, 0.0], max_epochs=3)
+    assert msr().check(bad, FINISHED) is not None  # NNI's start: stopped
+    assert default.check(bad, FINISHED) is None  # 3 finished trials < 5
+    five = [*FINISHED, *(history(h.metric("val_acc"), max_epochs=3, trial_id=h.trial_id + 10)
+                         for h in FINISHED[:2])]  # fmt: skip
+    assert default.check(bad, five) is not None
+    assert default.check(history([0.0], max_epochs=3), five) is None  # one epoch: too early
 
 
 def test_msr_stops_a_trial_whose_best_is_below_the_median() -> None:
@@ -187,9 +207,37 @@ def test_lce_nan_values() -> None:
     assert lce().check(history([NAN] * 10), BEST) is None  # nothing to fit: kept
 
 
-def test_lce_refuses_minimised_objectives() -> None:
-    with pytest.raises(ValueError, match="^mode must be 'max' for LCE"):
-        LCE(objective="mse", mode="min")
+def test_rising_transform() -> None:
+    assert [rising(v) for v in (0.0, 1.0, 3.0)] == [1.0, 0.5, 0.25]
+    assert all(math.isnan(rising(v)) for v in (NAN, math.inf, -0.5))
+    assert unrising(0.25) == 3.0 and unrising(0.0) == math.inf
+
+
+def mse_history(values: list[float], trial_id: int = 1) -> TrialHistory:
+    epochs = tuple(EpochRecord(epoch=i, metrics={"mse": v}) for i, v in enumerate(values))
+    return TrialHistory(trial_id=trial_id, params={}, max_epochs=20, epochs=epochs)
+
+
+def falling(floor: float, n: int) -> list[float]:
+    """A loss curve from 1 levelling off at ``floor``, with a fixed 0.002 zig-zag."""
+    return [floor + (1 - floor) * math.exp(-0.35 * x) + 0.002 * (-1) ** x for x in range(1, n + 1)]
+
+
+def test_lce_minimised_objective_is_judged_on_its_rising_transform() -> None:
+    rule = LCE(objective="mse", mode="min")
+    finished = [mse_history([1.0, 0.6, 0.3], 20), mse_history([1.0, 0.8, 0.5], 21)]
+    assert best_final_value(finished, "mse", "min") == 0.3
+    # Levelling off at 0.7: 1/1.7 = 0.59 < 0.95 x 1/1.3 = 0.73, stopped.
+    verdict = rule.check(mse_history(falling(0.7, 10)), finished)
+    assert verdict is not None and verdict.indicator == "LCE"
+    assert verdict.values["predicted"] == pytest.approx(0.7, abs=0.1)
+    assert verdict.values["best_final"] == 0.3
+    assert verdict.rule.startswith("predicted final mse 0.")
+    assert "> 0.3684 (1/(1+x) below 0.95 x that of best 0.3)" in verdict.rule
+    # Heading below the best final value: kept.
+    assert rule.check(mse_history(falling(0.2, 10)), finished) is None
+    # A diverged (infinite, NaN) tail is left out of the fit like NaN for a maximised one.
+    assert rule.check(mse_history([*falling(0.2, 8), math.inf, NAN]), finished) is None
 
 
 @pytest.mark.parametrize(
