@@ -26,6 +26,7 @@ from bttackler.tasks.common import (
     as_bool,
     as_int,
     check_options,
+    epochs_function,
     epochs_option,
     fit_regressor,
     make_optimizer,
@@ -39,10 +40,12 @@ from bttackler.tasks.models import MLP
 OBJECTIVE = "val_mse"
 MODE = "min"
 MAX_EPOCHS = 40
+CHANCE_LOSS = 1.0  # MSE of predicting the training mean of the standardised target
 DEFAULT_SPACE = "search_spaces/diabetesmlp.yaml"
 DESCRIPTION = "MLP regressing diabetes progression (442 patients); minimises val_mse, offline"
 DATA_SOURCE = "scikit-learn's bundled diabetes data (sklearn.datasets.load_diabetes)"
 OPTIONS: dict[str, str] = dict(COMMON_OPTIONS)
+epochs = epochs_function(MAX_EPOCHS)  # what --task-opt epochs=N makes a trial train
 
 VAL_FRACTION = 0.2
 SPLIT_SEED = 0  # fixed: every trial is judged on the same patients

@@ -15,6 +15,7 @@ Task options: ``epochs`` (cap, default 10), ``train_size`` (default 6000), ``val
 from __future__ import annotations
 
 import functools
+import math
 from typing import Any
 
 import torch
@@ -24,6 +25,7 @@ from bttackler.tasks.common import (
     as_bool,
     as_int,
     check_options,
+    epochs_function,
     epochs_option,
     fit_classifier,
     int_option,
@@ -38,6 +40,7 @@ from bttackler.tasks.models import MLP
 OBJECTIVE = "val_acc"
 MODE = "max"
 MAX_EPOCHS = 10
+CHANCE_LOSS = math.log(10)  # cross-entropy of a uniform guess over the 10 classes
 DEFAULT_SPACE = "search_spaces/fashionmlp.yaml"
 DESCRIPTION = "MLP on 6k/2k Fashion-MNIST images; wide space (5 optimizers, lr 1e-5..1), offline"
 DATA_SOURCE = (
@@ -51,6 +54,7 @@ OPTIONS: dict[str, str] = {
 }
 SPLIT_SEED = 0  # fixed: every trial trains and is judged on the same images
 VAL_POOL = 2000  # validation images come from these, the training ones from the other 58,000
+epochs = epochs_function(MAX_EPOCHS)  # what --task-opt epochs=N makes a trial train
 
 
 @functools.lru_cache(maxsize=2)
