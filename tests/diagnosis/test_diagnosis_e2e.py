@@ -33,7 +33,8 @@ pytestmark = pytest.mark.slow
 EXPECTED = {
     "nan": ("AGV", ("non-finite gradient", "train_loss is nan"), 1),
     "exploding": ("EAG", ("median gradient ratio",), 1),
-    "vanishing": ("ERG", ("median gradient ratio",), 1),
+    # ERG (ratios between layers) and VGM (absolute size) both see it at epoch 1: either acts
+    "vanishing": ("ERG|VGM", ("median gradient ratio", "median mean |gradient|"), 1),
     "frozen": ("PLC", ("mean loss change / first loss",), 3),
     "dead_relu": ("LAR", ("layer 3 inactive ratio",), 5),
     "oscillation": ("ULC", ("loss fluctuation",), 7),
@@ -89,7 +90,8 @@ def test_pathology_is_terminated_by_the_expected_indicator(runs, behaviour):
     out, doc = runs[behaviour]
     trial = only_trial(doc)
     assert trial["state"] == "terminated", trial
-    assert trial["indicator"] == indicator, trial
+    assert trial["indicator"] in indicator.split("|"), trial
+    indicator = trial["indicator"]
     assert trial["rule"].startswith(rule_starts), trial
     assert trial["reason"] == f"{indicator}: {trial['rule']}"
     assert trial["verdict_epoch"] == fires_at - 1  # the task numbers epochs from 0
