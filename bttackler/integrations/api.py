@@ -212,9 +212,12 @@ class Judge:
         The first problem verdict in the configured order, else the first benign one (NMG:
         converged). Arguments as :meth:`verdicts`.
         """
-        found = self.verdicts(history, cohort_losses)
-        problems = [v for v in found if not v.benign]
-        first = problems or found
+        return self.pick(self.verdicts(history, cohort_losses))
+
+    @staticmethod
+    def pick(verdicts: Sequence[Verdict]) -> Verdict | None:
+        """The verdict that acts among ``verdicts``: the first problem, else the first benign."""
+        first = [v for v in verdicts if not v.benign] or list(verdicts)
         return first[0] if first else None
 
 

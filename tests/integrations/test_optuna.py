@@ -83,3 +83,47 @@ def test_journal_storage(tmp_path: Path) -> None:
     backend = optuna.storages.journal.JournalFileBackend(str(path))
     storage = optuna.storages.JournalStorage(backend)
     _check(_optimize(f"journal:{path}", storage, workers=2))
+
+
+def test_threads_and_a_wrapped_median_pruner() -> None:
+    """n_jobs=2 in one process: each thread's trial has its own probe; MedianPruner's
+    prunes are marked as its own, the indicators' as theirs."""
+    import torch
+
+    sys.path.insert(0, str(WORKER.parent))
+    import optuna_worker as worker
+
+    worker.BEHAVIOURS[:] = ["healthy", "healthy", "nan", "frozen"]
+    torch.set_num_threads(1)
+    pruner = BTTacklerPruner(wrapped=optuna.pruners.MedianPruner(n_warmup_steps=100))
+    study = optuna.create_study(direction="maximize", pruner=pruner)
+    study.optimize(worker.objective, n_trials=4, n_jobs=2)
+    by = {}
+    for t in study.trials:
+        by.setdefault(t.user_attrs["behaviour"], []).append(t)
+    assert all(t.state == optuna.trial.TrialState.COMPLETE for t in by["healthy"])
+    assert by["nan"][0].user_attrs["bttackler_indicator"] == "AGV"
+    assert by["frozen"][0].user_attrs["bttackler_indicator"] == "PLC"
+
+    median = BTTacklerPruner(wrapped=optuna.pruners.MedianPruner(n_startup_trials=0))
+    study = optuna.create_study(direction="maximize", pruner=median)
+    for value in (0.9, 0.8):
+        study.add_trial(
+            optuna.trial.create_trial(
+                value=value, intermediate_values={0: value}, params={}, distributions={}
+            )
+        )
+    trial = study.ask()
+    trial.report(0.1, 0)
+    assert trial.should_prune()
+    assert study.trials[-1].user_attrs["bttackler_pruned_by"] == "MedianPruner"
+
+
+def test_prune_benign_false_lets_a_converged_trial_complete() -> None:
+    sys.path.insert(0, str(WORKER.parent))
+    import optuna_worker as worker
+
+    worker.BEHAVIOURS[:] = ["converge"]
+    study = optuna.create_study(direction="maximize", pruner=BTTacklerPruner(prune_benign=False))
+    study.optimize(worker.objective, n_trials=1)
+    assert study.trials[0].state == optuna.trial.TrialState.COMPLETE
