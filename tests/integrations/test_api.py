@@ -105,3 +105,24 @@ def test_a_missing_extra_says_what_to_install(extra: str) -> None:
     assert out.returncode == 1
     assert f"ImportError: bttackler.integrations.{extra} needs" in out.stderr
     assert f"pip install 'bttackler[{extra}]'" in out.stderr
+
+
+def test_the_integrations_extras_are_declared_and_pinned() -> None:
+    """``bttackler[optuna]`` and ``bttackler[lightning]`` exist, and requirements.lock pins
+    them so that ``make test`` installs and tests the integrations."""
+    import tomllib
+
+    root = Path(bttackler.__file__).resolve().parent.parent
+    extras = tomllib.loads((root / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"
+    ]
+    lock = {
+        line.split("==")[0].lower()
+        for line in (root / "requirements.lock").read_text().splitlines()
+        if "==" in line
+    }
+    for extra in ("optuna", "lightning"):
+        assert [dep.split(">")[0] for dep in extras[extra]] == [extra]
+        assert extra in lock
+    core = tomllib.loads((root / "pyproject.toml").read_text())["project"]["dependencies"]
+    assert not any(dep.startswith(("optuna", "lightning")) for dep in core)
