@@ -91,7 +91,8 @@ def test_healthy_training_runs_every_epoch() -> None:
     assert callback.judge.errors == []
 
 
-def test_inside_an_optuna_objective_the_verdict_prunes_the_trial() -> None:
+@pytest.mark.parametrize("lr", [1e6, 0.1])
+def test_inside_an_optuna_objective_a_verdict_prunes_the_trial(lr: float) -> None:
     optuna = pytest.importorskip("optuna")
     study = optuna.create_study(direction="maximize")
 
@@ -107,10 +108,14 @@ def test_inside_an_optuna_objective_the_verdict_prunes_the_trial() -> None:
             enable_checkpointing=False,
             accelerator="cpu",
         )
-        trainer.fit(Tiny(1e6), *_loaders())
-        return 0.0
+        trainer.fit(Tiny(lr), *_loaders())
+        return float(trainer.callback_metrics["val_acc"])
 
     study.optimize(objective, n_trials=1)
     (trial,) = study.trials
-    assert trial.state == optuna.trial.TrialState.PRUNED
-    assert trial.user_attrs["bttackler_indicator"] == "AGV"
+    if lr > 1:
+        assert trial.state == optuna.trial.TrialState.PRUNED
+        assert trial.user_attrs["bttackler_indicator"] == "AGV"
+    else:  # the objective was reported every epoch (validation runs before the epoch ends)
+        assert trial.state == optuna.trial.TrialState.COMPLETE
+        assert sorted(trial.intermediate_values) == list(range(EPOCHS))

@@ -5,6 +5,7 @@ are pruned for the right reasons, the healthy one completes."""
 from __future__ import annotations
 
 import importlib.util
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -35,7 +36,7 @@ def _optimize(url: str, storage: object, workers: int) -> optuna.Study:
         study_name="s", storage=storage, direction="maximize", pruner=BTTacklerPruner()
     )
     behaviours = ["healthy", *EXPECTED]
-    env = {"OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"}
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
     procs = [
         subprocess.Popen(
             [sys.executable, str(WORKER), url, "s", ",".join(behaviours[i::workers])],
