@@ -4,7 +4,9 @@
 - ``trialside`` runs in forked trials: the contracts only;
 - ``diagnosis`` receives histories, never monitor events: no run time;
 - ``analysis`` works on finished runs: neither the trial side nor the run time;
-- ``runtime`` never reaches up into the analysis or the command line.
+- ``runtime`` never reaches up into the analysis or the command line;
+- ``integrations`` runs in the user's own process: the contracts, the probe, the diagnosis;
+  nothing imports it (``bttackler/__init__.py`` reaches it lazily, by name).
 Imports inside functions count as much as those at the top of a module.
 """
 
@@ -18,14 +20,15 @@ import pytest
 import bttackler
 
 PACKAGE = Path(bttackler.__file__).resolve().parent
-STAGES = ("core", "trialside", "runtime", "diagnosis", "analysis", "cli")
+STAGES = ("core", "trialside", "runtime", "diagnosis", "analysis", "cli", "integrations")
 ALLOWED = {
     "core": {"core"},
     "trialside": {"core", "trialside"},
     "diagnosis": {"core", "diagnosis"},
     "analysis": {"core", "diagnosis", "analysis"},
     "runtime": {"core", "trialside", "diagnosis", "runtime", "tasks"},
-    "cli": {*STAGES},
+    "cli": {*STAGES} - {"integrations"},
+    "integrations": {"core", "trialside", "diagnosis", "integrations"},
 }
 
 
@@ -67,3 +70,10 @@ def test_the_package_top_level_holds_only_the_stages() -> None:
 def test_each_stage_says_where_it_runs_and_what_it_may_import(stage: str) -> None:
     doc = ast.get_docstring(ast.parse((PACKAGE / stage / "__init__.py").read_text())) or ""
     assert "Where it runs" in doc and "may import" in doc, stage
+
+
+def test_nothing_imports_the_integrations() -> None:
+    users = [
+        stage for stage in STAGES if stage != "integrations" and "integrations" in ALLOWED[stage]
+    ]
+    assert users == []

@@ -28,7 +28,7 @@ from typing import Any
 from bttackler.analysis.metrics import RunData, load_run
 from bttackler.core.config import deep_merge, load_config, read_toml
 from bttackler.core.errors import BttacklerError
-from bttackler.core.history import EpochRecord, LayerStat, NonFiniteEvent, TrialHistory
+from bttackler.core.history import EpochRecord, NonFiniteEvent, TrialHistory
 from bttackler.core.objective import CountRule
 from bttackler.core.store import Store, TrialRow
 from bttackler.diagnosis import Guard, GuardSettings, build_from_config
@@ -105,19 +105,7 @@ def trial_events(
     flush_nonfinite()
     for epoch, when, metrics in epochs:
         rows = stats_by_epoch.pop(epoch, [])  # a repeated epoch number: stats go to the first
-        by_kind: dict[str, list[LayerStat]] = {"weight": [], "grad": [], "activation": []}
-        for kind, index, name, values in rows:
-            by_kind.setdefault(kind, []).append(LayerStat.from_row(kind, index, name, values))
-        records.append(
-            EpochRecord(
-                epoch=epoch,
-                metrics=dict(metrics),
-                weights=tuple(sorted(by_kind["weight"], key=lambda s: s.index)),
-                grads=tuple(sorted(by_kind["grad"], key=lambda s: s.index)),
-                activations=tuple(sorted(by_kind["activation"], key=lambda s: s.index)),
-                time=float(when),
-            )
-        )
+        records.append(EpochRecord.from_rows(epoch, metrics, rows, time=float(when)))
         events.append(ReplayEvent(float(when), trial.id, True, history()))
         flush_nonfinite()
     for epoch, batch, layer, nan, inf, when in pending:  # numbered past the last record

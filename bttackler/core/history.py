@@ -10,7 +10,7 @@ recorded so far (``len(history.epochs)``), which does not depend on 0- or 1-base
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,6 +55,21 @@ class LayerStat:
         return cls(index, name, dict(zip(STAT_NAMES, (float(v) for v in values))))
 
 
+def metric_values(metrics: Mapping[str, Any], *, caller: str) -> dict[str, float]:
+    """Reported metrics as floats (NaN and inf kept as they are).
+
+    Raises:
+        TypeError: a value is not a number; the message starts with ``caller``.
+    """
+    clean: dict[str, float] = {}
+    for name, value in metrics.items():
+        try:
+            clean[name] = float(value)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"{caller}: metric {name!r} is not a number: {value!r}") from exc
+    return clean
+
+
 @dataclass(frozen=True)
 class NonFiniteEvent:
     """A NaN/Inf seen mid-epoch by the probe's every-few-batches check."""
@@ -76,6 +91,31 @@ class EpochRecord:
     grads: tuple[LayerStat, ...] = ()
     activations: tuple[LayerStat, ...] = ()
     time: float = 0.0  # seconds since the run started, when the epoch was reported
+
+    @classmethod
+    def from_rows(
+        cls,
+        epoch: int,
+        metrics: Mapping[str, float],
+        rows: Iterable[tuple[str, int, str, Sequence[float]]],
+        *,
+        time: float = 0.0,
+    ) -> EpochRecord:
+        """One epoch from the probe's rows ``(kind, layer index, layer name, values)`` of kinds
+        ``"weight"``, ``"grad"`` and ``"activation"`` (others are ignored), each kind sorted
+        by layer index: how the live monitor, ``replay`` and the Python API all build it."""
+        by_kind: dict[str, list[LayerStat]] = {"weight": [], "grad": [], "activation": []}
+        for kind, index, name, values in rows:
+            if kind in by_kind:
+                by_kind[kind].append(LayerStat.from_row(kind, index, name, values))
+        return cls(
+            epoch=epoch,
+            metrics=dict(metrics),
+            weights=tuple(sorted(by_kind["weight"], key=lambda s: s.index)),
+            grads=tuple(sorted(by_kind["grad"], key=lambda s: s.index)),
+            activations=tuple(sorted(by_kind["activation"], key=lambda s: s.index)),
+            time=float(time),
+        )
 
 
 @dataclass(frozen=True)

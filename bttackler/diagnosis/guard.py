@@ -123,8 +123,13 @@ class Guard:
         """A new epoch of ``history``: its training loss joins the cohort at its count."""
         self.cohort.record(history)
 
-    def protects(self, history: TrialHistory) -> bool:
-        """Whether guarded rules must spare ``history`` at its current epoch count."""
+    def protects(self, history: TrialHistory, cohort_losses: Sequence[float] | None = None) -> bool:
+        """Whether guarded rules must spare ``history`` at its current epoch count.
+
+        ``cohort_losses``: the training losses of every trial that reached this epoch count,
+        this one included, when they are kept elsewhere (an Optuna study's storage); by
+        default the ones :meth:`record` collected.
+        """
         s = self.settings
         if not s.enabled or not history.epochs:
             return False
@@ -132,11 +137,10 @@ class Guard:
             if history.trial_id in self._for_good:
                 return True
         loss = float(history.epochs[-1].metrics.get(s.loss_metric, math.nan))
+        if cohort_losses is None:
+            cohort_losses = self.cohort.losses_at(len(history.epochs))
         protected = is_protected(
-            loss,
-            self.cohort.losses_at(len(history.epochs)),
-            top_fraction=s.top_fraction,
-            min_trials=s.min_trials,
+            loss, cohort_losses, top_fraction=s.top_fraction, min_trials=s.min_trials
         )
         if protected and s.sticky:
             with self._lock:

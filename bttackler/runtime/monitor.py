@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from bttackler.core.history import STAT_NAMES, EpochRecord, LayerStat, NonFiniteEvent, TrialHistory
+from bttackler.core.history import STAT_NAMES, EpochRecord, NonFiniteEvent, TrialHistory
 from bttackler.core.ring import Kind, Record, RingReader, decode_all
 from bttackler.diagnosis.diagnoser import Diagnoser
 
@@ -172,19 +172,7 @@ class Assembler:
         metrics = state.metrics
         stats = tuple(state.pending_stats)
         state.metrics, state.pending_stats = {}, []
-        by_kind: dict[str, list[LayerStat]] = {"weight": [], "grad": [], "activation": []}
-        for stat_kind, index, name, values in stats:
-            by_kind[stat_kind].append(LayerStat.from_row(stat_kind, index, name, values))
-        state.epochs.append(
-            EpochRecord(
-                epoch=record.epoch,
-                metrics=metrics,
-                weights=tuple(sorted(by_kind["weight"], key=lambda s: s.index)),
-                grads=tuple(sorted(by_kind["grad"], key=lambda s: s.index)),
-                activations=tuple(sorted(by_kind["activation"], key=lambda s: s.index)),
-                time=when,
-            )
-        )
+        state.epochs.append(EpochRecord.from_rows(record.epoch, metrics, stats, time=when))
         return EpochReported(
             trial_id=record.trial_id,
             slot=self.slot,

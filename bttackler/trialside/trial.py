@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from bttackler.core.history import metric_values
 from bttackler.core.ring import Kind, RingWriter
 
 _KIND_BY_PROBE = {
@@ -72,14 +73,7 @@ class Trial:
         """
         if self._probe is not None:
             self._probe.flush(epoch)
-        clean: dict[str, float] = {}
-        for name, value in metrics.items():
-            try:
-                clean[name] = float(value)
-            except (TypeError, ValueError) as exc:
-                raise TypeError(
-                    f"trial.report: metric {name!r} is not a number: {value!r}"
-                ) from exc
+        clean = metric_values(metrics, caller="trial.report")
         for name, value in clean.items():
             self._writer.write(Kind.METRIC, self.trial_id, epoch=epoch, name=name, values=[value])
         self._writer.write(Kind.EPOCH, self.trial_id, epoch=epoch, values=[len(clean)])

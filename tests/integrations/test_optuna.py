@@ -1,0 +1,130 @@
+"""BTTacklerPruner on a real Optuna study: two worker processes sharing a SQLite file (and a
+JournalStorage), each trial a pathology of tests/fixtures/diagnosis_task.py; the right trials
+are pruned for the right reasons, the healthy one completes."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+optuna = pytest.importorskip("optuna")
+
+from bttackler.integrations.optuna import BTTacklerPruner  # noqa: E402
+
+pytestmark = pytest.mark.slow  # real worker processes
+
+WORKER = Path(__file__).with_name("optuna_worker.py")
+
+# behaviour -> the indicator that prunes it (the one `bttackler run` terminates it with).
+EXPECTED = {
+    "nan": "AGV",
+    "exploding": "EAG",
+    "vanishing": "ERG",
+    "frozen": "PLC",
+    "dead_relu": "LAR",
+    "converge": "NMG",
+}
+
+
+def _optimize(url: str, storage: object, workers: int) -> optuna.Study:
+    study = optuna.create_study(
+        study_name="s", storage=storage, direction="maximize", pruner=BTTacklerPruner()
+    )
+    behaviours = ["healthy", *EXPECTED]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    procs = [
+        subprocess.Popen(
+            [sys.executable, str(WORKER), url, "s", ",".join(behaviours[i::workers])],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for i in range(workers)
+    ]
+    for proc in procs:
+        out, _ = proc.communicate(timeout=120)
+        assert proc.returncode == 0, out
+    return study
+
+
+def _check(study: optuna.Study) -> None:
+    trials = {t.user_attrs["behaviour"]: t for t in study.get_trials()}
+    assert len(study.get_trials()) == len(trials) == len(EXPECTED) + 1
+    assert len({t.user_attrs["pid"] for t in trials.values()}) == 2  # two processes
+    healthy = trials["healthy"]
+    assert healthy.state == optuna.trial.TrialState.COMPLETE
+    assert len(healthy.intermediate_values) == 12
+    assert not any(k.startswith("bttackler_") for k in healthy.user_attrs)
+    for behaviour, indicator in EXPECTED.items():
+        t = trials[behaviour]
+        assert t.state == optuna.trial.TrialState.PRUNED, behaviour
+        attrs = t.user_attrs
+        assert attrs["bttackler_indicator"] == indicator, (behaviour, attrs)
+        assert attrs["bttackler_benign"] is (indicator == "NMG")
+        assert attrs["bttackler_rule"] and attrs["bttackler_epoch"] == max(t.intermediate_values)
+        assert attrs["bttackler_reason"].startswith(f"{indicator} at epoch ")
+    if importlib.util.find_spec("pandas") is not None:  # trials_dataframe needs pandas
+        frame = study.trials_dataframe()
+        assert "user_attrs_bttackler_indicator" in frame.columns
+
+
+def test_two_processes_share_a_sqlite_study(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    _check(_optimize(url, url, workers=2))
+
+
+def test_journal_storage(tmp_path: Path) -> None:
+    path = tmp_path / "journal.log"
+    backend = optuna.storages.journal.JournalFileBackend(str(path))
+    storage = optuna.storages.JournalStorage(backend)
+    _check(_optimize(f"journal:{path}", storage, workers=2))
+
+
+def test_threads_and_a_wrapped_median_pruner() -> None:
+    """n_jobs=2 in one process: each thread's trial has its own probe; MedianPruner's
+    prunes are marked as its own, the indicators' as theirs."""
+    import torch
+
+    sys.path.insert(0, str(WORKER.parent))
+    import optuna_worker as worker
+
+    worker.BEHAVIOURS[:] = ["healthy", "healthy", "nan", "frozen"]
+    torch.set_num_threads(1)
+    pruner = BTTacklerPruner(wrapped=optuna.pruners.MedianPruner(n_warmup_steps=100))
+    study = optuna.create_study(direction="maximize", pruner=pruner)
+    study.optimize(worker.objective, n_trials=4, n_jobs=2)
+    by = {}
+    for t in study.trials:
+        by.setdefault(t.user_attrs["behaviour"], []).append(t)
+    assert all(t.state == optuna.trial.TrialState.COMPLETE for t in by["healthy"])
+    assert by["nan"][0].user_attrs["bttackler_indicator"] == "AGV"
+    assert by["frozen"][0].user_attrs["bttackler_indicator"] == "PLC"
+
+    median = BTTacklerPruner(wrapped=optuna.pruners.MedianPruner(n_startup_trials=0))
+    study = optuna.create_study(direction="maximize", pruner=median)
+    for value in (0.9, 0.8):
+        study.add_trial(
+            optuna.trial.create_trial(
+                value=value, intermediate_values={0: value}, params={}, distributions={}
+            )
+        )
+    trial = study.ask()
+    trial.report(0.1, 0)
+    assert trial.should_prune()
+    assert study.trials[-1].user_attrs["bttackler_pruned_by"] == "MedianPruner"
+
+
+def test_prune_benign_false_lets_a_converged_trial_complete() -> None:
+    sys.path.insert(0, str(WORKER.parent))
+    import optuna_worker as worker
+
+    worker.BEHAVIOURS[:] = ["converge"]
+    study = optuna.create_study(direction="maximize", pruner=BTTacklerPruner(prune_benign=False))
+    study.optimize(worker.objective, n_trials=1)
+    assert study.trials[0].state == optuna.trial.TrialState.COMPLETE
