@@ -107,6 +107,8 @@ def _print_summary(run_dir: Path, task: Any, count: CountRule, scheduler: Any) -
         console.print(
             "terminations by indicator: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
         )
+    for warning in scheduler.warnings:
+        line(warning)
     line(f"results: {run_dir}")
     line(f"list the trials: bttackler trials {run_dir}")
 

@@ -24,6 +24,7 @@ from bttackler.core.ring import RingReader, create_ring, shm_name
 from bttackler.core.store import Store, TrialRow, TrialState
 from bttackler.core.verdict import Verdict, plural
 from bttackler.diagnosis import Diagnoser, VerdictSink
+from bttackler.diagnosis.coverage import blind_spots
 from bttackler.diagnosis.etr import ETR_INDICATORS
 from bttackler.runtime.ledger import Ledger
 from bttackler.runtime.monitor import (
@@ -81,6 +82,7 @@ class LiveTrial:
     best_value: float | None = None
     indicator: str | None = None  # the verdict that stopped it, if one did
     reported: set[str] = field(default_factory=set)  # every metric name it reported
+    layer_stats: bool = False  # whether any epoch carried per-layer statistics
 
 
 class Scheduler:
@@ -116,6 +118,7 @@ class Scheduler:
         self._stop_reason: str | None = None
         self.failure: str | None = None  # why the run failed (every trial failed), for the CLI
         self._first_failures: list[tuple[int, str]] = []
+        self.warnings: list[str] = []  # said once per run: live view, log, summary, store
         self._t0 = time.monotonic()
         self._ended_at: float | None = None
         self.outcome = "completed"
@@ -365,6 +368,7 @@ class Scheduler:
         self.store.add_epoch(live.trial_id, event.epoch, event.time, event.metrics)
         if event.layer_rows:
             self.store.add_layer_stats(live.trial_id, event.epoch, event.layer_rows)
+            live.layer_stats = True
         live.reported.update(event.metrics)
         value = event.metrics.get(self.s.objective)
         if value is not None:
@@ -417,6 +421,8 @@ class Scheduler:
         if state in (TrialState.FINISHED, TrialState.TERMINATED, TrialState.FAILED):
             self.searcher.tell(live.params, counted if state is not TrialState.FAILED else None)
         self._watch_for_a_broken_task(trial_id, state, reason)
+        if live.epochs and not self.warnings:
+            self._warn_if_diagnosis_is_blind(live)
         value = "-" if counted is None else f"{counted:.4g}"
         detail = f" ({reason})" if reason else ""
         self.view.event(
@@ -437,6 +443,20 @@ class Scheduler:
             if self._stop_reason is None:
                 self._stop_reason = "the task looks broken: its first trials all failed"
             self.view.event(self.failure)
+
+    def _warn_if_diagnosis_is_blind(self, live: LiveTrial) -> None:
+        """Once per run, at the end of the first trial that reported an epoch: say which
+        indicators the task leaves with nothing to judge (no trial.watch, no train_loss)."""
+        if self._diagnoser is None:
+            return
+        enabled = [rule.short_name for rule in self._diagnoser.rules]
+        found = blind_spots(enabled, saw_layer_stats=live.layer_stats, reported=live.reported)
+        if not found:
+            return
+        self.warnings = [f"warning: {text}" for text in found]
+        for text in self.warnings:
+            self.view.event(text)
+        self.store.set_meta(warnings=self.warnings)
 
     def _succeeded(self) -> bool:
         """Whether any trial of the run (resumed ones included) ran or was judged to a value."""

@@ -251,3 +251,27 @@ def test_a_run_piped_into_head_keeps_running_and_leaves_a_consistent_store(tmp_p
     assert "Traceback" not in shell.stderr and "BrokenPipe" not in shell.stderr
     states = [t["state"] for t in trials_json(tmp_path / "r")["trials"]]
     assert states == ["finished"] * 4  # the run went on to its end with its output dropped
+
+
+def test_a_task_that_gives_diagnosis_nothing_gets_warned_once(tmp_path):
+    task = tmp_path / "blind_task.py"
+    task.write_text(
+        "OBJECTIVE = 'val_acc'\nMODE = 'max'\nMAX_EPOCHS = 2\n"
+        "def run(params, trial):\n"
+        "    for epoch in range(MAX_EPOCHS):\n"
+        "        trial.report(epoch, val_acc=0.5 + 0.1 * epoch)\n"
+    )
+    space = tmp_path / "space.yaml"
+    space.write_text("x: {_type: uniform, _value: [0, 1]}\n")
+    out = bt(
+        "run", "--task", str(task), "--space", str(space), "--method", "random",
+        "--budget", "60s", "--max-trials", "3", "--results-dir", str(tmp_path), "--name", "r",
+        "--plain",
+    )  # fmt: skip
+    assert out.returncode == 0, out.stdout + out.stderr
+    watch = [ln for ln in out.stdout.splitlines() if "trial.watch(model)" in ln]
+    loss = [ln for ln in out.stdout.splitlines() if "does not report train_loss" in ln]
+    assert len(watch) == 2 and len(loss) == 2  # once in the log, once in the summary
+    db = sqlite3.connect(tmp_path / "r" / "experiment.db")
+    stored = json.loads(db.execute("SELECT value FROM meta WHERE key='warnings'").fetchone()[0])
+    assert len(stored) == 2 and stored[0].startswith("warning: no per-layer statistics")
