@@ -78,12 +78,22 @@ def replay(
       bttackler replay results/digits-tpe-base --config my-thresholds.toml --indicators ERG,LAR
     """
     from bttackler.analysis.replay import run_replay
+    from bttackler.diagnosis.indicators import INDICATORS
 
     names = [n.strip() for n in indicators.split(",") if n.strip()] if indicators else None
     if indicators is not None and not names:
         raise BttacklerError("--indicators expects names like ERG,NMG")
+    if names:  # built-in names in any case (erg is ERG); custom ones as written
+        names = [n.upper() if n.upper() in INDICATORS else n for n in names]
     rule = analysis_count(count)
-    doc = run_replay(Path(run_dir), Path(config_file) if config_file else None, names, count=rule)
+    try:
+        doc = run_replay(
+            Path(run_dir), Path(config_file) if config_file else None, names, count=rule
+        )
+    except BttacklerError as exc:  # name the flag the user typed, not the config key
+        if names and str(exc).startswith("indicators.enabled:"):
+            raise BttacklerError("--indicators:" + str(exc)[len("indicators.enabled:") :]) from exc
+        raise
     if as_json:
         click.echo(dumps(doc))
         return
@@ -113,7 +123,8 @@ def replay(
 @click.option("--space", type=click.Path(dir_okay=False),
               help="Search space YAML/JSON for every arm (default: the task's own).")  # fmt: skip
 @click.option("--method", help="HPO method: random, tpe, gp or smac.")
-@click.option("--budget", help="Wall-clock budget of every arm: 90s, 10m, 6h.")
+@click.option("--budget", help="Wall-clock budget of every arm: 90s, 10m, 6h (a bare number "
+              "is seconds).")  # fmt: skip
 @click.option("--arms", default="baseline,bttackler,lce,msr,bttackler+msr", show_default=True,
               help="Arms to run, baseline first (etr: lce for max, msr for min).")  # fmt: skip
 @click.option("--repeats", type=click.IntRange(min=1), default=1, show_default=True,
@@ -121,7 +132,8 @@ def replay(
 @click.option("--workers", type=click.IntRange(min=1), help="CPU worker slots per run.")
 @click.option("--seed", type=click.IntRange(min=0), help="Seed of the first repeat.")
 @click.option("--max-trials", type=click.IntRange(min=1), help="Stop each run after N trials.")
-@click.option("--results-dir", type=click.Path(file_okay=False), help="[default: results]")
+@click.option("--results-dir", type=click.Path(file_okay=False),
+              help="Where the arms' run directories are written.  [default: results]")  # fmt: skip
 @click.option("--name", help="Prefix of the run names (NAME-ARM[-rR]).")
 @click.option("--config", "config_file", type=click.Path(dir_okay=False),
               help="A bttackler.toml overriding the defaults.")  # fmt: skip

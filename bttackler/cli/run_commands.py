@@ -24,12 +24,14 @@ from bttackler.core.verdict import plural
 @click.option("--space", type=click.Path(dir_okay=False), help="Search space YAML/JSON "
               "(NNI format). Default: the task's DEFAULT_SPACE.")  # fmt: skip
 @click.option("--method", help="HPO method: random, tpe, gp or smac.  [default: tpe]")
-@click.option("--budget", help="Wall-clock budget: 90s, 10m, 6h, 1h30m.  [default: 10m]")
+@click.option("--budget", help="Wall-clock budget: 90s, 10m, 6h, 1h30m (a bare number is "
+              "seconds).  [default: 10m]")  # fmt: skip
 @click.option("--max-trials", type=click.IntRange(min=1), help="Stop after N trials ended.")
 @click.option("--workers", type=click.IntRange(min=1), help="CPU worker slots.  [default: 1]")
 @click.option("--seed", type=click.IntRange(min=0), help="Seed of the method and trials.")
 @click.option("--name", help="Run name: results go to RESULTS_DIR/NAME.")
-@click.option("--results-dir", type=click.Path(file_okay=False), help="[default: results]")
+@click.option("--results-dir", type=click.Path(file_okay=False),
+              help="Where the run's directory NAME is written.  [default: results]")  # fmt: skip
 @click.option("--resume", "resume", type=click.Path(file_okay=False),
               help="Continue the run in this directory (after a crash or Ctrl-C).")  # fmt: skip
 @click.option("--config", "config_file", type=click.Path(dir_okay=False),
@@ -40,8 +42,10 @@ from bttackler.core.verdict import plural
 @click.option("--trial-timeout", help="Kill a trial running longer than this (e.g. 30m).")
 @click.option("--no-diagnosis", is_flag=True, help="Trace and record, but never terminate.")
 @click.option("--no-trace", is_flag=True, help="Record no per-layer statistics at all.")
-@click.option("--etr", type=click.Choice(["lce", "msr"]), help="Accuracy-based early "
-              "termination rule instead of the indicators.")  # fmt: skip
+@click.option("--etr", type=click.Choice(["lce", "msr"], case_sensitive=False),
+              help="Add an accuracy-based early-termination rule of the paper's baselines "
+              "(learning-curve extrapolation or the median stop rule) beside the indicators; "
+              "with --no-diagnosis it is the only rule that stops trials.")  # fmt: skip
 @count_option("The value every trial counts with, told to the method and ranked: its last "
               "reported (the paper's rule, whatever stopped it) or its best epoch's.  "
               "[default: last]")  # fmt: skip

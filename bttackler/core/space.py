@@ -218,8 +218,10 @@ def load_space(path: str | Path) -> SearchSpace:
             data = yaml.safe_load(text)
     except (ValueError, yaml.YAMLError) as exc:
         fmt = "JSON" if path.suffix.lower() == ".json" else "YAML"
-        detail = " ".join(str(exc).split())
+        detail = " ".join(str(exc).split()).replace('"<unicode string>"', path.name)
         raise BttacklerError(f"search space {source}: not valid {fmt} ({detail})") from exc
+    if data is None:
+        raise BttacklerError(f"search space {source}: the file is empty")
     return space_from_mapping(data, source=source)
 
 
@@ -244,6 +246,9 @@ def _parse_parameter(name: str, spec: Any, source: str) -> Parameter:
     if not isinstance(spec, Mapping):
         raise fail(f'expected a mapping with "_type" and "_value", got {spec!r}')
     kind = spec.get("_type")
+    if kind is None:
+        keys = ", ".join(map(str, spec)) or "none"
+        raise fail(f'has no "_type" (its keys: {keys}); choose one of {", ".join(TYPES)}')
     if kind not in TYPES:
         raise fail(f"unknown _type {kind!r}; choose one of {', '.join(TYPES)}")
     if "_value" not in spec:

@@ -85,7 +85,13 @@ def test_replay_cli_with_other_thresholds(live_run, tmp_path):
     assert out.returncode == 0, out.stderr
     assert "LOW" in out.stdout and "false alarms" in out.stdout
     out = bt("replay", str(live_run), "--indicators", "NOPE")
-    assert out.returncode == 2 and out.stderr.startswith("error: ")
+    assert out.returncode == 2 and out.stderr.startswith("error: --indicators: unknown indicator")
+    out = bt("replay", str(live_run), "--indicators", "erg,Nmg", "--json")  # any case
+    assert out.returncode == 0, out.stderr
+    assert {r["indicator"] for r in json.loads(out.stdout)["indicators"]} - {"all"} == {
+        "ERG",
+        "NMG",
+    }
 
 
 def test_histories_are_rebuilt_as_the_monitor_builds_them():

@@ -167,3 +167,18 @@ def test_space_is_frozen() -> None:
     assert isinstance(space, SearchSpace)
     with pytest.raises(AttributeError):
         space.source = "other"  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("lr: {_typ: uniform, _value: [0, 1]}\n", 'has no "_type" (its keys: _typ, _value)'),
+        ("", "the file is empty"),
+        ("lr: {_type: uniform\n", "not valid YAML (while parsing a flow mapping in space.yaml"),
+    ],
+)
+def test_space_file_mistakes_are_named_plainly(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(BttacklerError) as err:
+        load_space(write(tmp_path, "space.yaml", text))
+    assert message in str(err.value)
+    assert "<unicode string>" not in str(err.value) and "NoneType" not in str(err.value)
