@@ -131,6 +131,15 @@ class TrialHistory:
     # cross-entropy over C classes); NaN when the task does not say.
     chance_loss: float = math.nan
 
+    def current_epoch(self) -> int:
+        """The epoch the trial is in, counted from 1 as people count: the number of epochs
+        recorded, or one more when a mid-epoch event came after the last record. Verdicts,
+        ``trials``, ``replay`` and the README all use this count."""
+        count = len(self.epochs)
+        if self.nonfinite and self.nonfinite[-1].epoch >= count:
+            return count + 1
+        return count
+
     def metric(self, name: str) -> list[float]:
         """The series of one reported metric, NaN where an epoch did not report it."""
         return [float(e.metrics.get(name, float("nan"))) for e in self.epochs]

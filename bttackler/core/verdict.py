@@ -25,7 +25,9 @@ class Verdict:
         indicator: Short name of the indicator that fired (``"ERG"``, ``"NMG"``, a custom name).
         rule: The rule that fired, readable without the paper
             (``"median gradient ratio 0.0008 < 0.02"``).
-        epoch: Epoch number of the last record judged (as the task reported it).
+        epoch: The epoch the trial was in when judged, counted from 1 (its first epoch is
+            epoch 1), whatever numbers the task passes to ``trial.report``: see
+            :meth:`~bttackler.core.history.TrialHistory.current_epoch`.
         values: The numbers that triggered the rule. Stored as a read-only copy of floats;
             NaN and infinities are kept as they are.
         benign: True when the trial is not bad but done (``NoMoreGain``): it is stopped to save
@@ -43,6 +45,10 @@ class Verdict:
             raise ValueError("indicator must be a non-empty name, got ''")
         frozen = MappingProxyType({str(k): float(v) for k, v in self.values.items()})
         object.__setattr__(self, "values", frozen)
+
+    def at_epoch(self, epoch: int) -> Verdict:
+        """This verdict, dated at ``epoch`` (a 1-based count)."""
+        return Verdict(self.indicator, self.rule, epoch, self.values, self.benign)
 
     def to_dict(self) -> dict[str, Any]:
         """A plain dict (JSON-ready but for NaN/inf values, which ``json`` writes as NaN)."""

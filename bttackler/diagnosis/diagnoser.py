@@ -66,7 +66,8 @@ class RuleAsIndicator:
         self.finished = finished
 
     def check(self, history: TrialHistory) -> Verdict | None:
-        return self.rule.check(history, self.finished.snapshot())
+        verdict = self.rule.check(history, self.finished.snapshot())
+        return None if verdict is None else verdict.at_epoch(history.current_epoch())
 
 
 class Diagnoser:

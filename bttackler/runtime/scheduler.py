@@ -364,7 +364,7 @@ class Scheduler:
         live.epochs += 1
         slot = self._slot_of(live)
         if slot is not None:
-            slot.epoch = event.epoch
+            slot.epoch = live.epochs  # epochs counted from 1, as everywhere people see them
         self.store.add_epoch(live.trial_id, event.epoch, event.time, event.metrics)
         if event.layer_rows:
             self.store.add_layer_stats(live.trial_id, event.epoch, event.layer_rows)

@@ -58,7 +58,7 @@ def test_import_is_light_and_lists_its_public_names() -> None:
 def test_watcher_records_the_probe_statistics_and_judge_finds_nan() -> None:
     watcher, verdict = _train("nan", bttackler.Judge())
     assert verdict is not None and verdict.indicator == "AGV"
-    assert bttackler.reason(verdict).startswith("AGV at epoch 0: ")
+    assert bttackler.reason(verdict).startswith("AGV at epoch 1: ")
     history = watcher.history
     assert history.trial_id == 1 and history.epochs[0].weights and history.epochs[0].grads
 

@@ -76,7 +76,7 @@ def test_nan_training_is_stopped_by_agv_with_the_reason_logged(tmp_path: Path) -
     logger = pl.loggers.CSVLogger(tmp_path, name="run")
     callback, trainer = _fit(1e6, logger)
     assert callback.verdict is not None and callback.verdict.indicator == "AGV"
-    assert callback.reason is not None and callback.reason.startswith("AGV at epoch 0")
+    assert callback.reason is not None and callback.reason.startswith("AGV at epoch 1")
     assert trainer.should_stop and trainer.current_epoch < EPOCHS - 1
     with open(Path(logger.log_dir) / "metrics.csv") as fh:
         rows = list(csv.DictReader(fh))

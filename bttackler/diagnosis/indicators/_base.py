@@ -87,7 +87,8 @@ class Indicator(ABC, Generic[SettingsT]):
         """The verdict on ``history`` now, or ``None``: healthy, out of stage, too little data."""
         if not in_stage(self.stage, history, self.early_fraction):
             return None
-        return self.judge(history)
+        verdict = self.judge(history)
+        return None if verdict is None else verdict.at_epoch(history.current_epoch())
 
     @abstractmethod
     def judge(self, history: TrialHistory) -> Verdict | None:

@@ -99,7 +99,7 @@ class AbnormalGradientValues(Indicator[AbnormalGradientValuesSettings]):
             ev = history.nonfinite[0]
             return Verdict(
                 indicator=self.short_name,
-                rule=f"non-finite gradient in layer {ev.layer} at epoch {ev.epoch} batch "
+                rule=f"non-finite gradient in layer {ev.layer} at epoch {ev.epoch + 1} batch "
                 f"{ev.batch} (nan {fmt(ev.nan_count)}, inf {fmt(ev.inf_count)})",
                 epoch=last_epoch(history) if history.epochs else ev.epoch,
                 values={"nan_count": ev.nan_count, "inf_count": ev.inf_count},

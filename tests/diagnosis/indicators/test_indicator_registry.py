@@ -143,11 +143,11 @@ def test_custom_indicator_from_file(plugin_file: Path) -> None:
     assert long_.stage == "late" and flag.stage == "any"  # module STAGE / function attribute
     assert long_.check(history(5)) is None  # early stage
     v = long_.check(history(7))
-    assert v == Verdict(indicator="LONG", rule="ran too long", epoch=6, values={})
+    assert v == Verdict(indicator="LONG", rule="ran too long", epoch=7, values={})  # counted from 1
     fv = flag.check(history(1))
     assert fv is not None and fv.indicator == "FLAG"
     assert flag.check(history(0)) is None
-    assert full.check(history(7)) == Verdict("FULL", "always", 0, {"x": 1.0})
+    assert full.check(history(7)) == Verdict("FULL", "always", 7, {"x": 1.0})  # dated by count
 
 
 def test_custom_indicator_from_module(plugin_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:

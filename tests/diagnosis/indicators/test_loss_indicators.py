@@ -50,7 +50,7 @@ def test_relative_loss_change() -> None:
 
 def test_plc_fires_on_flat_loss() -> None:
     v = PLC().check(history([2.3026, 2.3025, 2.3026]))
-    assert v is not None and v.indicator == "PLC" and v.epoch == 2
+    assert v is not None and v.indicator == "PLC" and v.epoch == 3  # the third epoch
     assert v.values["relative_change"] < 0.001
 
 
