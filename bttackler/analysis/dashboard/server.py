@@ -98,8 +98,9 @@ class Registry:
             except BttacklerError as exc:
                 runs.append({"key": key, "name": path.name, "path": str(path),
                              "state": "unreadable", "error": str(exc)})  # fmt: skip
-        return {"targets": [str(t) for t in self.targets], "count": self.count.value,
-                "runs": runs}  # fmt: skip
+        single = len(self.targets) == 1 and data.is_run(self.targets[0])
+        return {"targets": [str(t) for t in self.targets], "single_run": single,
+                "count": self.count.value, "runs": runs}  # fmt: skip
 
     def run_bytes(self, key: str) -> bytes:
         path = self.path(key)

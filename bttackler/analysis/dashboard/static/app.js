@@ -61,7 +61,7 @@ function hline(u, v, color, label) {
   ctx.beginPath(); ctx.moveTo(u.bbox.left, y); ctx.lineTo(u.bbox.left + u.bbox.width, y);
   ctx.stroke();
   ctx.font = `${11 * devicePixelRatio}px sans-serif`;
-  ctx.fillText(label, u.bbox.left + 4, y - 4);
+  ctx.fillText(label, u.bbox.left + u.bbox.width * 0.3, y - 4);
   ctx.restore();
 }
 // A vertical line at x value v (the verdict's epoch), labelled.
@@ -93,7 +93,8 @@ function chart(box, id, title, x, series, opts = {}) {
   const u = new uPlot({
     width: opts.width || chartWidth(), height: opts.height || 220,
     scales: { x: { time: false }, y: opts.log ? { distr: 3 } : (opts.yRange ? { range: opts.yRange } : {}) },
-    axes: [{ label: opts.xLabel || "" }, { label: opts.yLabel || "", size: 60 }],
+    axes: [{ label: opts.xLabel || "", ...(opts.xLabel === "epoch" ? { incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500] } : {}) },
+      { label: opts.yLabel || "", size: 60 }],
     series: [{ label: opts.xLabel || "x" }, ...series.map((s, i) => ({
       label: s.label, stroke: s.color || COLORS[i % COLORS.length], width: s.width || 1.5,
       spanGaps: true, points: { show: x.length < 40 },
@@ -148,7 +149,7 @@ function timeFigures(box, figures, objective, countLabel) {
 async function viewRuns(first) {
   const doc = await getJSON("/api/runs");
   crumbs([["runs", null]]);
-  if (first && doc.runs.length === 1 && !location.hash.startsWith("#/")) {
+  if (first && doc.single_run && doc.runs.length === 1 && !location.hash.startsWith("#/")) {
     location.replace(`#/run/${encodeURIComponent(doc.runs[0].key)}`);
     return;
   }
