@@ -379,6 +379,8 @@ async function refresh(first) {
     else await viewRuns(first);
     stamp(`updated ${new Date().toLocaleTimeString()}`);
     document.body.dataset.loaded = JSON.stringify(r);
+    // navigation start -> first view drawn (HTML, scripts, JSON, table, charts): the benchmark
+    if (window.firstViewMs === undefined) window.firstViewMs = performance.now();
   } catch (err) {
     stamp(`error: ${err.message}`);
     document.querySelectorAll("#view > p.error").forEach((n) => n.remove());
