@@ -7,7 +7,7 @@ BUDGET ?= 3m
 METHOD ?= tpe
 WORKERS ?= 2
 
-.PHONY: install run test lint bench bench-hpo bench-optuna data clean
+.PHONY: install browser run test lint bench bench-hpo bench-optuna data clean
 
 install: $(STAMP)
 
@@ -21,9 +21,17 @@ $(STAMP): requirements.lock pyproject.toml setup.py
 run: install
 	$(BIN)/bttackler run --task digits --method $(METHOD) --budget $(BUDGET) --workers $(WORKERS)
 
+# The dashboard's browser tests drive Debian's Chromium headless over the DevTools protocol.
+# Installed once (root and apt: CI and a fresh machine); skipped when it is there. Where it
+# cannot be installed, those tests are skipped and say why.
+CHROMIUM := /usr/bin/chromium
+browser:
+	@test -x $(CHROMIUM) || { apt-get update -qq && apt-get install -y -qq chromium; } \
+		|| echo "test: could not install Debian's chromium (needs root and apt); the dashboard's browser tests will be skipped"
+
 # Two test processes (pytest-xdist), one torch thread each: the end-to-end tests mostly wait
 # on process start-up, so the suite runs in about half the time on two cores.
-test: install
+test: install browser
 	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -n 2
 
 lint: install
@@ -38,6 +46,7 @@ bench: install
 	$(BIN)/python benchmarks/monitor_load.py
 	$(BIN)/python benchmarks/probe_overhead.py
 	$(BIN)/python benchmarks/task_speed.py
+	$(BIN)/python benchmarks/dashboard_load.py
 
 # The paper's experiment at this machine's scale (benchmarks/hpo_effect.py): random and tpe x
 # HPO_TASKS x seeds 0,1,2 x five arms (baseline, bttackler, lce, msr, bttackler+msr) x 60 s =

@@ -56,6 +56,10 @@ def test_the_wheel_holds_the_defaults_and_the_search_spaces(installed: Path) -> 
     assert not (installed / "tasks").exists()  # no generic top-level package in site-packages
     spaces = {p.name for p in (installed / "bttackler" / "search_spaces").glob("*.yaml")}
     assert {"digits.yaml", "cifar10cnn.yaml", "cifar10lstm.yaml", "ex96trans.yaml"} <= spaces
+    static = installed / "bttackler" / "analysis" / "dashboard" / "static"
+    assert {"index.html", "app.js", "uPlot.iife.min.js", "uPlot-LICENSE.txt"} <= {
+        p.name for p in static.iterdir()
+    }  # the dashboard's page and its plotting library, no network needed
 
 
 def test_a_run_from_the_wheel_outside_the_project(installed: Path, tmp_path: Path) -> None:

@@ -6,7 +6,11 @@ Where it runs: the main process. What it may import: every stage (it is the oute
 heavy modules are imported inside the commands so that ``--help`` stays fast.
 """
 
-from bttackler.cli import analysis_commands, run_commands  # noqa: F401  (registers the commands)
+from bttackler.cli import (  # noqa: F401  (registers the commands)
+    analysis_commands,
+    dashboard_commands,
+    run_commands,
+)
 from bttackler.cli.app import cli, main
 
 __all__ = ["cli", "main"]

@@ -27,20 +27,31 @@ from bttackler.core.verdict import plural
 @click.argument("runs", nargs=-1, required=True, type=click.Path(file_okay=False))
 @click.option("--json", "as_json", is_flag=True, help="Print the tables and every figure's data.")
 @count_option(ANALYSIS_COUNT_HELP)
-def report(runs: tuple[str, ...], as_json: bool, count: str | None) -> None:
+@click.option("--trial", "trial_ids", type=int, multiple=True, metavar="N",
+              help="Instead: write trial N's figures (curves with the verdict, per-layer "
+              "statistics with the bounds) as PNG into the run (repeatable).")  # fmt: skip
+def report(
+    runs: tuple[str, ...], as_json: bool, count: str | None, trial_ids: tuple[int, ...]
+) -> None:
     """Write report.md (tables and figures) into the first run's directory.
 
     The first run is the baseline the others are compared with (Top10HR, TSBA, increase
     ratios); with one run the report shows that run's own numbers. Every trial counts with
-    its last value unless --count best says its best epoch's.
+    its last value unless --count best says its best epoch's. With --trial N, writes that
+    trial's figures instead (the dashboard's trial page, as PNG), reading the store read-only.
 
     \b
     Examples:
       bttackler report results/digits-tpe-base results/digits-tpe-btt
       bttackler report results/digits-tpe-base --json --count best
+      bttackler report results/digits-tpe-base --trial 12
     """
     from bttackler.analysis import report as report_mod
     from bttackler.analysis.compare import load_arms
+
+    if trial_ids:
+        _trial_figures(runs, trial_ids, as_json, analysis_count(count))
+        return
 
     arms = load_arms(runs)
     out_dir = Path(runs[0].split(",")[0])
@@ -51,6 +62,25 @@ def report(runs: tuple[str, ...], as_json: bool, count: str | None) -> None:
     for w in doc["warnings"]:
         click.echo(f"warning: {w}")
     click.echo(f"report: {doc['report']} (figures: {out_dir}; {report_mod.count_label(doc)})")
+
+
+def _trial_figures(
+    runs: tuple[str, ...], trial_ids: tuple[int, ...], as_json: bool, count: Any
+) -> None:
+    from bttackler.analysis.dashboard import data, figures
+
+    if len(runs) != 1 or "," in runs[0]:
+        raise BttacklerError("--trial takes one run")
+    run_dir = Path(runs[0])
+    if not data.is_run(run_dir):
+        raise BttacklerError(f"{run_dir} is not a bttackler run (no experiment.db)")
+    docs = [data.trial_doc(run_dir, n, count) for n in trial_ids]  # every trial exists first
+    if as_json:
+        click.echo(dumps(docs[0] if len(docs) == 1 else docs))
+        return
+    for doc in docs:
+        paths = figures.draw(doc, run_dir)
+        click.echo(f"trial {doc['trial']['id']}: " + ", ".join(str(p) for p in paths))
 
 
 @cli.command()

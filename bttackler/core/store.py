@@ -11,11 +11,14 @@ import json
 import math
 import sqlite3
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 from typing import Any
+
+from bttackler.core.errors import BttacklerError
 
 SCHEMA_VERSION = 1
 
@@ -300,6 +303,86 @@ class Store:
             (trial_id,),
         )
         return [tuple(r) for r in rows]  # type: ignore[misc]
+
+
+class ReadOnlyStore(Store):
+    """A run's store opened read-only (``mode=ro``): for the dashboard and per-trial figures,
+    which may read a store that a running search is writing.
+
+    SQLite itself refuses every write on this connection. In WAL mode (every store bttackler
+    writes) a reader never blocks the writer, nor the writer the reader; a store in rollback
+    mode (a copy, an old file) is read in short transactions, and a reader that finds it locked
+    waits at most ``busy_timeout`` seconds, then gets :class:`sqlite3.OperationalError`.
+    Keep each :meth:`snapshot` short: a long read transaction keeps the WAL from being
+    checkpointed (and, in rollback mode, delays the writer's commit).
+    """
+
+    def __init__(self, path: Path, busy_timeout: float = 2.0) -> None:  # noqa: D107
+        self.path = path
+        self.session_id = None
+        if not path.is_file():
+            raise BttacklerError(f"{path.parent} is not a bttackler run (no {self.FILENAME})")
+        self._db = sqlite3.connect(
+            f"{path.resolve().as_uri()}?{self._uri_mode(path)}",
+            uri=True,
+            isolation_level=None,
+            check_same_thread=False,
+            timeout=busy_timeout,
+        )
+        try:
+            names = {r[0] for r in self._db.execute("SELECT name FROM sqlite_master")}
+        except sqlite3.DatabaseError as exc:
+            self._db.close()
+            raise BttacklerError(f"{path} cannot be read: {exc}") from exc
+        if not {"meta", "trials", "epochs", "layer_stats"} <= names:
+            self._db.close()
+            raise BttacklerError(f"{path.parent} is not a bttackler run (no tables in {path.name})")
+
+    @staticmethod
+    def _uri_mode(path: Path) -> str:
+        """``mode=ro``, or ``immutable=1`` for a WAL store that no process has open.
+
+        A WAL-mode file (header bytes 18-19 are 2) without its ``-wal`` file is not being
+        written (a writer keeps the ``-wal`` file while it has the store open). Opened
+        ``mode=ro`` it would get ``-wal``/``-shm`` files created beside it that a read-only
+        connection cannot remove; ``immutable=1`` reads it without them. A writer that
+        starts meanwhile (``--resume``) is seen by the next open, which uses ``mode=ro``.
+        """
+        with open(path, "rb") as fh:
+            header = fh.read(20)
+        wal = len(header) == 20 and header[18] == 2 and header[19] == 2
+        if wal and not Path(f"{path}-wal").exists():
+            return "immutable=1"
+        return "mode=ro"
+
+    @classmethod
+    def open(cls, run_dir: Path) -> ReadOnlyStore:
+        return cls(run_dir / cls.FILENAME)
+
+    @contextmanager
+    def snapshot(self) -> Iterator[ReadOnlyStore]:
+        """One read transaction: every query inside sees the same committed state."""
+        self._db.execute("BEGIN")
+        try:
+            yield self
+        finally:
+            self._db.execute("COMMIT")
+
+    def journal_mode(self) -> str:
+        return str(self._db.execute("PRAGMA journal_mode").fetchone()[0])
+
+    def sessions(self) -> list[tuple[int, float, float | None, str]]:
+        """``(id, started_wall, ended_wall, status)`` of every session, oldest first."""
+        rows = self._db.execute(
+            "SELECT id, started_wall, ended_wall, status FROM sessions ORDER BY id"
+        )
+        return [tuple(r) for r in rows]  # type: ignore[misc]
+
+    def commit(self) -> None:
+        raise sqlite3.OperationalError("a read-only store has nothing to commit")
+
+    def close(self) -> None:
+        self._db.close()
 
 
 def open_existing(run_dir: Path) -> Store:

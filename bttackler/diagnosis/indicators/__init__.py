@@ -14,6 +14,7 @@ from bttackler.diagnosis.indicators._activations import (
     LowActivationRatio,
     LowActivationRatioSettings,
     dead_layers,
+    inactivity,
 )
 from bttackler.diagnosis.indicators._base import Indicator, Stage, adaptive_window, in_stage
 from bttackler.diagnosis.indicators._custom import CustomIndicator, load_custom_function
@@ -107,6 +108,7 @@ __all__ = [
     "build_settings",
     "dead_layers",
     "in_stage",
+    "inactivity",
     "load_custom_function",
     "loss_trend",
     "median_over_layers",
