@@ -67,7 +67,8 @@ def _check(study: optuna.Study) -> None:
         attrs = t.user_attrs
         assert attrs["bttackler_indicator"] == indicator, (behaviour, attrs)
         assert attrs["bttackler_benign"] is (indicator == "NMG")
-        assert attrs["bttackler_rule"] and attrs["bttackler_epoch"] == max(t.intermediate_values) + 1  # from 1
+        assert attrs["bttackler_rule"]
+        assert attrs["bttackler_epoch"] == max(t.intermediate_values) + 1  # counted from 1
         assert attrs["bttackler_reason"].startswith(f"{indicator} at epoch ")
     if importlib.util.find_spec("pandas") is not None:  # trials_dataframe needs pandas
         frame = study.trials_dataframe()
