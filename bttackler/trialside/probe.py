@@ -86,6 +86,9 @@ from bttackler.trialside.tensor_stats import cpu_stats_rows, flat_array, stats_m
 
 Emit = Callable[[str, int, str, Sequence[float]], None]
 _NONFINITE_COLUMNS = [STAT_NAMES.index("nan_count"), STAT_NAMES.index("inf_count")]
+# how each statistic combines over the sampled batches of an epoch (the rest: means)
+_MAXIMA = [STAT_NAMES.index("max"), STAT_NAMES.index("abs_max")]
+_MINIMA = [STAT_NAMES.index("min")]
 
 
 class Probe:
@@ -146,7 +149,7 @@ class Probe:
         self._last_check = time.perf_counter()
         self._sample_size = sample_size
         self._budget = SamplingBudget(stats_every, max_samples, overhead_budget, clock)
-        self._means = SampleMeans()
+        self._means = SampleMeans(_MAXIMA, _MINIMA, _NONFINITE_COLUMNS)
         self._seed = seed
         self._generators: dict[torch.device, torch.Generator] = {}
         self._ordered: list[Layer] = []  # weighted and activation layers, by index

@@ -97,8 +97,39 @@ def test_grad_stats_are_averaged_over_sampled_batches() -> None:
         model(torch.randn(6, 3) * (i + 1)).pow(2).mean().backward()
         seen.append(tensor_stats(model[0].weight.grad))
     probe.flush(0)
-    want = torch.stack([seen[0], seen[2], seen[4]]).mean(0).tolist()
-    assert rec.value("grad", "0") == pytest.approx(want, rel=1e-6)
+    sampled = torch.stack([seen[0], seen[2], seen[4]])
+    want = sampled.mean(0)
+    for name in ("max", "abs_max"):
+        want[STAT_NAMES.index(name)] = sampled[:, STAT_NAMES.index(name)].max()
+    want[STAT_NAMES.index("min")] = sampled[:, STAT_NAMES.index("min")].min()
+    assert rec.value("grad", "0") == pytest.approx(want.tolist(), rel=1e-6)
+
+
+def test_epoch_extremes_combine_by_max_and_min_and_counts_by_sum() -> None:
+    """AGV reads the epoch's gradient abs_max: one big sampled batch must not be diluted
+    by the others (nor min raised, nor the NaN/Inf counts divided)."""
+    rec = Recorder()
+    model = nn.Sequential(nn.Linear(3, 4))
+    probe = Probe(model, rec, stats_every=1, overhead_budget=None)
+    opt = torch.optim.SGD(model.parameters(), lr=0.0)
+    seen = []
+    for i in range(4):
+        opt.zero_grad()
+        scale = 1000.0 if i == 2 else 1.0
+        model(torch.randn(6, 3) * scale).pow(2).mean().backward()
+        seen.append(tensor_stats(model[0].weight.grad))
+    probe.flush(0)
+    got = dict(zip(STAT_NAMES, rec.value("grad", "0")))
+    sampled = torch.stack(seen[probe_first_sample(len(seen)) :])
+    assert got["abs_max"] == pytest.approx(sampled[:, STAT_NAMES.index("abs_max")].max().item())
+    assert got["max"] == pytest.approx(sampled[:, STAT_NAMES.index("max")].max().item())
+    assert got["min"] == pytest.approx(sampled[:, STAT_NAMES.index("min")].min().item())
+    assert got["mean"] == pytest.approx(sampled[:, STAT_NAMES.index("mean")].mean().item())
+
+
+def probe_first_sample(batches: int) -> int:
+    """The first batch of an epoch the probe samples (0 or 1: see the probe's docs)."""
+    return 0
 
 
 def test_relu_inactive_ratio_with_known_dead_units_ignores_eval_passes() -> None:
