@@ -170,6 +170,10 @@ class Probe:
         self._stepping = False  # such an optimizer has stepped: it runs the every-batch check
         self._checked = -1  # the batch whose gradients were checked last
         self._end_handle: RemovableHandle | None = None  # the one-shot forward hook
+        # the weights of the last sampled batch before its optimizer step (layers, weights,
+        # copies), until the next training batch (or flush) measures the step's size
+        self._before: tuple[list[Layer], list[Tensor], list[Tensor]] | None = None
+        self._ratios = SampleMeans()  # the update ratios of the epoch, one column
         self._in_backward = False
         self._reported: set[int] = set()
         self._handles: list[RemovableHandle] = []
@@ -230,6 +234,8 @@ class Probe:
         if module.training and torch.is_grad_enabled():  # a training batch
             batch = self._forwards
             self._forwards = batch + 1
+            if self._before is not None:  # the sampled batch's optimizer step is done
+                self._measure_update()
             sample_due = self._budget.due(batch)
             # without an optimizer step to run it at, the check runs at the end of the
             # backward of every check_every-th batch (check_seconds apart)
@@ -313,6 +319,7 @@ class Probe:
         bad = self._check_gradients(batch, sync)
         self._checked = batch
         if sampled and bad is not None and self._sample(batch, bad):
+            self._keep_weights()
             self._budget.sampled(began)
 
     def _on_optimizer_step(self, optimizer: torch.optim.Optimizer, args: Any, kw: Any) -> None:
@@ -364,6 +371,64 @@ class Probe:
                 finite.append(not bad)  # NaN weights: NaN gradients
         self._means.add(entries, self._stats_matrix(flats, finite))
         return True
+
+    def _keep_weights(self) -> None:
+        """Copy the weights before the optimizer steps (float32 at least: float16 norms
+        overflow), on their device, for :meth:`_measure_update`."""
+        layers = [layer for layer in self._weighted if layer.weights]
+        weights = [w.detach() for layer in layers for w in layer.weights]
+        copies = [w.to(torch.float64 if w.dtype == torch.float64 else torch.float32, copy=True)
+                  for w in weights]  # fmt: skip
+        self._before = (layers, weights, copies)
+
+    def _measure_update(self) -> None:
+        """The weight-update ratio ||W_after - W_before|| / ||W_before|| of each layer (all
+        its weight matrices as one vector) over the step since :meth:`_keep_weights`; with
+        torch ops on the weights' device, kept there until flush."""
+        assert self._before is not None
+        began = self._budget.now()
+        layers, weights, copies = self._before
+        self._before = None
+        with torch.no_grad():
+            before = torch.stack(torch._foreach_norm(copies)).double()
+            torch._foreach_sub_(copies, weights)
+            change = torch.stack(torch._foreach_norm(copies)).double()
+            if len(copies) > len(layers):  # a layer of several matrices: sum the squares
+                owner = [i for i, layer in enumerate(layers) for _ in layer.weights]
+                slots = torch.tensor(owner, device=before.device)
+                zeros = torch.zeros(len(layers), dtype=torch.float64, device=before.device)
+                before = zeros.index_add(0, slots, before.square()).sqrt()
+                change = zeros.index_add(0, slots, change.square()).sqrt()
+            ratio = (change / before)[:, None]
+        entries: list[Entry] = [(layer, "weight") for layer in layers]
+        self._ratios.add(entries, ratio.numpy() if ratio.device.type == "cpu" else ratio)
+        self._budget.spent(began)
+
+    def _update_ratio_column(self, entries: list[Entry], like: Tensor | np.ndarray) -> Any:
+        """The epoch's mean update ratio of each entry (weights; NaN for gradients and for
+        layers never measured), as a column for a matrix like ``like``."""
+        ratios = self._ratios.means()
+        column: Tensor | np.ndarray
+        if isinstance(like, Tensor):
+            column = torch.full((len(entries), 1), math.nan, dtype=like.dtype, device=like.device)
+        else:
+            column = np.full((len(entries), 1), np.nan)
+        if ratios is None:
+            return column
+        at = {id(layer): row for row, (layer, _) in enumerate(ratios[0])}
+        rows, sources = [], []
+        for row, (layer, kind) in enumerate(entries):
+            if kind == "weight" and id(layer) in at:
+                rows.append(row)
+                sources.append(at[id(layer)])
+        if rows:
+            if isinstance(column, Tensor):
+                column[rows] = torch.as_tensor(ratios[1], device=column.device)[sources].to(
+                    column.dtype
+                )
+            else:
+                column[rows] = np.asarray(ratios[1])[sources]
+        return column
 
     def _check_gradients(self, batch: int, sync: bool) -> set[int] | None:
         """The every-batch check: one fused reduction gives each weight gradient's max |g|
@@ -479,6 +544,8 @@ class Probe:
         record, ``"grad"``/``"activation"`` only if sampled during the epoch.
         """
         flush_began = self._budget.now()
+        if self._before is not None:  # the last sampled batch was the epoch's last
+            self._measure_update()
         if self._forwards:  # the last batch's gradients, in case no check covered them
             last = self._forwards - 1
             bad: set[int] | None = None
@@ -500,9 +567,15 @@ class Probe:
         parts: list[Tensor | np.ndarray] = []  # one value per row, in order
         means = self._means.means()
         if means is not None:
-            self._fold_gradient_maxima(*means)
-            rows += means[0]
-            parts.append(means[1])
+            entries, matrix = means
+            self._fold_gradient_maxima(entries, matrix)
+            column = self._update_ratio_column(entries, matrix)
+            if isinstance(matrix, Tensor):
+                matrix = torch.cat([matrix, column], dim=1)
+            else:
+                matrix = np.hstack([matrix, column])
+            rows += entries
+            parts.append(matrix)
         active = [layer for layer in self._activations if layer.inactive is not None]
         if active:
             rows += [(layer, "activation") for layer in active]
@@ -520,6 +593,7 @@ class Probe:
         for layer in self._activations:
             layer.inactive, layer.total = None, 0
         self._means.clear()
+        self._ratios.clear()
         if isinstance(self._grad_max, list):
             self._grad_max = [-math.inf] * len(self._grad_max)
         elif self._grad_max is not None:

@@ -68,6 +68,10 @@ class SamplingBudget:
         self.samples += 1
         self._sample_seconds += self._clock() - began
 
+    def spent(self, began: float) -> None:
+        """More of the probe's work for this epoch's samples, begun at ``began``."""
+        self._sample_seconds += self._clock() - began
+
     def end_epoch(self, batches: int, flush_began: float) -> None:
         """The epoch of ``batches`` batches ended with a flush that began at ``flush_began``:
         set the next epoch's stride and start counting it."""

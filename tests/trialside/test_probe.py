@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import pytest
@@ -93,7 +94,7 @@ def test_weight_stats_are_those_of_the_weight_at_flush() -> None:
     probe = Probe(model, rec)
     model(torch.randn(2, 5))
     probe.flush(0)
-    want = tensor_stats(model[0].weight).tolist()
+    want = tensor_stats(model[0].weight).tolist() + [math.nan]  # no step: no update ratio
     assert rec.value("weight", "0") == pytest.approx(want, nan_ok=True)
 
 
@@ -114,7 +115,8 @@ def test_grad_stats_are_averaged_over_sampled_batches() -> None:
     want[STAT_NAMES.index("min")] = sampled[:, STAT_NAMES.index("min")].min()
     # abs_max: over every batch (the every-batch check), not only the sampled ones
     want[STAT_NAMES.index("abs_max")] = torch.stack(seen)[:, STAT_NAMES.index("abs_max")].max()
-    assert rec.value("grad", "0") == pytest.approx(want.tolist(), rel=1e-6)
+    want = want.tolist() + [math.nan]  # gradients have no update ratio
+    assert rec.value("grad", "0") == pytest.approx(want, rel=1e-6, nan_ok=True)
 
 
 def test_epoch_extremes_combine_by_max_and_min_and_counts_by_sum() -> None:
@@ -522,3 +524,80 @@ def test_nonfinite_gradient_is_reported_with_exact_counts():
     model(torch.randn(4, 3)).sum().backward()  # batch 1: sampled, already reported
     assert len(rec.of("nonfinite")) == 1
     probe.close()
+
+
+def _update_ratio(rec: Recorder, name: str) -> float:
+    """The update ratio of layer ``name`` in the last flushed epoch."""
+    last = [r for r in rec.of("weight") if r[2] == name][-1]
+    return last[3][STAT_NAMES.index("update_ratio")]
+
+
+def test_update_ratio_is_the_relative_size_of_the_sampled_batchs_step() -> None:
+    """||W_after - W_before|| / ||W_before|| over the optimizer step of each sampled batch
+    (batch 1, then 4: stride 3), averaged over the epoch; gradients have none."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(5, 4), nn.Tanh(), nn.Linear(4, 2))
+    rec = Recorder()
+    probe = Probe(model, rec, stats_every=3, overhead_budget=None)
+    opt = torch.optim.SGD(model.parameters(), lr=0.5)
+    want: dict[int, list[float]] = {0: [], 2: []}
+    for batch in range(6):
+        before = {i: model[i].weight.detach().clone() for i in want}
+        opt.zero_grad()
+        model(torch.randn(8, 5)).pow(2).mean().backward()
+        opt.step()
+        if batch in (1, 4):
+            for i, ratios in want.items():
+                w = model[i].weight.detach()
+                ratios.append(float((w - before[i]).norm() / before[i].norm()))
+    probe.flush(0)
+    for i, ratios in want.items():
+        assert _update_ratio(rec, str(i)) == pytest.approx(sum(ratios) / 2, rel=1e-5)
+        assert math.isnan(rec.value("grad", str(i))[STAT_NAMES.index("update_ratio")])
+    assert 1e-3 < _update_ratio(rec, "0") < 1.0
+
+
+def test_update_ratio_of_the_epochs_last_batch_is_measured_at_flush() -> None:
+    """The sampled batch is the epoch's last: its step is done by the time of the report.
+    With no step at all (an epoch of one batch sampled at flush), NaN."""
+    model = nn.Sequential(nn.Linear(3, 3))
+    rec = Recorder()
+    probe = Probe(model, rec, stats_every=10, overhead_budget=None)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    for _ in range(2):  # batch 1, sampled, is the last
+        opt.zero_grad()
+        model(torch.randn(4, 3)).sum().backward()
+        opt.step()
+    probe.flush(0)
+    assert _update_ratio(rec, "0") > 0
+    opt.zero_grad()  # epoch 1: one batch, so no batch 1: sampled at flush, after its step
+    model(torch.randn(4, 3)).sum().backward()
+    opt.step()
+    probe.flush(1)
+    assert math.isnan(_update_ratio(rec, "0"))
+    single, single_rec = nn.Sequential(nn.Linear(3, 3)), Recorder()
+    single_probe = Probe(single, single_rec, overhead_budget=None)
+    single_opt = torch.optim.SGD(single.parameters(), lr=0.1)
+    single(torch.randn(4, 3)).sum().backward()
+    single_opt.step()
+    single_probe.flush(0)  # one batch: sampled at flush, after its step: not measurable
+    assert math.isnan(_update_ratio(single_rec, "0"))
+
+
+def test_update_ratio_covers_every_matrix_of_an_lstm() -> None:
+    torch.manual_seed(0)
+    model = nn.LSTM(3, 4, num_layers=2)
+    rec = Recorder()
+    probe = Probe(model, rec, overhead_budget=None)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    weights = [p for n, p in model.named_parameters() if n.startswith("weight")]
+    for batch in range(3):
+        before = torch.cat([w.detach().reshape(-1).clone() for w in weights])
+        opt.zero_grad()
+        model(torch.randn(5, 2, 3))[0].sum().backward()
+        opt.step()
+        if batch == 1:
+            after = torch.cat([w.detach().reshape(-1) for w in weights])
+            want = float((after - before).norm() / before.norm())
+    probe.flush(0)
+    assert _update_ratio(rec, "") == pytest.approx(want, rel=1e-5)
