@@ -19,39 +19,56 @@ shared by weighted and activation layers, ``0`` = nearest the input):
   reused after every conv) is one layer, indexed at its first call, pooling all its calls.
 
 Sampling, to keep the overhead low: a batch is a training forward pass with autograd on (and
-its backward). Gradient statistics are computed on every ``k``-th batch of the epoch
-(0, k, 2k, ...; ``k = stats_every``, raised after each epoch so that at most ``max_samples``
-batches are sampled, and fewer when ``overhead_budget`` says so) and *averaged* over them
-(NaN-aware: a NaN statistic, e.g. the skew of a constant tensor, is left out of the mean;
-``nan_count``/``inf_count`` are thus mean counts per sampled batch). Activation ratios are
-measured on the same sampled forward passes (``module.training`` only, so
-``model.eval()`` validation is ignored), on ``sample_size`` random outputs per call when the
-output has more than ``64 * sample_size``. Weight statistics are taken on the same sampled
-batches, in the same batched call as the gradients (the weights the gradients were computed
-with, before the optimizer steps), and averaged the same way; a layer with no sampled batch
-in the epoch gets the statistics of its weights at ``flush``. On the CPU every statistic is
-computed by one compiled kernel call per sampled batch, and each activation count by one
-more (:mod:`bttackler.trialside.segment_stats`). On an accelerator all of it stays on the
-device until ``flush`` copies everything to the host in one go.
+its backward). The costly statistics are computed on every ``k``-th batch of the epoch from
+batch 1 (1, 1 + k, 1 + 2k, ...; ``k = stats_every``, raised after each epoch so that at most
+``max_samples`` batches are sampled, and fewer when ``overhead_budget`` says so). Batch 1, not
+0: the run's first batch has seen no update. After an epoch of a single batch (full-batch
+training) the next epoch samples batch 0; an epoch that sampled nothing has its last batch's
+gradients measured at ``flush``. Weight statistics are taken on the same sampled batches, in
+the same batched call as the gradients (the weights the gradients were computed with, before
+the optimizer steps); a layer with no sampled batch in the epoch gets the statistics of its
+weights at ``flush``. Activation ratios are measured on the same sampled forward passes
+(``module.training`` only, so ``model.eval()`` validation is ignored), on ``sample_size``
+random outputs per call when the output has more than ``64 * sample_size``.
 
-Non-finite check: only sampled batches and every ``check_every``-th batch are watched (their
-forward and backward get a hook; every other batch costs one Python call), the latter only
-when ``check_seconds`` have passed since the last check: an epoch shorter than that is
-checked at its sampled batch and at ``flush``, which comes as soon. On those, and at
-``flush``, the sum of each weight gradient (NaN or Inf if any element is; also Inf if the sum
-itself overflows) is taken on the device and copied to the host (one sync each); a NaN/Inf
-gradient poisons the weights through the optimizer, so the next watched batch still sees it.
-On accelerators, sampled batches use the check to pick the fast path of :func:`tensor_stats`
-for finite gradients; on the CPU a sampled batch needs no separate check, its statistics
-count NaN and Inf exactly. A layer found non-finite is emitted at once as ``"nonfinite"`` with
-``[nan_count, inf_count, batch]``: exact counts over its current gradient (at least 1 of the
-seen kind if the gradient has recovered since), and the batch index of the check, which is at
-most ``check_every - 1`` batches (or ``check_seconds``) after the one that went bad. At most
-once per layer per epoch.
+How an epoch's samples combine (NaN values left out of each): ``max`` and ``abs_max`` by the
+largest, ``min`` by the smallest, ``nan_count``/``inf_count`` by the sum (counts over the
+sampled batches), every other statistic by the mean. A gradient's ``abs_max`` is moreover
+raised to the largest max |g| of the every-batch check: it is the max over *all* the epoch's
+batches, not only the sampled ones.
+
+``update_ratio`` (weights; NaN for gradients): ||W_after - W_before|| / ||W_before|| of each
+layer (its weight matrices as one vector) over one optimizer step. The weights are copied
+(float32 at least, on their device) at each sampled batch before the step, and compared at
+the next training batch's forward (or at ``flush``: the epoch's last step is done by then);
+the epoch's value is the mean over the sampled batches, NaN when none could be measured (an
+epoch of one batch, sampled at ``flush`` after its step).
+
+On the CPU every statistic of a sampled batch is computed by one compiled kernel call, and
+each activation count by one more (:mod:`bttackler.trialside.segment_stats`). On an
+accelerator all of it stays on the device until ``flush`` copies everything to the host in
+one go.
+
+The every-batch check: on every training batch, as a torch optimizer stepping these weights
+steps (a global optimizer step pre-hook: after backward and any clipping, before the update),
+one fused reduction gives each weight gradient's max |g|: NaN if it holds a NaN, Inf if an
+Inf, and no sum, so large finite float16 values cannot overflow into a fake Inf. The maxima
+are folded into the epoch's gradient ``abs_max``. On the CPU reading them costs no sync, so a
+non-finite gradient is reported at the batch it appears. On an accelerator they are kept on
+the device (the maxima and the NaN/Inf seen) and read, one sync, at sampled batches and every
+``check_every``-th batch once ``check_seconds`` have passed since the last read, and at
+``flush``. Without such an optimizer (a hand-written update) the check runs at the end of the
+backward of sampled batches and of every ``check_every``-th batch (``check_seconds`` apart):
+a NaN/Inf gradient poisons the weights, so the next check still sees it. A layer found
+non-finite is emitted at once as ``"nonfinite"`` with ``[nan_count, inf_count, batch]``: exact
+counts over its current gradient (at least 1 of the seen kind if the gradient has recovered
+since), and the batch index of the check. At most once per layer per epoch.
 
 Limitations: one device per model; ``emit`` may be called from autograd's backward thread
 (``"nonfinite"``); hooks need ``model(...)`` to be called (not ``model.some_method()``); the
-end-of-backward callback uses torch's ``_execution_engine.queue_callback`` (as DDP does).
+end-of-backward callback uses torch's ``_execution_engine.queue_callback`` (as DDP does); the
+update ratio assumes one optimizer step per batch (with gradient accumulation it is 0 or
+spans several batches).
 """
 
 from __future__ import annotations
@@ -100,21 +117,22 @@ class Probe:
         model: the module to watch; hooks are installed now and removed by :meth:`close`.
         emit: ``emit(kind, layer_index, layer_name, values)``; kinds ``"layer"``,
             ``"weight"``, ``"grad"``, ``"activation"`` and ``"nonfinite"``.
-        check_every: batches between two non-finite checks (one host sync each).
-        check_seconds: wall time since the last check below which a batch due for a check
-            is not checked (fast models: the check at flush is as timely).
+        check_every: on an accelerator, batches between two reads of the every-batch check
+            (one host sync each); without a torch optimizer, between two checks.
+        check_seconds: wall time since the last read (check) below which a batch due for
+            one is not read (checked): fast models' check at flush is as timely.
         sample_size: elements sampled per tensor for median and quartiles (exact below that
             size; 1,024 draws put the median within about 0.04 standard deviations), and
             per activation output for the inactive ratio.
-        stats_every: gradient statistics and activation ratios on every k-th batch (at least).
+        stats_every: statistics and activation ratios on every k-th batch (at least).
         max_samples: at most this many sampled batches per epoch: after each epoch the
             sampling stride grows to ``ceil(batches / max_samples)`` when that is larger than
             ``stats_every``, so long epochs (small batches) cost no more than short ones.
-        overhead_budget: share of the epoch's time the sampled batches and the flush may
-            take: a batch due for sampling is skipped while the probe's time this epoch
-            (plus the last flush) is over budget, and the next epoch's stride is set from
-            what a sample cost; the first batch of an epoch is always sampled. ``None``: no
-            time budget.
+        overhead_budget: share of the epoch's time the sampled batches (with their update
+            ratios) and the flush may take: a batch due for sampling is skipped while the
+            probe's time this epoch (plus the last flush) is over budget, and the next
+            epoch's stride is set from what a sample cost; the first batch due in an epoch is
+            always sampled. ``None``: no time budget. The every-batch check is not counted.
         seed: seed of the quantile sampling generator.
         clock: the overhead budget's clock, in seconds. Default: the training thread's CPU
             time (other processes sharing the machine do not inflate it), switching to wall
