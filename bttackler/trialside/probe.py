@@ -455,6 +455,8 @@ class Probe:
         seen since the last sync are read on the host (one sync on an accelerator; nothing
         on the CPU), newly non-finite layers are emitted, and the indices of all the
         non-finite layers are returned. None: no gradient yet, or not synced."""
+        if not self._params:  # no weighted layer: nothing to check
+            return None
         grads = [p.grad for p in self._params]
         try:
             maxima = gradient_abs_maxima(grads)  # type: ignore[arg-type]

@@ -601,3 +601,17 @@ def test_update_ratio_covers_every_matrix_of_an_lstm() -> None:
             want = float((after - before).norm() / before.norm())
     probe.flush(0)
     assert _update_ratio(rec, "") == pytest.approx(want, rel=1e-5)
+
+
+def test_a_model_without_weighted_layers_steps_without_checks() -> None:
+    model = nn.Sequential(nn.ReLU())
+    bias = nn.Parameter(torch.zeros(3))
+    rec = Recorder()
+    probe = Probe(model, rec)
+    opt = torch.optim.SGD([bias], lr=0.1)
+    for _ in range(3):
+        opt.zero_grad()
+        model(torch.randn(2, 3) + bias).sum().backward()
+        opt.step()
+    probe.flush(0)
+    assert rec.of("nonfinite") == [] and rec.of("grad") == []
