@@ -14,8 +14,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-# Statistics recorded per layer for weights and gradients, in record order (values[i]).
-STAT_NAMES: tuple[str, ...] = (
+# Statistics of a tensor (a layer's weights or its gradient), in record order (values[i]).
+TENSOR_STAT_NAMES: tuple[str, ...] = (
     "mean",
     "var",
     "median",
@@ -31,6 +31,10 @@ STAT_NAMES: tuple[str, ...] = (
     "abs_mean",
     "abs_max",
 )
+# Statistics recorded per layer for weights and gradients, in record order (values[i]): the
+# tensor's, then ``update_ratio``: ||W_after - W_before|| / ||W_before|| of one optimizer step
+# (weights only; NaN for gradients, and where it could not be measured).
+STAT_NAMES: tuple[str, ...] = (*TENSOR_STAT_NAMES, "update_ratio")
 
 
 @dataclass(frozen=True)
@@ -49,10 +53,13 @@ class LayerStat:
     @classmethod
     def from_row(cls, kind: str, index: int, name: str, values: Sequence[float]) -> LayerStat:
         """From a record's row of floats: the :data:`STAT_NAMES` for weights and gradients,
-        the inactive ratio alone for activations (as the ring and the store keep them)."""
+        the inactive ratio alone for activations (as the ring and the store keep them). A
+        short row (a store written before a statistic was added) reads NaN for the rest."""
         if kind == "activation":
             return cls(index, name, {"inactive_ratio": float(values[0])})
-        return cls(index, name, dict(zip(STAT_NAMES, (float(v) for v in values))))
+        row = [float(v) for v in values[: len(STAT_NAMES)]]
+        row += [math.nan] * (len(STAT_NAMES) - len(row))
+        return cls(index, name, dict(zip(STAT_NAMES, row)))
 
 
 def metric_values(metrics: Mapping[str, Any], *, caller: str) -> dict[str, float]:
@@ -72,7 +79,7 @@ def metric_values(metrics: Mapping[str, Any], *, caller: str) -> dict[str, float
 
 @dataclass(frozen=True)
 class NonFiniteEvent:
-    """A NaN/Inf seen mid-epoch by the probe's every-few-batches check."""
+    """A NaN/Inf gradient seen mid-epoch by the probe's every-batch check."""
 
     epoch: int
     batch: int

@@ -1,6 +1,6 @@
 """Shared-memory ring buffer: one writer (the trial running in a slot), one reader (the monitor).
 
-Layout (little-endian, version 1)::
+Layout (little-endian, version 2)::
 
     header  (64 bytes): magic u32 | version u16 | record_size u16 | capacity u32 | pad u32
                         | write_seq u64 | pad ...
@@ -8,6 +8,9 @@ Layout (little-endian, version 1)::
     ``(s - 1) % capacity``:
         seq u64 | kind u16 | version u16 | trial_id u32 | epoch i32 | index i32 | time f64
         | name 32 bytes (utf-8, NUL padded) | values 16 x f64
+
+Version 2: weight and gradient records carry the 15 ``history.STAT_NAMES`` (``update_ratio``
+added); a ring of another version is refused, never misread.
 
 The writer fills a record, then stores its ``seq`` last, then advances ``write_seq`` in the
 header; a killed writer therefore never publishes a half-written record. The reader remembers
@@ -31,7 +34,7 @@ from typing import NamedTuple
 import numpy as np
 
 MAGIC = 0xB77AC4E1
-VERSION = 1
+VERSION = 2
 HEADER_SIZE = 64
 NAME_SIZE = 32
 NUM_VALUES = 16

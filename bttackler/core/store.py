@@ -3,6 +3,11 @@
 Every trial, every epoch record, every per-layer statistic and every verdict is kept, with
 times in seconds since the run started (resumed runs continue that clock). Reports, compare,
 replay and resume read only this file.
+
+``layer_stats.stats`` is a JSON list: the ``history.STAT_NAMES`` in order for weights and
+gradients (the inactive ratio alone for activations). Statistics are only ever appended to
+that list, so a store written by an older version has shorter rows: they read as NaN for the
+statistics it did not record (``update_ratio`` before it existed).
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from bttackler.core.errors import BttacklerError
+from bttackler.core.history import STAT_NAMES
 
 SCHEMA_VERSION = 1
 
@@ -104,6 +110,13 @@ class TrialRow:
 
 def _json_float(value: float | None) -> float | None:
     return None if value is None or not math.isfinite(value) else value
+
+
+def _full_row(kind: str, values: list[float]) -> list[float]:
+    """A weight/gradient row padded with NaN to every statistic (older stores have fewer)."""
+    if kind == "activation" or len(values) >= len(STAT_NAMES):
+        return values
+    return values + [math.nan] * (len(STAT_NAMES) - len(values))
 
 
 def _dumps(value: Any) -> str:
@@ -256,7 +269,7 @@ class Store:
             "WHERE trial_id=? ORDER BY rowid",
             (trial_id,),
         )
-        return [(e, k, i, n, json.loads(s)) for e, k, i, n, s in rows]
+        return [(e, k, i, n, _full_row(k, json.loads(s))) for e, k, i, n, s in rows]
 
     def add_nonfinite(self, trial_id: int, epoch: int, batch: int, layer: str,
                       nan_count: float, inf_count: float, time_: float) -> None:  # fmt: skip

@@ -19,39 +19,56 @@ shared by weighted and activation layers, ``0`` = nearest the input):
   reused after every conv) is one layer, indexed at its first call, pooling all its calls.
 
 Sampling, to keep the overhead low: a batch is a training forward pass with autograd on (and
-its backward). Gradient statistics are computed on every ``k``-th batch of the epoch
-(0, k, 2k, ...; ``k = stats_every``, raised after each epoch so that at most ``max_samples``
-batches are sampled, and fewer when ``overhead_budget`` says so) and *averaged* over them
-(NaN-aware: a NaN statistic, e.g. the skew of a constant tensor, is left out of the mean;
-``nan_count``/``inf_count`` are thus mean counts per sampled batch). Activation ratios are
-measured on the same sampled forward passes (``module.training`` only, so
-``model.eval()`` validation is ignored), on ``sample_size`` random outputs per call when the
-output has more than ``64 * sample_size``. Weight statistics are taken on the same sampled
-batches, in the same batched call as the gradients (the weights the gradients were computed
-with, before the optimizer steps), and averaged the same way; a layer with no sampled batch
-in the epoch gets the statistics of its weights at ``flush``. On the CPU every statistic is
-computed by one compiled kernel call per sampled batch, and each activation count by one
-more (:mod:`bttackler.trialside.segment_stats`). On an accelerator all of it stays on the
-device until ``flush`` copies everything to the host in one go.
+its backward). The costly statistics are computed on every ``k``-th batch of the epoch from
+batch 1 (1, 1 + k, 1 + 2k, ...; ``k = stats_every``, raised after each epoch so that at most
+``max_samples`` batches are sampled, and fewer when ``overhead_budget`` says so). Batch 1, not
+0: the run's first batch has seen no update. After an epoch of a single batch (full-batch
+training) the next epoch samples batch 0; an epoch that sampled nothing has its last batch's
+gradients measured at ``flush``. Weight statistics are taken on the same sampled batches, in
+the same batched call as the gradients (the weights the gradients were computed with, before
+the optimizer steps); a layer with no sampled batch in the epoch gets the statistics of its
+weights at ``flush``. Activation ratios are measured on the same sampled forward passes
+(``module.training`` only, so ``model.eval()`` validation is ignored), on ``sample_size``
+random outputs per call when the output has more than ``64 * sample_size``.
 
-Non-finite check: only sampled batches and every ``check_every``-th batch are watched (their
-forward and backward get a hook; every other batch costs one Python call), the latter only
-when ``check_seconds`` have passed since the last check: an epoch shorter than that is
-checked at its sampled batch and at ``flush``, which comes as soon. On those, and at
-``flush``, the sum of each weight gradient (NaN or Inf if any element is; also Inf if the sum
-itself overflows) is taken on the device and copied to the host (one sync each); a NaN/Inf
-gradient poisons the weights through the optimizer, so the next watched batch still sees it.
-On accelerators, sampled batches use the check to pick the fast path of :func:`tensor_stats`
-for finite gradients; on the CPU a sampled batch needs no separate check, its statistics
-count NaN and Inf exactly. A layer found non-finite is emitted at once as ``"nonfinite"`` with
-``[nan_count, inf_count, batch]``: exact counts over its current gradient (at least 1 of the
-seen kind if the gradient has recovered since), and the batch index of the check, which is at
-most ``check_every - 1`` batches (or ``check_seconds``) after the one that went bad. At most
-once per layer per epoch.
+How an epoch's samples combine (NaN values left out of each): ``max`` and ``abs_max`` by the
+largest, ``min`` by the smallest, ``nan_count``/``inf_count`` by the sum (counts over the
+sampled batches), every other statistic by the mean. A gradient's ``abs_max`` is moreover
+raised to the largest max |g| of the every-batch check: it is the max over *all* the epoch's
+batches, not only the sampled ones.
+
+``update_ratio`` (weights; NaN for gradients): ||W_after - W_before|| / ||W_before|| of each
+layer (its weight matrices as one vector) over one optimizer step. The weights are copied
+(float32 at least, on their device) at each sampled batch before the step, and compared at
+the next training batch's forward (or at ``flush``: the epoch's last step is done by then);
+the epoch's value is the mean over the sampled batches, NaN when none could be measured (an
+epoch of one batch, sampled at ``flush`` after its step).
+
+On the CPU every statistic of a sampled batch is computed by one compiled kernel call, and
+each activation count by one more (:mod:`bttackler.trialside.segment_stats`). On an
+accelerator all of it stays on the device until ``flush`` copies everything to the host in
+one go.
+
+The every-batch check: on every training batch, as a torch optimizer stepping these weights
+steps (a global optimizer step pre-hook: after backward and any clipping, before the update),
+one fused reduction gives each weight gradient's max |g|: NaN if it holds a NaN, Inf if an
+Inf, and no sum, so large finite float16 values cannot overflow into a fake Inf. The maxima
+are folded into the epoch's gradient ``abs_max``. On the CPU reading them costs no sync, so a
+non-finite gradient is reported at the batch it appears. On an accelerator they are kept on
+the device (the maxima and the NaN/Inf seen) and read, one sync, at sampled batches and every
+``check_every``-th batch once ``check_seconds`` have passed since the last read, and at
+``flush``. Without such an optimizer (a hand-written update) the check runs at the end of the
+backward of sampled batches and of every ``check_every``-th batch (``check_seconds`` apart):
+a NaN/Inf gradient poisons the weights, so the next check still sees it. A layer found
+non-finite is emitted at once as ``"nonfinite"`` with ``[nan_count, inf_count, batch]``: exact
+counts over its current gradient (at least 1 of the seen kind if the gradient has recovered
+since), and the batch index of the check. At most once per layer per epoch.
 
 Limitations: one device per model; ``emit`` may be called from autograd's backward thread
 (``"nonfinite"``); hooks need ``model(...)`` to be called (not ``model.some_method()``); the
-end-of-backward callback uses torch's ``_execution_engine.queue_callback`` (as DDP does).
+end-of-backward callback uses torch's ``_execution_engine.queue_callback`` (as DDP does); the
+update ratio assumes one optimizer step per batch (with gradient accumulation it is 0 or
+spans several batches).
 """
 
 from __future__ import annotations
@@ -65,6 +82,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch import Tensor, nn
+from torch.optim.optimizer import register_optimizer_step_pre_hook
 from torch.utils.hooks import RemovableHandle
 
 from bttackler.core.history import STAT_NAMES
@@ -86,6 +104,10 @@ from bttackler.trialside.tensor_stats import cpu_stats_rows, flat_array, stats_m
 
 Emit = Callable[[str, int, str, Sequence[float]], None]
 _NONFINITE_COLUMNS = [STAT_NAMES.index("nan_count"), STAT_NAMES.index("inf_count")]
+# how each statistic combines over the sampled batches of an epoch (the rest: means)
+_MAXIMA = [STAT_NAMES.index("max"), STAT_NAMES.index("abs_max")]
+_MINIMA = [STAT_NAMES.index("min")]
+_ABS_MAX = STAT_NAMES.index("abs_max")
 
 
 class Probe:
@@ -95,21 +117,22 @@ class Probe:
         model: the module to watch; hooks are installed now and removed by :meth:`close`.
         emit: ``emit(kind, layer_index, layer_name, values)``; kinds ``"layer"``,
             ``"weight"``, ``"grad"``, ``"activation"`` and ``"nonfinite"``.
-        check_every: batches between two non-finite checks (one host sync each).
-        check_seconds: wall time since the last check below which a batch due for a check
-            is not checked (fast models: the check at flush is as timely).
+        check_every: on an accelerator, batches between two reads of the every-batch check
+            (one host sync each); without a torch optimizer, between two checks.
+        check_seconds: wall time since the last read (check) below which a batch due for
+            one is not read (checked): fast models' check at flush is as timely.
         sample_size: elements sampled per tensor for median and quartiles (exact below that
             size; 1,024 draws put the median within about 0.04 standard deviations), and
             per activation output for the inactive ratio.
-        stats_every: gradient statistics and activation ratios on every k-th batch (at least).
+        stats_every: statistics and activation ratios on every k-th batch (at least).
         max_samples: at most this many sampled batches per epoch: after each epoch the
             sampling stride grows to ``ceil(batches / max_samples)`` when that is larger than
             ``stats_every``, so long epochs (small batches) cost no more than short ones.
-        overhead_budget: share of the epoch's time the sampled batches and the flush may
-            take: a batch due for sampling is skipped while the probe's time this epoch
-            (plus the last flush) is over budget, and the next epoch's stride is set from
-            what a sample cost; the first batch of an epoch is always sampled. ``None``: no
-            time budget.
+        overhead_budget: share of the epoch's time the sampled batches (with their update
+            ratios) and the flush may take: a batch due for sampling is skipped while the
+            probe's time this epoch (plus the last flush) is over budget, and the next
+            epoch's stride is set from what a sample cost; the first batch due in an epoch is
+            always sampled. ``None``: no time budget. The every-batch check is not counted.
         seed: seed of the quantile sampling generator.
         clock: the overhead budget's clock, in seconds. Default: the training thread's CPU
             time (other processes sharing the machine do not inflate it), switching to wall
@@ -143,10 +166,10 @@ class Probe:
         self._emit = emit
         self._check_every = check_every
         self._check_seconds = check_seconds
-        self._last_check = time.perf_counter()
+        self._last_check = -math.inf  # the first check is due at once
         self._sample_size = sample_size
         self._budget = SamplingBudget(stats_every, max_samples, overhead_budget, clock)
-        self._means = SampleMeans()
+        self._means = SampleMeans(_MAXIMA, _MINIMA, _NONFINITE_COLUMNS)
         self._seed = seed
         self._generators: dict[torch.device, torch.Generator] = {}
         self._ordered: list[Layer] = []  # weighted and activation layers, by index
@@ -155,13 +178,25 @@ class Probe:
         self._initialized = False
         self._forwards = 0  # training forward passes with autograd on, this epoch
         self._armed = False  # this training forward pass is a sampled one
-        self._due: tuple[int, bool] | None = None  # (batch, sampled) if its backward is watched
+        self._due: tuple[int, bool] | None = None  # (batch, sampled) of this training forward
+        # every batch's max |g| per parameter this epoch (finite ones; -inf: none yet) and,
+        # on an accelerator, the NaN (1) / Inf (2) seen since the last host sync
+        self._grad_max: list[float] | Tensor | None = None
+        self._unsynced: Tensor | None = None
+        self._device_path = False  # tests: take the accelerator's path on the CPU
+        self._optimizers: dict[int, bool] = {}  # id(optimizer) -> whether it steps our weights
+        self._stepping = False  # such an optimizer has stepped: it runs the every-batch check
+        self._checked = -1  # the batch whose gradients were checked last
+        self._end_handle: RemovableHandle | None = None  # the one-shot forward hook
+        # the weights of the last sampled batch before its optimizer step (layers, weights,
+        # copies), until the next training batch (or flush) measures the step's size
+        self._before: tuple[list[Layer], list[Tensor], list[Tensor]] | None = None
+        self._ratios = SampleMeans()  # the update ratios of the epoch, one column
         self._in_backward = False
         self._reported: set[int] = set()
         self._handles: list[RemovableHandle] = []
         self._params: list[Tensor] = []
         self._param_layer: list[Layer] = []
-        self._end_handle: RemovableHandle | None = None  # the one-shot forward hook
         # activation hooks are installed only for the sampled forward passes (hooks cost)
         self._act_modules: list[tuple[nn.Module, Callable[..., None]]] = []
         self._act_handles: list[RemovableHandle] = []
@@ -183,7 +218,12 @@ class Probe:
                         if p.requires_grad and all(p is not q for q in self._params):
                             self._params.append(p)
                             self._param_layer.append(sub)
+        self._layer_params: dict[int, list[int]] = {}  # id(layer) -> its indices in _params
+        for i, sub in enumerate(self._param_layer):
+            self._layer_params.setdefault(id(sub), []).append(i)
         self._handles.append(model.register_forward_pre_hook(self._on_forward_pre))
+        # the every-batch check runs as an optimizer holding these weights steps
+        self._handles.append(register_optimizer_step_pre_hook(self._on_optimizer_step))
 
     @property
     def sampling_stride(self) -> int:
@@ -212,15 +252,20 @@ class Probe:
         if module.training and torch.is_grad_enabled():  # a training batch
             batch = self._forwards
             self._forwards = batch + 1
-            sample_due = batch % self._budget.stride == 0
-            check_due = (batch + 1) % self._check_every == 0
+            if self._before is not None:  # the sampled batch's optimizer step is done
+                self._measure_update()
+            sample_due = self._budget.due(batch)
+            # without an optimizer step to run it at, the check runs at the end of the
+            # backward of every check_every-th batch (check_seconds apart)
+            check_due = not self._stepping and (batch + 1) % self._check_every == 0
             if not (sample_due or check_due) and self._initialized and self._end_handle is None:
-                return  # neither sampled nor due for a check: this call is the probe's cost
-            self._armed = sample_due and self._budget.due(batch)
-            checked = self._armed or (
+                self._armed = False
+                return  # neither sampled nor watched: this call is the probe's cost
+            self._armed = sample_due
+            checked = sample_due or (
                 check_due and time.perf_counter() - self._last_check >= self._check_seconds
             )
-            self._due = (batch, self._armed) if checked else None
+            self._due = (batch, sample_due) if checked else None
         else:  # validation, or a forward without autograd: not watched
             self._armed, self._due = False, None
             if self._initialized:
@@ -244,8 +289,8 @@ class Probe:
                 self._emit("layer", layer.index, layer.name, [float(layer.num_params)])
         if self._due is not None:
             # The end of the backward pass through this output is when every .grad is final:
-            # one tensor hook per watched forward (sampled or due for the NaN/Inf check), none
-            # on the others, cheaper than a hook per parameter.
+            # one tensor hook per watched forward (sampled, or due for the check without an
+            # optimizer to run it), none on the others, cheaper than a hook per parameter.
             out = first_grad_tensor(output)
             if out is not None:
                 self._in_backward = False
@@ -280,29 +325,53 @@ class Probe:
             torch.autograd.Variable._execution_engine.queue_callback(callback)
 
     def _on_backward_end(self, batch: int, sampled: bool) -> None:
-        # Only watched batches get here; on the others a NaN/Inf gradient poisons the weights
-        # through the optimizer step, so the check on the next watched batch still sees it.
         self._in_backward = False
-        self._last_check = time.perf_counter()
         on_cpu = bool(self._params) and self._params[0].device.type == "cpu"
         if not on_cpu:
             self._budget.use_wall_clock()  # the thread's CPU time misses a device's work
-        began = self._budget.now()
-        if sampled and on_cpu:
-            # the statistics count NaN/Inf exactly: they are the check (no separate sync)
-            measured = self._sample(batch, bad=None)
-        else:
-            bad = self._check_nonfinite(batch)  # one sync; tells which layers need masking
-            measured = sampled and bad is not None and self._sample(batch, bad)
-        if measured:
+        began = self._budget.now() if sampled else 0.0
+        # On the CPU reading the check costs nothing more: every batch is checked. On an
+        # accelerator the check stays on the device (no sync) but for sampled batches
+        # (their statistics need it) and every check_every-th, check_seconds apart.
+        sync = (on_cpu and not self._device_path) or sampled or self._check_seconds_passed()
+        bad = self._check_gradients(batch, sync)
+        self._checked = batch
+        if sampled and bad is not None and self._sample(batch, bad):
+            self._keep_weights()
             self._budget.sampled(began)
 
-    def _sample(self, batch: int, bad: set[int] | None) -> bool:
+    def _on_optimizer_step(self, optimizer: torch.optim.Optimizer, args: Any, kw: Any) -> None:
+        """Every optimizer step (a global hook): the every-batch check, when the optimizer
+        steps these weights and the end of the batch's backward did not check them."""
+        ours = self._optimizers.get(id(optimizer))
+        if ours is None:
+            stepped = {id(p) for group in optimizer.param_groups for p in group["params"]}
+            ours = any(id(p) in stepped for p in self._params)
+            self._optimizers[id(optimizer)] = ours
+        batch = self._forwards - 1
+        if not ours or batch < 0 or batch == self._checked:
+            return
+        self._stepping = True
+        self._checked = batch
+        if self._on_host():
+            self._check_gradients(batch, True)  # reading it costs no sync
+            return
+        sync = (batch + 1) % self._check_every == 0
+        self._check_gradients(batch, sync and self._check_seconds_passed())
+
+    def _on_host(self) -> bool:
+        """Whether the weights live on the CPU (where reading the check needs no sync)."""
+        return bool(self._params) and self._params[0].device.type == "cpu" and not self._device_path
+
+    def _check_seconds_passed(self) -> bool:
+        return time.perf_counter() - self._last_check >= self._check_seconds
+
+    def _sample(self, batch: int, bad: set[int]) -> bool:
         """Statistics of the weights and gradients of this step, in one batched call: the
         weights are those the gradients were computed with (the optimizer has not stepped
-        yet). ``bad``: layers known non-finite (masked on accelerators); None on the CPU,
-        where the statistics' NaN/Inf counts report non-finite gradients instead. Returns
-        whether there was anything to measure (no gradient yet: nothing)."""
+        yet). ``bad``: the layers found non-finite (their statistics take the masked path
+        on accelerators). Returns whether there was anything to measure (no gradient yet:
+        nothing)."""
         entries: list[Entry] = []
         flats, finite = [], []
         for layer in self._weighted:
@@ -310,55 +379,166 @@ class Probe:
             if layer_grads:
                 entries.append((layer, "grad"))
                 flats.append(flat_cat(layer_grads))
-                finite.append(bad is not None and layer.index not in bad)
+                finite.append(layer.index not in bad)
         if not entries:
             return False
-        grads = len(entries)
         for layer in self._weighted:
             if layer.weights:
                 entries.append((layer, "weight"))
                 flats.append(flat_cat(layer.weights))
-                finite.append(bad is not None and not bad)  # NaN weights: NaN gradients
-        rows = self._stats_matrix(flats, finite)
-        if bad is None:
-            counts = rows[:grads, _NONFINITE_COLUMNS].tolist()
-            for (layer, _), (nans, infs) in zip(entries, counts):
-                if (nans or infs) and layer.index not in self._reported:
-                    self._reported.add(layer.index)
-                    self._emit("nonfinite", layer.index, layer.name, [nans, infs, batch])
-        self._means.add(entries, rows)
+                finite.append(not bad)  # NaN weights: NaN gradients
+        self._means.add(entries, self._stats_matrix(flats, finite))
         return True
 
-    def _check_nonfinite(self, batch: int) -> set[int] | None:
-        """Sum every weight gradient (NaN or Inf if any element is, Inf also if the sum
-        overflows) with one host sync; emit newly non-finite layers; return the indices of
-        all non-finite layers, or None when no gradient exists yet."""
-        grads = [p.grad for p in self._params]
-        present = [g for g in grads if g is not None]
-        if not present:
+    def _keep_weights(self) -> None:
+        """Copy the weights before the optimizer steps (float32 at least: float16 norms
+        overflow), on their device, for :meth:`_measure_update`."""
+        layers = [layer for layer in self._weighted if layer.weights]
+        weights = [w.detach() for layer in layers for w in layer.weights]
+        copies = [w.to(torch.float64 if w.dtype == torch.float64 else torch.float32, copy=True)
+                  for w in weights]  # fmt: skip
+        self._before = (layers, weights, copies)
+
+    def _measure_update(self) -> None:
+        """The weight-update ratio ||W_after - W_before|| / ||W_before|| of each layer (all
+        its weight matrices as one vector) over the step since :meth:`_keep_weights`; with
+        torch ops on the weights' device, kept there until flush."""
+        assert self._before is not None
+        began = self._budget.now()
+        layers, weights, copies = self._before
+        self._before = None
+        with torch.no_grad():
+            before = torch.stack(torch._foreach_norm(copies)).double()
+            torch._foreach_sub_(copies, weights)
+            change = torch.stack(torch._foreach_norm(copies)).double()
+            if len(copies) > len(layers):  # a layer of several matrices: sum the squares
+                owner = [i for i, layer in enumerate(layers) for _ in layer.weights]
+                slots = torch.tensor(owner, device=before.device)
+                zeros = torch.zeros(len(layers), dtype=torch.float64, device=before.device)
+                before = zeros.index_add(0, slots, before.square()).sqrt()
+                change = zeros.index_add(0, slots, change.square()).sqrt()
+            ratio = (change / before)[:, None]
+        entries: list[Entry] = [(layer, "weight") for layer in layers]
+        self._ratios.add(entries, ratio.numpy() if ratio.device.type == "cpu" else ratio)
+        self._budget.spent(began)
+
+    def _update_ratio_column(self, entries: list[Entry], like: Tensor | np.ndarray) -> Any:
+        """The epoch's mean update ratio of each entry (weights; NaN for gradients and for
+        layers never measured), as a column for a matrix like ``like``."""
+        ratios = self._ratios.means()
+        column: Tensor | np.ndarray
+        if isinstance(like, Tensor):
+            column = torch.full((len(entries), 1), math.nan, dtype=like.dtype, device=like.device)
+        else:
+            column = np.full((len(entries), 1), np.nan)
+        if ratios is None:
+            return column
+        at = {id(layer): row for row, (layer, _) in enumerate(ratios[0])}
+        rows, sources = [], []
+        for row, (layer, kind) in enumerate(entries):
+            if kind == "weight" and id(layer) in at:
+                rows.append(row)
+                sources.append(at[id(layer)])
+        if rows:
+            if isinstance(column, Tensor):
+                column[rows] = torch.as_tensor(ratios[1], device=column.device)[sources].to(
+                    column.dtype
+                )
+            else:
+                column[rows] = np.asarray(ratios[1])[sources]
+        return column
+
+    def _check_gradients(self, batch: int, sync: bool) -> set[int] | None:
+        """The every-batch check: one fused reduction gives each weight gradient's max |g|
+        (NaN if it holds a NaN, Inf if an Inf; no sum, so no overflow of large finite
+        float16 values), folded into the epoch's maxima. When ``sync``, the non-finite ones
+        seen since the last sync are read on the host (one sync on an accelerator; nothing
+        on the CPU), newly non-finite layers are emitted, and the indices of all the
+        non-finite layers are returned. None: no gradient yet, or not synced."""
+        if not self._params:  # no weighted layer: nothing to check
             return None
-        device = present[0].device
-        same = all(g.device == device for g in present)
-        sums = torch.stack([g.sum() if same else g.sum().to(device) for g in present]).tolist()
-        flags = iter(sums)
+        grads = [p.grad for p in self._params]
+        try:
+            maxima = gradient_abs_maxima(grads)  # type: ignore[arg-type]
+        except (TypeError, AttributeError):  # a None among them: a frozen or unused weight
+            if all(g is None for g in grads):
+                return None
+            zero = self._params[0].detach().new_zeros(())  # 0 changes no maximum
+            maxima = gradient_abs_maxima([zero if g is None else g for g in grads])
+        if maxima.device.type == "cpu" and not self._device_path:
+            # on the host, Python floats beat numpy's per-call costs on a few values
+            listed = maxima.tolist()
+            high = self._grad_max
+            if not isinstance(high, list):
+                high = [-math.inf] * len(listed)
+            if math.isfinite(sum(listed)):  # the usual case (a false alarm is checked below)
+                self._grad_max = list(map(max, high, listed))
+                return set()
+            values = np.array(listed)
+            finite = np.isfinite(values)
+            self._grad_max = np.maximum(high, np.where(finite, values, -np.inf)).tolist()
+            kinds = np.where(np.isnan(values), 1, np.where(finite, 0, 2))
+        else:
+            finite_t = torch.isfinite(maxima)
+            kind = torch.where(torch.isnan(maxima), 1, 2) * ~finite_t
+            if (
+                not isinstance(self._grad_max, Tensor)
+                or self._grad_max.device != maxima.device
+                or self._unsynced is None
+            ):
+                self._grad_max = torch.full_like(maxima, -math.inf, dtype=torch.float32)
+                self._unsynced = torch.zeros_like(kind)
+            folded = torch.where(finite_t, maxima, -math.inf).to(torch.float32)
+            torch.maximum(self._grad_max, folded, out=self._grad_max)  # type: ignore[arg-type]
+            torch.maximum(self._unsynced, kind, out=self._unsynced)
+            if not sync:
+                return None
+            kinds = self._unsynced.cpu().numpy().copy()  # the one sync (a copy: reset next)
+            self._unsynced.zero_()
+            self._last_check = time.perf_counter()
         bad = set()
-        for grad, layer in zip(grads, self._param_layer):
-            if grad is None:
-                continue
-            flag = next(flags)
-            if math.isfinite(flag) or layer.index < 0:
+        for i in np.flatnonzero(kinds).tolist():
+            layer = self._param_layer[i]
+            if layer.index < 0:
                 continue
             bad.add(layer.index)
             if layer.index in self._reported:
                 continue
             self._reported.add(layer.index)
             layer_grads = [q.grad for q in layer.weights if q.grad is not None]
-            nans = sum(int(torch.isnan(g).sum()) for g in layer_grads)
+            nans = sum(int(torch.isnan(g).sum()) for g in layer_grads)  # counts: no overflow
             infs = sum(int(torch.isinf(g).sum()) for g in layer_grads)
-            if nans == 0 and infs == 0:
-                nans, infs = (1, 0) if math.isnan(flag) else (0, 1)
+            if nans == 0 and infs == 0:  # seen between two syncs, recovered since
+                nans, infs = (1, 0) if kinds[i] == 1 else (0, 1)
             self._emit("nonfinite", layer.index, layer.name, [float(nans), float(infs), batch])
         return bad
+
+    def _fold_gradient_maxima(self, entries: list[Entry], matrix: Tensor | np.ndarray) -> None:
+        """Raise each gradient row's ``abs_max`` to its layer's max |g| over every batch of
+        the epoch (the every-batch check's), not only the sampled ones."""
+        if self._grad_max is None:
+            return
+        rows: list[int] = []
+        maxima: list[Any] = []  # floats on the host, device scalars elsewhere
+        high = self._grad_max
+        for row, (layer, kind) in enumerate(entries):
+            params = self._layer_params.get(id(layer))
+            if kind == "grad" and params:
+                rows.append(row)
+                if isinstance(high, list):
+                    maxima.append(max(high[i] for i in params))
+                else:
+                    maxima.append(high[params].max())
+        if not rows:
+            return
+        if isinstance(matrix, Tensor):
+            found = torch.stack(maxima).to(matrix.dtype)  # type: ignore[arg-type]
+            found = torch.where(found > -math.inf, found, math.nan)
+            matrix[rows, _ABS_MAX] = torch.fmax(matrix[rows, _ABS_MAX], found)
+        else:
+            found_np = np.array(maxima, dtype=np.float64)
+            found_np[found_np == -np.inf] = np.nan
+            matrix[rows, _ABS_MAX] = np.fmax(matrix[rows, _ABS_MAX], found_np)
 
     def _generator(self, device: torch.device) -> torch.Generator:
         gen = self._generators.get(device)
@@ -384,8 +564,17 @@ class Probe:
         record, ``"grad"``/``"activation"`` only if sampled during the epoch.
         """
         flush_began = self._budget.now()
+        if self._before is not None:  # the last sampled batch was the epoch's last
+            self._measure_update()
         if self._forwards:  # the last batch's gradients, in case no check covered them
-            self._check_nonfinite(self._forwards - 1)
+            last = self._forwards - 1
+            bad: set[int] | None = None
+            if self._on_host() and self._checked == last:
+                bad = set()  # checked as its optimizer stepped
+            if bad is None:
+                bad = self._check_gradients(last, sync=True)
+            if bad is not None and not self._budget.samples:  # an epoch too short to sample
+                self._sample(last, bad)
         unsampled: list[Entry] = [
             (layer, "weight")
             for layer in self._weighted
@@ -398,8 +587,15 @@ class Probe:
         parts: list[Tensor | np.ndarray] = []  # one value per row, in order
         means = self._means.means()
         if means is not None:
-            rows += means[0]
-            parts.append(means[1])
+            entries, matrix = means
+            self._fold_gradient_maxima(entries, matrix)
+            column = self._update_ratio_column(entries, matrix)
+            if isinstance(matrix, Tensor):
+                matrix = torch.cat([matrix, column], dim=1)
+            else:
+                matrix = np.hstack([matrix, column])
+            rows += entries
+            parts.append(matrix)
         active = [layer for layer in self._activations if layer.inactive is not None]
         if active:
             rows += [(layer, "activation") for layer in active]
@@ -417,9 +613,15 @@ class Probe:
         for layer in self._activations:
             layer.inactive, layer.total = None, 0
         self._means.clear()
+        self._ratios.clear()
+        if isinstance(self._grad_max, list):
+            self._grad_max = [-math.inf] * len(self._grad_max)
+        elif self._grad_max is not None:
+            self._grad_max.fill_(-math.inf)
         self._budget.end_epoch(self._forwards, flush_began)  # the next epoch's stride
         self._forwards = 0
         self._last_check = time.perf_counter()
+        self._checked = -1
         self._reported.clear()
 
     def close(self) -> None:
@@ -431,3 +633,15 @@ class Probe:
             self._end_handle = None
         self._handles.clear()
         self._act_modules.clear()
+
+
+def gradient_abs_maxima(grads: list[Tensor]) -> Tensor:
+    """Each tensor's max |g| as one vector, by one fused reduction (NaN where a tensor holds
+    a NaN, Inf where an Inf and no NaN; float16 stays exact: nothing is summed). On the CPU
+    ``abs`` then ``max`` (torch's inf-norm is several times slower there); elsewhere the
+    fused inf-norm, which reads each gradient once and allocates nothing per element."""
+    if grads[0].device.type == "cpu":
+        maxima = torch._foreach_max(torch._foreach_abs(grads))
+    else:
+        maxima = torch._foreach_norm(grads, ord=math.inf)
+    return torch.stack(maxima)  # promotes mixed dtypes

@@ -8,7 +8,11 @@ from collections.abc import Callable
 
 
 class SamplingBudget:
-    """Samples every ``stride``-th batch of an epoch (0, k, 2k, ...), within a time budget.
+    """Samples every ``stride``-th batch of an epoch from batch 1 (1, 1 + k, 1 + 2k, ...),
+    within a time budget. Batch 1, not 0: the first batch of a run has seen no update, so
+    its gradients say nothing of how training goes (an explosion after the first step is
+    missed). After an epoch of a single batch (full-batch training, which has no batch 1)
+    the next epoch is sampled from batch 0.
 
     * The stride starts at ``stats_every`` and is set again after every epoch: at least
       ``ceil(batches / max_samples)``, so long epochs cost no more than short ones, and, with
@@ -17,7 +21,8 @@ class SamplingBudget:
       fewer than one sample an epoch).
     * Within an epoch, a batch due for sampling is skipped while the time spent so far (its
       samples plus the last flush) is over budget: this guards the first epoch, before any
-      stride adapts, and any change of pace. The first batch of an epoch is always sampled.
+      stride adapts, and any change of pace. The first batch due in an epoch is always
+      sampled.
 
     ``clock`` measures the probe's time and the epoch's. Default: the training thread's CPU
     time (other processes sharing the machine do not inflate the budget);
@@ -33,6 +38,7 @@ class SamplingBudget:
     ) -> None:
         self.stride = stats_every
         self.samples = 0  # batches sampled this epoch
+        self.first = 1  # the first batch sampled in an epoch
         self._min_stride = stats_every
         self._max_samples = max_samples
         self._budget = overhead_budget
@@ -54,11 +60,16 @@ class SamplingBudget:
 
     def due(self, batch: int) -> bool:
         """Whether ``batch`` (counted from 0 within the epoch) is to be sampled."""
-        return batch % self.stride == 0 and (batch == 0 or self._within_budget())
+        offset = batch - self.first
+        return offset >= 0 and offset % self.stride == 0 and (offset == 0 or self._within_budget())
 
     def sampled(self, began: float) -> None:
         """A batch was sampled; its work began at ``began`` (by :meth:`now`)."""
         self.samples += 1
+        self._sample_seconds += self._clock() - began
+
+    def spent(self, began: float) -> None:
+        """More of the probe's work for this epoch's samples, begun at ``began``."""
         self._sample_seconds += self._clock() - began
 
     def end_epoch(self, batches: int, flush_began: float) -> None:
@@ -67,6 +78,7 @@ class SamplingBudget:
         self._flush_seconds = self._clock() - flush_began
         if batches:
             self.stride = self._next_stride(batches)
+            self.first = 1 if batches > 1 else 0
         self.samples = 0
         self._sample_seconds = 0.0
         self._epoch_began = self._clock()

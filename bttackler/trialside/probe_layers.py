@@ -113,18 +113,29 @@ Rows = Tensor | np.ndarray  # statistics, one row per entry: a device tensor, or
 
 
 class SampleMeans:
-    """NaN-aware means of the statistics of the sampled batches, for a whole epoch.
+    """How the statistics of the sampled batches combine over an epoch.
 
     Each sample is a matrix with one row of statistics per entry: a numpy array when the
     statistics were computed on the host, a tensor on the model's device otherwise (no
-    sync). Samples with the same entries (the usual case: every batch has every gradient)
-    are summed as whole matrices, so a sample costs a few array operations however many
-    layers the model has. NaN entries (the skew of a constant tensor, say) are left out of
-    the mean.
+    sync). A column combines by its nature: the columns in ``maxima`` by the largest value
+    seen (``max``, ``abs_max``: the epoch's extreme, not a diluted mean), those in
+    ``minima`` by the smallest, those in ``sums`` by the total (NaN/Inf counts), every
+    other one by the mean. NaN values (the skew of a constant tensor, say) are left out of
+    each; a value never seen is NaN. Samples with the same entries (the usual case: every
+    batch has every gradient) are combined as whole matrices, so a sample costs a few
+    array operations however many layers the model has.
     """
 
-    def __init__(self) -> None:
-        self._groups: dict[tuple[tuple[int, str], ...], tuple[list[Entry], Rows, Rows]] = {}
+    def __init__(
+        self,
+        maxima: Sequence[int] = (),
+        minima: Sequence[int] = (),
+        sums: Sequence[int] = (),
+    ) -> None:
+        self._maxima, self._minima, self._sums = list(maxima), list(minima), list(sums)
+        # per group of entries: (entries, sum of the non-NaN values, their count, max, min)
+        self._groups: dict[tuple[tuple[int, str], ...], tuple[list[Entry], Rows, Rows, Rows, Rows]]
+        self._groups = {}
 
     def add(self, entries: list[Entry], rows: Rows) -> None:
         key = tuple((id(layer), kind) for layer, kind in entries)
@@ -137,34 +148,66 @@ class SampleMeans:
             known = ~np.isnan(rows)
             values, seen = np.where(known, rows, 0.0), known.astype(rows.dtype)
         group = self._groups.get(key)
-        if group is None:
-            self._groups[key] = (entries, values, seen)
-        else:  # in place: numpy and torch both add into the left operand
-            total, count = group[1], group[2]
-            total += values
-            count += seen
+        if group is None:  # the extremes start as copies: the caller's matrix is not ours
+            high = rows.clone() if isinstance(rows, Tensor) else rows.copy()
+            low = rows.clone() if isinstance(rows, Tensor) else rows.copy()
+            self._groups[key] = (entries, values, seen, high, low)
+            return
+        total, count, high, low = group[1:]  # in place: into the left operand
+        total += values
+        count += seen
+        if isinstance(rows, Tensor):
+            torch.fmax(high, rows, out=high)  # type: ignore[arg-type]
+            torch.fmin(low, rows, out=low)  # type: ignore[arg-type]
+        else:
+            np.fmax(high, rows, out=high)  # type: ignore[arg-type]
+            np.fmin(low, rows, out=low)  # type: ignore[arg-type]
 
     def covers(self, layer: Layer, kind: str) -> bool:
         return any((id(layer), kind) in key for key in self._groups)
 
     def means(self) -> tuple[list[Entry], Rows] | None:
-        """Every entry seen this epoch and the matrix of its means (0/0 -> NaN where a
-        statistic was never finite), or None when nothing was sampled."""
+        """Every entry seen this epoch and the matrix of its combined values (means, and
+        max/min/sums in their columns; NaN where a statistic was never seen), or None when
+        nothing was sampled. The matrix is new: the caller may write to it."""
         if not self._groups:
             return None
         groups = list(self._groups.values())
         if len(groups) == 1:
-            entries, total, count = groups[0]
-            return entries, _divide(total, count)
+            entries, total, count, high, low = groups[0]
+            return entries, self._combine(total, count, high, low)
         merged: dict[tuple[int, str], list] = {}  # entries changed within the epoch: rare
-        for entries, total, count in groups:
+        for entries, total, count, high, low in groups:
             for i, (layer, kind) in enumerate(entries):
-                slot = merged.setdefault((id(layer), kind), [(layer, kind), 0.0, 0.0])
+                slot = merged.get((id(layer), kind))
+                if slot is None:
+                    merged[(id(layer), kind)] = [(layer, kind), total[i], count[i], high[i], low[i]]
+                    continue
                 slot[1] = slot[1] + total[i]
                 slot[2] = slot[2] + count[i]
-        rows = [_divide(slot[1], slot[2]) for slot in merged.values()]
-        stacked = torch.stack(rows) if isinstance(rows[0], Tensor) else np.stack(rows)  # type: ignore[arg-type]
-        return [slot[0] for slot in merged.values()], stacked
+                if isinstance(high, Tensor):
+                    slot[3], slot[4] = torch.fmax(slot[3], high[i]), torch.fmin(slot[4], low[i])
+                else:
+                    slot[3], slot[4] = np.fmax(slot[3], high[i]), np.fmin(slot[4], low[i])
+        parts = [[slot[k] for slot in merged.values()] for k in range(1, 5)]
+        stack = torch.stack if isinstance(parts[0][0], Tensor) else np.stack
+        combined = self._combine(*(stack(part) for part in parts))  # type: ignore[operator]
+        return [slot[0] for slot in merged.values()], combined
+
+    def _combine(self, total: Rows, count: Rows, high: Rows, low: Rows) -> Rows:
+        out = _divide(total, count)  # a new matrix
+        if self._maxima:
+            out[:, self._maxima] = high[:, self._maxima]  # type: ignore[assignment]
+        if self._minima:
+            out[:, self._minima] = low[:, self._minima]  # type: ignore[assignment]
+        if self._sums:
+            counted = count[:, self._sums] > 0
+            sums = total[:, self._sums]
+            if isinstance(out, Tensor):
+                out[:, self._sums] = torch.where(counted, sums, torch.nan)  # type: ignore[arg-type]
+            else:
+                out[:, self._sums] = np.where(counted, sums, np.nan)
+        return out
 
     def clear(self) -> None:
         self._groups.clear()

@@ -142,7 +142,7 @@ def _sums_careful(
 def segment_stats(
     flat: np.ndarray, bounds: np.ndarray, draws: np.ndarray, sample_size: int
 ) -> np.ndarray:
-    """Rows of the 14 statistics (``STAT_NAMES`` order) of ``flat[bounds[i]:bounds[i+1]]``.
+    """Rows of the 14 statistics (``TENSOR_STAT_NAMES`` order) of ``flat[bounds[i]:bounds[i+1]]``.
 
     NaN and Inf are counted and left out of every other statistic; moments are accumulated
     in float64. The quantiles are those of the finite values of the segment when it has at

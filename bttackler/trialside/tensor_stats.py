@@ -15,10 +15,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from bttackler.core.history import STAT_NAMES
+from bttackler.core.history import TENSOR_STAT_NAMES
 from bttackler.trialside.segment_stats import segment_stats
 
-_QUANTILES = (0.5, 0.75, 0.25)  # median, q75, q25: the order of STAT_NAMES
+_QUANTILES = (0.5, 0.75, 0.25)  # median, q75, q25: the order of TENSOR_STAT_NAMES
 
 
 def tensor_stats(
@@ -28,7 +28,8 @@ def tensor_stats(
     generator: torch.Generator | None = None,
     finite: bool = False,
 ) -> Tensor:
-    """Return the statistics of ``t`` in :data:`STAT_NAMES` order, as a float64 tensor of 14.
+    """Return the statistics of ``t`` in :data:`TENSOR_STAT_NAMES` order (the 14 first of
+    ``STAT_NAMES``; ``update_ratio`` is no statistic of one tensor), as a float64 tensor.
 
     * ``nan_count``, ``inf_count`` and ``zero_ratio`` (fraction of elements exactly 0, over all
       elements) are exact, over the full tensor.
@@ -75,7 +76,9 @@ def _device_stats(t: Tensor, sample_size: int, draws: Tensor | None, finite: boo
     if x.dtype != torch.float64:
         x = x.float()
     if x.numel() == 0:
-        return torch.full((len(STAT_NAMES),), float("nan"), dtype=torch.float64, device=x.device)
+        return torch.full(
+            (len(TENSOR_STAT_NAMES),), float("nan"), dtype=torch.float64, device=x.device
+        )
     return _torch_stats(x, sample_size, draws, finite)
 
 
@@ -199,8 +202,8 @@ def stats_matrix(
 def cpu_stats_rows(
     arrays: list[np.ndarray], sample_size: int, generator: torch.Generator | None
 ) -> np.ndarray:
-    """Rows of :data:`STAT_NAMES` for flat float arrays (see :func:`stats_matrix`), by the
-    compiled kernel of :mod:`bttackler.trialside.segment_stats`, as a float64 array."""
+    """Rows of :data:`TENSOR_STAT_NAMES` for flat float arrays (see :func:`stats_matrix`), by
+    the compiled kernel of :mod:`bttackler.trialside.segment_stats`, as a float64 array."""
     if sample_size <= 0:
         raise ValueError(f"sample_size must be > 0, got {sample_size}")
     bounds, sampled = _layout(tuple(a.size for a in arrays), sample_size)

@@ -28,8 +28,8 @@ MAX_EPOCHS = 12  # diagnosis_task.MAX_EPOCHS (not imported: that would import to
 pytestmark = pytest.mark.slow
 
 # behaviour -> (indicator, what the rule starts with, epoch count at which it fires).
-# nan: the loss of epoch 1 is already NaN; whether the probe's NaN-gradient alarm reaches the
-# indicator before that epoch's record depends on the batch in which the weights overflow.
+# nan: the loss of epoch 1 is already NaN; the probe checks every batch's gradients, so its
+# NaN-gradient alarm usually stops the trial within epoch 1, before that epoch's record.
 EXPECTED = {
     "nan": ("AGV", ("non-finite gradient", "train_loss is nan"), 1),
     "exploding": ("EAG", ("median gradient ratio",), 1),
@@ -95,8 +95,8 @@ def test_pathology_is_terminated_by_the_expected_indicator(runs, behaviour):
     assert trial["rule"].startswith(rule_starts), trial
     assert trial["reason"] == f"{indicator}: {trial['rule']}"
     assert trial["verdict_epoch"] == fires_at  # counted from 1, whatever the task numbers
-    # stopped: the trial did not run on to its last epoch
-    assert fires_at <= trial["epochs"] < MAX_EPOCHS, trial
+    # stopped: the trial did not run on to its last epoch (nan: maybe within the first)
+    assert fires_at - (behaviour == "nan") <= trial["epochs"] < MAX_EPOCHS, trial
     assert f"terminations by indicator: {indicator} 1" in out.stdout
 
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import pytest
@@ -38,6 +39,17 @@ def train(model: nn.Module, inputs: Sequence[Tensor], *, step: bool = False) -> 
         out.float().pow(2).mean().backward()
         if step:
             opt.step()
+
+
+class Still(torch.optim.Optimizer):
+    """An optimizer whose steps change nothing (a NaN gradient does not spread to the
+    weights), but which runs the optimizer hooks as every torch optimizer does."""
+
+    def __init__(self, params: object) -> None:
+        super().__init__(params, {})  # type: ignore[arg-type]
+
+    def step(self, closure: object = None) -> None:  # type: ignore[override]
+        return None
 
 
 class Shuffled(nn.Module):
@@ -82,7 +94,7 @@ def test_weight_stats_are_those_of_the_weight_at_flush() -> None:
     probe = Probe(model, rec)
     model(torch.randn(2, 5))
     probe.flush(0)
-    want = tensor_stats(model[0].weight).tolist()
+    want = tensor_stats(model[0].weight).tolist() + [math.nan]  # no step: no update ratio
     assert rec.value("weight", "0") == pytest.approx(want, nan_ok=True)
 
 
@@ -90,15 +102,48 @@ def test_grad_stats_are_averaged_over_sampled_batches() -> None:
     rec = Recorder()
     model = nn.Sequential(nn.Linear(3, 4))
     probe = Probe(model, rec, stats_every=2, overhead_budget=None)
-    opt = torch.optim.SGD(model.parameters(), lr=0.0)
+    opt = Still(model.parameters())
     seen = []
     for i in range(5):
         opt.zero_grad()
         model(torch.randn(6, 3) * (i + 1)).pow(2).mean().backward()
         seen.append(tensor_stats(model[0].weight.grad))
     probe.flush(0)
-    want = torch.stack([seen[0], seen[2], seen[4]]).mean(0).tolist()
-    assert rec.value("grad", "0") == pytest.approx(want, rel=1e-6)
+    sampled = torch.stack([seen[1], seen[3]])  # batches 1 and 3: not batch 0
+    want = sampled.mean(0)
+    want[STAT_NAMES.index("max")] = sampled[:, STAT_NAMES.index("max")].max()
+    want[STAT_NAMES.index("min")] = sampled[:, STAT_NAMES.index("min")].min()
+    # abs_max: over every batch (the every-batch check), not only the sampled ones
+    want[STAT_NAMES.index("abs_max")] = torch.stack(seen)[:, STAT_NAMES.index("abs_max")].max()
+    want = want.tolist() + [math.nan]  # gradients have no update ratio
+    assert rec.value("grad", "0") == pytest.approx(want, rel=1e-6, nan_ok=True)
+
+
+def test_epoch_extremes_combine_by_max_and_min_and_counts_by_sum() -> None:
+    """AGV reads the epoch's gradient abs_max: one big sampled batch must not be diluted
+    by the others (nor min raised, nor the NaN/Inf counts divided)."""
+    rec = Recorder()
+    model = nn.Sequential(nn.Linear(3, 4))
+    probe = Probe(model, rec, stats_every=1, overhead_budget=None)
+    opt = Still(model.parameters())
+    seen = []
+    for i in range(4):
+        opt.zero_grad()
+        scale = 1000.0 if i == 2 else 1.0
+        model(torch.randn(6, 3) * scale).pow(2).mean().backward()
+        seen.append(tensor_stats(model[0].weight.grad))
+    probe.flush(0)
+    got = dict(zip(STAT_NAMES, rec.value("grad", "0")))
+    sampled = torch.stack(seen[probe_first_sample(len(seen)) :])
+    assert got["abs_max"] == pytest.approx(sampled[:, STAT_NAMES.index("abs_max")].max().item())
+    assert got["max"] == pytest.approx(sampled[:, STAT_NAMES.index("max")].max().item())
+    assert got["min"] == pytest.approx(sampled[:, STAT_NAMES.index("min")].min().item())
+    assert got["mean"] == pytest.approx(sampled[:, STAT_NAMES.index("mean")].mean().item())
+
+
+def probe_first_sample(batches: int) -> int:
+    """The first batch of an epoch the probe samples (0 or 1: see the probe's docs)."""
+    return 1 if batches > 1 else 0
 
 
 def test_relu_inactive_ratio_with_known_dead_units_ignores_eval_passes() -> None:
@@ -128,7 +173,7 @@ def test_tanh_saturation_ratio() -> None:
     model = nn.Sequential(lin, nn.Tanh())
     rec = Recorder()
     probe = Probe(model, rec)
-    train(model, [torch.randn(3, 1)])
+    train(model, [torch.randn(3, 1) for _ in range(2)])
     probe.flush(0)
     assert rec.value("activation", "1") == [0.5]
 
@@ -141,17 +186,21 @@ def test_inactive_ratio_of_a_big_output_is_estimated_on_a_sample() -> None:
     model = nn.Sequential(lin, nn.ReLU())
     rec = Recorder()
     probe = Probe(model, rec, sample_size=256, overhead_budget=None)  # sampled above 16,384
-    train(model, [torch.randn(20, 1)])  # 20,000 outputs
+    train(model, [torch.randn(20, 1) for _ in range(2)])  # 20,000 outputs each
     probe.flush(0)
     (ratio,) = rec.value("activation", "1")
     assert ratio != 0.75  # a sample of 256: not the exact count
     assert ratio == pytest.approx(0.75, abs=0.1)
 
 
-def test_nonfinite_gradient_is_reported_within_the_epoch_once_per_layer() -> None:
+def test_nonfinite_gradient_is_reported_at_the_batch_it_appears_once_per_layer() -> None:
+    """On the CPU every batch's gradients are checked (one fused reduction, as the optimizer
+    steps), whatever ``check_every`` says: a NaN/Inf between two sampled batches is
+    reported at once."""
     model = nn.Sequential(nn.Linear(3, 3), nn.ReLU(), nn.Linear(3, 1))
     rec = Recorder()
-    probe = Probe(model, rec, check_every=4, check_seconds=0, overhead_budget=None)
+    probe = Probe(model, rec, check_every=4, check_seconds=60.0, overhead_budget=None)
+    opt = Still(model.parameters())
     bad_from = 5
 
     def poison(p: Tensor) -> None:
@@ -163,39 +212,148 @@ def test_nonfinite_gradient_is_reported_within_the_epoch_once_per_layer() -> Non
     for batch in range(12):
         model.zero_grad()
         model(torch.randn(4, 3)).sum().backward()
-        if batch == 7:  # the check after batch index 7 (the 8th backward) sees it
-            assert [(r[1], r[3]) for r in rec.of("nonfinite")] == [(2, [1.0, 1.0, 7.0])]
-        if batch < 7:
+        opt.step()
+        if batch < bad_from:
             assert rec.of("nonfinite") == []
-    assert len(rec.of("nonfinite")) == 1
+        else:
+            assert [(r[1], r[3]) for r in rec.of("nonfinite")] == [(2, [1.0, 1.0, 5.0])]
     probe.flush(0)
     grad = rec.value("grad", "2")
     assert grad[STAT_NAMES.index("nan_count")] > 0
     # next epoch: reported again
     model(torch.randn(4, 3)).sum().backward()
     probe.flush(1)
-    assert [r[3][2] for r in rec.of("nonfinite")] == [7.0, 0.0]
+    assert [r[3][2] for r in rec.of("nonfinite")] == [5.0, 0.0]
 
 
-def test_fast_batches_are_checked_at_most_every_check_seconds() -> None:
+def test_without_an_optimizer_the_check_runs_every_check_every_batches() -> None:
+    """No torch optimizer steps the weights (a hand-written update): the check runs at the
+    end of the backward of sampled batches and of every ``check_every``-th one."""
     model = nn.Sequential(nn.Linear(3, 3), nn.ReLU(), nn.Linear(3, 1))
     rec = Recorder()
-    probe = Probe(model, rec, check_every=2, check_seconds=60.0, overhead_budget=None)
-    backwards = []
+    probe = Probe(model, rec, check_every=4, check_seconds=0.0, overhead_budget=None)
 
     def poison(p: Tensor) -> None:
-        if backwards:  # from batch 1 (batch 0 is sampled: its statistics are a check)
-            assert p.grad is not None
-            p.grad.fill_(float("nan"))
-        backwards.append(1)
+        if batch >= 4 and p.grad is not None:
+            p.grad[0, 0] = float("nan")
 
     model[2].weight.register_post_accumulate_grad_hook(poison)
-    for _ in range(6):  # bad from batch 1, due for a check every 2; 60 s not yet passed
+    for batch in range(8):  # noqa: B007 (poison reads it)
         model.zero_grad()
         model(torch.randn(4, 3)).sum().backward()
+    assert [(r[1], r[3]) for r in rec.of("nonfinite")] == [(2, [1.0, 0.0, 7.0])]
+    probe.close()
+
+
+def test_on_an_accelerator_the_check_is_read_every_check_every_batches() -> None:
+    """The accelerator's path (taken here on the CPU): each batch's check stays on the
+    device and is read on sampled batches and every ``check_every``-th; a NaN seen between
+    two reads is reported at the next, even if the gradient has recovered since."""
+    model = nn.Sequential(nn.Linear(3, 3), nn.ReLU(), nn.Linear(3, 1))
+    rec = Recorder()
+    probe = Probe(model, rec, check_every=4, check_seconds=0.0, overhead_budget=None)
+    probe._device_path = True
+    opt = Still(model.parameters())
+
+    def poison(p: Tensor) -> None:
+        if batch == 5 and p.grad is not None:
+            p.grad[0, 0] = float("nan")
+
+    model[2].weight.register_post_accumulate_grad_hook(poison)
+    for batch in range(9):
+        model.zero_grad()
+        model(torch.randn(4, 3)).sum().backward()
+        opt.step()
+        if batch < 7:
+            assert rec.of("nonfinite") == []
+    assert [(r[1], r[3]) for r in rec.of("nonfinite")] == [(2, [1.0, 0.0, 7.0])]
+    probe.flush(0)
+    assert len(rec.of("nonfinite")) == 1
+    want = model[2].weight.grad.abs().max().item()  # type: ignore[union-attr]
+    assert rec.value("grad", "2")[STAT_NAMES.index("abs_max")] >= want
+
+
+def test_every_batch_gradient_maximum_is_the_epochs_abs_max() -> None:
+    """SGD at lr 1e6 on digits: the gradients reach ~1e15 within the first steps, then every
+    ReLU dies and they vanish. The sampled batches see none of it; the every-batch check
+    folds each layer's true maximum |g| into the epoch's abs_max, so AGV sees it."""
+    from bttackler.tasks import digits
+
+    train_split, _ = digits.load_split()
+    x, y = train_split.x.flatten(1), train_split.y
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
+    rec = Recorder()
+    probe = Probe(model, rec)
+    opt = torch.optim.SGD(model.parameters(), lr=1e6)
+    true_max = {0: 0.0, 2: 0.0}
+    for i in range(0, len(x), 64):
+        opt.zero_grad()
+        nn.functional.cross_entropy(model(x[i : i + 64]), y[i : i + 64]).backward()
+        for index, layer in true_max.items():
+            grad = model[index].weight.grad
+            assert grad is not None
+            true_max[index] = max(layer, float(grad.abs().max()))
+        opt.step()
+    probe.flush(0)
+    assert max(true_max.values()) > 1e12
     assert rec.of("nonfinite") == []
-    probe.flush(0)  # the check at flush is always made
-    assert [(r[1], r[3][2]) for r in rec.of("nonfinite")] == [(2, 5.0)]
+    for index, want in true_max.items():
+        got = rec.value("grad", str(index))[STAT_NAMES.index("abs_max")]
+        assert got == pytest.approx(want, rel=1e-6)
+
+
+def test_float16_gradients_with_large_finite_values_are_not_nonfinite() -> None:
+    """A float16 gradient of 1,000 values of 60,000 is finite; its float16 sum is Inf. The
+    check must not call it non-finite (AGV would kill a healthy trial)."""
+    model = nn.Sequential(nn.Linear(1000, 1, bias=False)).half()
+    rec = Recorder()
+    probe = Probe(model, rec, check_every=1, check_seconds=0.0, overhead_budget=None)
+
+    def big(p: Tensor) -> None:
+        assert p.grad is not None
+        p.grad.fill_(60000.0)
+
+    model[0].weight.register_post_accumulate_grad_hook(big)
+    for _ in range(4):
+        model.zero_grad()
+        model(torch.ones(2, 1000, dtype=torch.float16)).float().sum().backward()
+    probe.flush(0)
+    assert rec.of("nonfinite") == []
+    grad = dict(zip(STAT_NAMES, rec.value("grad", "0")))
+    assert grad["nan_count"] == 0 and grad["inf_count"] == 0
+    assert grad["abs_max"] == 60000.0
+
+
+def test_the_first_sampled_batch_is_batch_1() -> None:
+    """Batch 0 has seen no update yet: the gradient statistics come from batch 1."""
+    rec = Recorder()
+    model = nn.Sequential(nn.Linear(3, 4))
+    probe = Probe(model, rec, stats_every=10, overhead_budget=None)
+    seen = []
+    for i in range(3):
+        model.zero_grad()
+        model(torch.randn(6, 3) * (i + 1)).pow(2).mean().backward()
+        seen.append(tensor_stats(model[0].weight.grad))
+    probe.flush(0)
+    assert probe.sampling_stride == 10
+    mean = STAT_NAMES.index("mean")
+    assert rec.value("grad", "0")[mean] == pytest.approx(seen[1][mean].item())
+
+
+def test_a_single_batch_epoch_still_reports_its_gradients() -> None:
+    """Full-batch training has no batch 1: the first epoch's gradients are measured at
+    flush, the next epochs sample batch 0."""
+    rec = Recorder()
+    model = nn.Sequential(nn.Linear(3, 4), nn.ReLU())
+    probe = Probe(model, rec, overhead_budget=None)
+    for epoch in range(2):
+        model.zero_grad()
+        model(torch.randn(6, 3)).pow(2).mean().backward()
+        want = tensor_stats(model[0].weight.grad).tolist()
+        probe.flush(epoch)
+        assert rec.of("grad")[-1][3][:9] == pytest.approx(want[:9], rel=1e-6)
+    assert [r[1] for r in rec.of("activation")] == [1]  # measured on the 2nd epoch's batch 0
 
 
 def test_inf_counts_when_nan_injected_before_hook() -> None:
@@ -224,7 +382,7 @@ def test_lstm_and_embedding_layers() -> None:
     model = Net()
     rec = Recorder()
     probe = Probe(model, rec, stats_every=1, overhead_budget=None)
-    train(model, [torch.randint(0, 10, (2, 5))])
+    train(model, [torch.randint(0, 10, (2, 5)) for _ in range(2)])
     probe.flush(0)
     assert probe.layers == [(0, "emb", "Embedding"), (1, "rnn", "LSTM"), (2, "out", "Linear")]
     n_lstm = sum(p.numel() for p in model.rnn.parameters())
@@ -270,7 +428,8 @@ def test_forward_only_and_eval_only_work() -> None:
         model(torch.randn(2, 3))
     probe.flush(1)
     assert [r[0] for r in rec.records[3:]] == ["weight"]
-    model(torch.randn(2, 3))  # a training forward pass with autograd on (no backward)
+    model(torch.randn(2, 3))  # training forward passes with autograd on (no backward)
+    model(torch.randn(2, 3))
     probe.flush(2)
     assert [r[0] for r in rec.records[4:]] == ["weight", "activation"]
 
@@ -346,9 +505,8 @@ def test_overhead_budget_also_holds_within_the_first_epoch():
     probe.close()
 
 
-def test_nonfinite_gradient_on_a_sampled_batch_is_reported_from_its_statistics():
-    """On the CPU a sampled batch has no separate check: the statistics' exact NaN/Inf
-    counts report it, at that batch."""
+def test_nonfinite_gradient_is_reported_with_exact_counts():
+    """The report counts every NaN and Inf of the layer's gradient, at that batch."""
     model = nn.Sequential(nn.Linear(3, 3), nn.ReLU(), nn.Linear(3, 1))
     rec = Recorder()
     probe = Probe(model, rec, check_every=1000, overhead_budget=None)
@@ -359,6 +517,101 @@ def test_nonfinite_gradient_on_a_sampled_batch_is_reported_from_its_statistics()
         p.grad[2, 2] = float("inf")
 
     model[0].weight.register_post_accumulate_grad_hook(poison)
-    model(torch.randn(4, 3)).sum().backward()  # batch 0: sampled
+    opt = Still(model.parameters())
+    model(torch.randn(4, 3)).sum().backward()  # batch 0
+    opt.step()
     assert [(r[1], r[3]) for r in rec.of("nonfinite")] == [(0, [1.0, 2.0, 0.0])]
+    model(torch.randn(4, 3)).sum().backward()  # batch 1: sampled, already reported
+    assert len(rec.of("nonfinite")) == 1
     probe.close()
+
+
+def _update_ratio(rec: Recorder, name: str) -> float:
+    """The update ratio of layer ``name`` in the last flushed epoch."""
+    last = [r for r in rec.of("weight") if r[2] == name][-1]
+    return last[3][STAT_NAMES.index("update_ratio")]
+
+
+def test_update_ratio_is_the_relative_size_of_the_sampled_batchs_step() -> None:
+    """||W_after - W_before|| / ||W_before|| over the optimizer step of each sampled batch
+    (batch 1, then 4: stride 3), averaged over the epoch; gradients have none."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(5, 4), nn.Tanh(), nn.Linear(4, 2))
+    rec = Recorder()
+    probe = Probe(model, rec, stats_every=3, overhead_budget=None)
+    opt = torch.optim.SGD(model.parameters(), lr=0.5)
+    want: dict[int, list[float]] = {0: [], 2: []}
+    for batch in range(6):
+        before = {i: model[i].weight.detach().clone() for i in want}
+        opt.zero_grad()
+        model(torch.randn(8, 5)).pow(2).mean().backward()
+        opt.step()
+        if batch in (1, 4):
+            for i, ratios in want.items():
+                w = model[i].weight.detach()
+                ratios.append(float((w - before[i]).norm() / before[i].norm()))
+    probe.flush(0)
+    for i, ratios in want.items():
+        assert _update_ratio(rec, str(i)) == pytest.approx(sum(ratios) / 2, rel=1e-5)
+        assert math.isnan(rec.value("grad", str(i))[STAT_NAMES.index("update_ratio")])
+    assert 1e-3 < _update_ratio(rec, "0") < 1.0
+
+
+def test_update_ratio_of_the_epochs_last_batch_is_measured_at_flush() -> None:
+    """The sampled batch is the epoch's last: its step is done by the time of the report.
+    With no step at all (an epoch of one batch sampled at flush), NaN."""
+    model = nn.Sequential(nn.Linear(3, 3))
+    rec = Recorder()
+    probe = Probe(model, rec, stats_every=10, overhead_budget=None)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    for _ in range(2):  # batch 1, sampled, is the last
+        opt.zero_grad()
+        model(torch.randn(4, 3)).sum().backward()
+        opt.step()
+    probe.flush(0)
+    assert _update_ratio(rec, "0") > 0
+    opt.zero_grad()  # epoch 1: one batch, so no batch 1: sampled at flush, after its step
+    model(torch.randn(4, 3)).sum().backward()
+    opt.step()
+    probe.flush(1)
+    assert math.isnan(_update_ratio(rec, "0"))
+    single, single_rec = nn.Sequential(nn.Linear(3, 3)), Recorder()
+    single_probe = Probe(single, single_rec, overhead_budget=None)
+    single_opt = torch.optim.SGD(single.parameters(), lr=0.1)
+    single(torch.randn(4, 3)).sum().backward()
+    single_opt.step()
+    single_probe.flush(0)  # one batch: sampled at flush, after its step: not measurable
+    assert math.isnan(_update_ratio(single_rec, "0"))
+
+
+def test_update_ratio_covers_every_matrix_of_an_lstm() -> None:
+    torch.manual_seed(0)
+    model = nn.LSTM(3, 4, num_layers=2)
+    rec = Recorder()
+    probe = Probe(model, rec, overhead_budget=None)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    weights = [p for n, p in model.named_parameters() if n.startswith("weight")]
+    for batch in range(3):
+        before = torch.cat([w.detach().reshape(-1).clone() for w in weights])
+        opt.zero_grad()
+        model(torch.randn(5, 2, 3))[0].sum().backward()
+        opt.step()
+        if batch == 1:
+            after = torch.cat([w.detach().reshape(-1) for w in weights])
+            want = float((after - before).norm() / before.norm())
+    probe.flush(0)
+    assert _update_ratio(rec, "") == pytest.approx(want, rel=1e-5)
+
+
+def test_a_model_without_weighted_layers_steps_without_checks() -> None:
+    model = nn.Sequential(nn.ReLU())
+    bias = nn.Parameter(torch.zeros(3))
+    rec = Recorder()
+    probe = Probe(model, rec)
+    opt = torch.optim.SGD([bias], lr=0.1)
+    for _ in range(3):
+        opt.zero_grad()
+        model(torch.randn(2, 3) + bias).sum().backward()
+        opt.step()
+    probe.flush(0)
+    assert rec.of("nonfinite") == [] and rec.of("grad") == []

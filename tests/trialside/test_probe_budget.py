@@ -17,7 +17,7 @@ class Clock:
 
 def test_stride_grows_so_that_long_epochs_take_at_most_max_samples() -> None:
     budget = SamplingBudget(stats_every=10, max_samples=8, overhead_budget=None, clock=Clock())
-    assert [b for b in range(30) if budget.due(b)] == [0, 10, 20]
+    assert [b for b in range(30) if budget.due(b)] == [1, 11, 21]  # not batch 0
     budget.end_epoch(batches=100, flush_began=0.0)
     assert budget.stride == 13  # ceil(100 / 8)
     budget.end_epoch(batches=30, flush_began=0.0)
@@ -47,19 +47,19 @@ def test_a_tight_budget_still_samples_once_an_epoch() -> None:
     budget.sampled(0.0)
     budget.end_epoch(batches=20, flush_began=clock.now)
     assert budget.stride == 20
-    assert budget.due(0) and not budget.due(20 - 1)
+    assert budget.due(1) and not budget.due(0) and not budget.due(20 - 1)
 
 
 def test_a_batch_due_is_skipped_while_over_budget_within_the_epoch() -> None:
     clock = Clock()
     budget = SamplingBudget(stats_every=2, max_samples=8, overhead_budget=0.5, clock=clock)
-    assert budget.due(0)
+    assert budget.due(1)
     clock.now += 1.0
     budget.sampled(0.0)  # a sample that took 1 s: over half of the 1 s epoch so far
-    assert not budget.due(2)
+    assert not budget.due(3)
     clock.now += 1.0  # 2 s into the epoch: 1 s spent is within half of it again
-    assert budget.due(4)
-    assert not budget.due(5)  # not a multiple of the stride
+    assert budget.due(5)
+    assert not budget.due(4)  # not 1 + a multiple of the stride
 
 
 def test_wall_clock_only_when_the_caller_did_not_choose_one() -> None:
@@ -71,3 +71,16 @@ def test_wall_clock_only_when_the_caller_did_not_choose_one() -> None:
     default = SamplingBudget(1, 8, 0.01)
     default.use_wall_clock()
     assert default.now() == pytest.approx(__import__("time").perf_counter(), abs=1.0)
+
+
+def test_sampling_starts_at_batch_1_unless_epochs_have_a_single_batch() -> None:
+    """Batch 0 of the first epoch has seen no update: batch 1 shows the training. An epoch
+    of one batch (full-batch training) has no batch 1: the next epochs sample batch 0."""
+    budget = SamplingBudget(stats_every=4, max_samples=8, overhead_budget=None, clock=Clock())
+    assert [b for b in range(10) if budget.due(b)] == [1, 5, 9]
+    budget.end_epoch(batches=1, flush_began=0.0)
+    assert [b for b in range(6) if budget.due(b)] == [0, 4]
+    budget.end_epoch(batches=0, flush_began=0.0)  # no training batch: nothing learnt
+    assert budget.due(0)
+    budget.end_epoch(batches=6, flush_began=0.0)
+    assert [b for b in range(6) if budget.due(b)] == [1, 5]

@@ -60,6 +60,35 @@ def test_sample_means_merge_entries_that_changed_within_the_epoch(rows):
     assert rows == {"a": [1.0], "b": [15.0]}
 
 
+@ROWS
+def test_sample_means_combine_extremes_by_max_and_min_and_counts_by_sum(rows):
+    """Columns 0: mean, 1: max, 2: min, 3: a count; NaN samples are left out of each."""
+    a, b = _layer("a"), _layer("b")
+    means = SampleMeans(maxima=(1,), minima=(2,), sums=(3,))
+    nan = float("nan")
+    entries = [(a, "grad"), (b, "grad")]
+    means.add(entries, rows([[1.0, 5.0, -1.0, 2.0], [nan, nan, nan, nan]]))
+    means.add(entries, rows([[3.0, 9.0, -4.0, 0.0], [nan, 1.0, nan, nan]]))
+    means.add(entries, rows([[nan, 2.0, -2.0, 1.0], [nan, nan, nan, nan]]))
+    got = means.means()
+    assert got is not None
+    assert got[1][0].tolist() == [2.0, 9.0, -4.0, 3.0]
+    assert [math.isnan(v) for v in got[1][1].tolist()] == [True, False, True, True]
+    assert got[1][1, 1].item() == 1.0
+
+
+@ROWS
+def test_sample_means_merge_keeps_the_combining_rules(rows):
+    a, b = _layer("a"), _layer("b")
+    means = SampleMeans(maxima=(1,), sums=(2,))
+    means.add([(a, "grad"), (b, "grad")], rows([[1.0, 1.0, 1.0], [10.0, 10.0, 1.0]]))
+    means.add([(b, "grad")], rows([[20.0, 3.0, 2.0]]))
+    got = means.means()
+    assert got is not None
+    merged = {layer.name: row.tolist() for (layer, _), row in zip(got[0], got[1])}
+    assert merged == {"a": [1.0, 1.0, 1.0], "b": [15.0, 10.0, 3.0]}
+
+
 @pytest.mark.parametrize(
     "module",
     [nn.ReLU(), nn.GELU(), nn.Softplus(beta=2.0), nn.Tanh(), nn.Sigmoid(), nn.Hardtanh(-2.0, 3.0)],

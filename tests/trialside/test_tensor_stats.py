@@ -7,7 +7,7 @@ import pytest
 import scipy.stats
 import torch
 
-from bttackler.core.history import STAT_NAMES
+from bttackler.core.history import TENSOR_STAT_NAMES as STAT_NAMES
 from bttackler.trialside.tensor_stats import tensor_stats
 
 

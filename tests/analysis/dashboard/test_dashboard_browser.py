@@ -159,7 +159,7 @@ def check_the_recorded_run(side_by_side, trials: list[dict]) -> None:
     lar = next(t for t in trials if t["indicator"] == "LAR")
     b.eval(f"document.querySelector('#trials tr[data-id=\"{lar['id']}\"]').click()")
     verdict = b.wait("document.querySelector('#verdict')?.innerText", what="the verdict")
-    assert verdict.startswith("terminated: LAR at epoch 4") and lar["rule"] in verdict
+    assert verdict.startswith("terminated: LAR at epoch 5") and lar["rule"] in verdict
     charts = ("losses", "objective", "grad", "ratios", "inactive")
     for name in charts:
         b.wait(f"!!document.querySelector('[data-chart=\"{name}\"] canvas')", what=name)
