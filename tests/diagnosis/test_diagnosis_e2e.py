@@ -32,10 +32,17 @@ pytestmark = pytest.mark.slow
 # NaN-gradient alarm usually stops the trial within epoch 1, before that epoch's record.
 EXPECTED = {
     "nan": ("AGV", ("non-finite gradient", "train_loss is nan"), 1),
-    "exploding": ("EAG", ("median gradient ratio",), 1),
-    # ERG (ratios between layers) and VGM (absolute size) both see it at epoch 1: either acts
-    "vanishing": ("ERG|VGM", ("median gradient ratio", "median mean |gradient|"), 1),
-    "frozen": ("PLC", ("mean loss change / first loss",), 3),
+    # x25 amplification per layer: EAG, or TWU (steps tiny beside big weights), at epoch 1
+    "exploding": ("EAG|TWU", ("median gradient ratio", "median weight update per step"), 1),
+    # ERG (ratios between layers), VGM (absolute size) and TWU (tiny steps) all see it at
+    # epoch 1: whichever thread acts first
+    "vanishing": (
+        "ERG|VGM|TWU",
+        ("median gradient ratio", "median mean |gradient|", "median weight update per step"),
+        1,
+    ),
+    # lr 1e-8: TWU sees the tiny steps at epoch 1 (PLC would see the flat loss at epoch 3)
+    "frozen": ("TWU", ("median weight update per step",), 1),
     "dead_relu": ("LAR", ("layer 3 inactive ratio",), 5),
     "oscillation": ("ULC", ("loss fluctuation",), 7),
     "converge": ("NMG", ("best loss of last 5 epochs",), 8),

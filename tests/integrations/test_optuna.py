@@ -23,9 +23,9 @@ WORKER = Path(__file__).with_name("optuna_worker.py")
 # behaviour -> the indicator that prunes it (the one `bttackler run` terminates it with).
 EXPECTED = {
     "nan": "AGV",
-    "exploding": "EAG",
-    "vanishing": "ERG",
-    "frozen": "PLC",
+    "exploding": "EAG|TWU",  # x25 per layer: big weights, so each step is tiny beside them
+    "vanishing": "ERG|VGM|TWU",  # all three see it at epoch 1
+    "frozen": "TWU",  # lr 1e-8: TWU at epoch 1, before PLC could see the flat loss
     "dead_relu": "LAR",
     "converge": "NMG",
 }
@@ -65,11 +65,11 @@ def _check(study: optuna.Study) -> None:
         t = trials[behaviour]
         assert t.state == optuna.trial.TrialState.PRUNED, behaviour
         attrs = t.user_attrs
-        assert attrs["bttackler_indicator"] == indicator, (behaviour, attrs)
+        assert attrs["bttackler_indicator"] in indicator.split("|"), (behaviour, attrs)
         assert attrs["bttackler_benign"] is (indicator == "NMG")
         assert attrs["bttackler_rule"]
         assert attrs["bttackler_epoch"] == max(t.intermediate_values) + 1  # counted from 1
-        assert attrs["bttackler_reason"].startswith(f"{indicator} at epoch ")
+        assert attrs["bttackler_reason"].startswith(f"{attrs['bttackler_indicator']} at epoch ")
     if importlib.util.find_spec("pandas") is not None:  # trials_dataframe needs pandas
         frame = study.trials_dataframe()
         assert "user_attrs_bttackler_indicator" in frame.columns
@@ -105,7 +105,7 @@ def test_threads_and_a_wrapped_median_pruner() -> None:
         by.setdefault(t.user_attrs["behaviour"], []).append(t)
     assert all(t.state == optuna.trial.TrialState.COMPLETE for t in by["healthy"])
     assert by["nan"][0].user_attrs["bttackler_indicator"] == "AGV"
-    assert by["frozen"][0].user_attrs["bttackler_indicator"] == "PLC"
+    assert by["frozen"][0].user_attrs["bttackler_indicator"] == "TWU"
 
     median = BTTacklerPruner(wrapped=optuna.pruners.MedianPruner(n_startup_trials=0))
     study = optuna.create_study(direction="maximize", pruner=median)
