@@ -55,6 +55,25 @@ class RunData:
     budget: float | None
     verdicts: tuple[Mapping[str, Any], ...] = field(default=())
 
+    @classmethod
+    def of(
+        cls,
+        path: Path,
+        meta: Mapping[str, Any],
+        trials: tuple[TrialRow, ...],
+        verdicts: tuple[Mapping[str, Any], ...],
+    ) -> RunData:
+        """The run at ``path`` from what its store holds (the budget read from ``meta``)."""
+        budget = meta.get("budget")
+        return cls(
+            name=path.name,
+            path=path,
+            meta=meta,
+            trials=trials,
+            budget=float(budget) if isinstance(budget, int | float) else None,
+            verdicts=verdicts,
+        )
+
     @property
     def mode(self) -> str:
         return str(self.meta.get("mode") or "max")
@@ -83,15 +102,7 @@ def load_run(path: Path) -> RunData:
         verdicts = tuple(store.verdicts())
     finally:
         store.close()
-    budget = meta.get("budget")
-    return RunData(
-        name=path.name,
-        path=path,
-        meta=meta,
-        trials=trials,
-        budget=float(budget) if isinstance(budget, int | float) else None,
-        verdicts=verdicts,
-    )
+    return RunData.of(path, meta, trials, verdicts)
 
 
 # ---------------------------------------------------------------- which trials count

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 from bttackler.core.errors import BttacklerError
 from bttackler.core.modules import import_file, private_module_name
@@ -125,6 +126,17 @@ def load_task(ref: str) -> tuple[TaskSpec, ModuleType]:
     return spec_from_module(module, path), module
 
 
+def call_task_code(task: str, what: str, function: Any, *args: Any) -> Any:
+    """Call a task's own ``function``; whatever it raises becomes one line naming the task and
+    ``what`` failed (a BttacklerError it raises passes unchanged)."""
+    try:
+        return function(*args)
+    except BttacklerError:
+        raise
+    except Exception as exc:  # the task's own code: one line, not a traceback
+        raise BttacklerError(f"task {task}: {what} failed: {type(exc).__name__}: {exc}") from exc
+
+
 def with_planned_epochs(spec: TaskSpec, module: ModuleType, options: Mapping[str, str]) -> TaskSpec:
     """``spec`` with ``max_epochs`` set to the epochs a trial trains with these task options.
 
@@ -139,14 +151,7 @@ def with_planned_epochs(spec: TaskSpec, module: ModuleType, options: Mapping[str
     planned = getattr(module, "epochs", None)
     if not callable(planned):
         return spec
-    try:
-        count = planned(dict(options))
-    except BttacklerError:
-        raise
-    except Exception as exc:  # the task's own code: one line, not a traceback
-        raise BttacklerError(
-            f"task {spec.name}: epochs() failed: {type(exc).__name__}: {exc}"
-        ) from exc
+    count = call_task_code(spec.name, "epochs()", planned, dict(options))
     if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= spec.max_epochs:
         raise BttacklerError(
             f"task {spec.name}: epochs() must return an int in 1..{spec.max_epochs}, got {count!r}"

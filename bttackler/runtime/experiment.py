@@ -18,7 +18,7 @@ from bttackler.core.objective import CountRule
 from bttackler.core.ring import sweep_stale_segments
 from bttackler.core.space import SearchSpace, load_space
 from bttackler.core.store import Store, TrialRow, TrialState
-from bttackler.core.task import TaskSpec, load_task, with_planned_epochs
+from bttackler.core.task import TaskSpec, call_task_code, load_task, with_planned_epochs
 from bttackler.diagnosis import build_etr_rule, build_from_config, make_diagnoser_factory
 from bttackler.runtime.ledger import Ledger
 from bttackler.runtime.scheduler import Scheduler, SchedulerSettings
@@ -97,14 +97,8 @@ def _prepare_task(module: Any, task: TaskSpec, settings: RunSettings) -> None:
     if not callable(prepare):
         return
     data_dir = settings.data_dir or os.environ.get("BTTACKLER_DATA")
-    try:
-        prepare(dict(settings.task_options), Path(data_dir) if data_dir else None)
-    except BttacklerError:
-        raise
-    except Exception as exc:  # the task's own code: one line, not a traceback
-        raise BttacklerError(
-            f"task {task.name}: prepare() failed: {type(exc).__name__}: {exc}"
-        ) from exc
+    options = dict(settings.task_options)
+    call_task_code(task.name, "prepare()", prepare, options, Path(data_dir) if data_dir else None)
 
 
 def slot_specs(settings: RunSettings, task_path: Path) -> list[SlotSpec]:

@@ -130,15 +130,7 @@ def read_run(path: Path) -> Snapshot:
         raise BttacklerError(f"{path}: its store cannot be read now ({exc})") from exc
     finally:
         store.close()
-    budget = meta.get("budget")
-    run = RunData(
-        name=path.name,
-        path=path,
-        meta=meta,
-        trials=trials,
-        budget=float(budget) if isinstance(budget, int | float) else None,
-        verdicts=verdicts,
-    )
+    run = RunData.of(path, meta, tuple(trials), tuple(verdicts))
     return Snapshot(run, sessions, version)
 
 
