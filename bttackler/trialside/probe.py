@@ -86,7 +86,7 @@ from torch.optim.optimizer import register_optimizer_step_pre_hook
 from torch.utils.hooks import RemovableHandle
 
 from bttackler.core.history import STAT_NAMES
-from bttackler.trialside.probe_budget import SamplingBudget
+from bttackler.trialside.probe_budget import CheckBudget, SamplingBudget
 from bttackler.trialside.probe_layers import (
     WEIGHTED_TYPES,
     Entry,
@@ -133,6 +133,10 @@ class Probe:
             probe's time this epoch (plus the last flush) is over budget, and the next
             epoch's stride is set from what a sample cost; the first batch due in an epoch is
             always sampled. ``None``: no time budget. The every-batch check is not counted.
+        check_budget: on the CPU, share of the epoch's time the every-batch gradient check
+            may take after its first ``check_first`` batches (see
+            :class:`~bttackler.trialside.probe_budget.CheckBudget`); ``None``: every batch.
+        check_first: batches at the start of every epoch that are always checked.
         seed: seed of the quantile sampling generator.
         clock: the overhead budget's clock, in seconds. Default: the training thread's CPU
             time (other processes sharing the machine do not inflate it), switching to wall
@@ -150,6 +154,8 @@ class Probe:
         stats_every: int = 10,
         max_samples: int = 8,
         overhead_budget: float | None = 0.01,
+        check_budget: float | None = 0.005,
+        check_first: int = 16,
         seed: int = 0,
         clock: Callable[[], float] | None = None,
     ) -> None:
@@ -169,6 +175,7 @@ class Probe:
         self._last_check = -math.inf  # the first check is due at once
         self._sample_size = sample_size
         self._budget = SamplingBudget(stats_every, max_samples, overhead_budget, clock)
+        self._check_budget = CheckBudget(check_budget, check_first)
         self._means = SampleMeans(_MAXIMA, _MINIMA, _NONFINITE_COLUMNS)
         self._seed = seed
         self._generators: dict[torch.device, torch.Generator] = {}
@@ -353,8 +360,11 @@ class Probe:
             return
         self._stepping = True
         self._checked = batch
-        if self._on_host():
-            self._check_gradients(batch, True)  # reading it costs no sync
+        if self._on_host():  # reading it costs no sync, but it is the training thread's time
+            if self._check_budget.due(batch):
+                began = time.perf_counter()
+                self._check_gradients(batch, True)
+                self._check_budget.spent(time.perf_counter() - began)
             return
         sync = (batch + 1) % self._check_every == 0
         self._check_gradients(batch, sync and self._check_seconds_passed())
@@ -621,6 +631,7 @@ class Probe:
         self._budget.end_epoch(self._forwards, flush_began)  # the next epoch's stride
         self._forwards = 0
         self._last_check = time.perf_counter()
+        self._check_budget.start_epoch()
         self._checked = -1
         self._reported.clear()
 

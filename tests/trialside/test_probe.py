@@ -284,7 +284,9 @@ def test_every_batch_gradient_maximum_is_the_epochs_abs_max() -> None:
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
     rec = Recorder()
-    probe = Probe(model, rec)
+    probe = Probe(model, rec, check_budget=None)  # every batch: the exact maximum
+    budgeted_rec = Recorder()
+    budgeted = Probe(model, budgeted_rec)  # the default: always the first 16 batches
     opt = torch.optim.SGD(model.parameters(), lr=1e6)
     true_max = {0: 0.0, 2: 0.0}
     for i in range(0, len(x), 64):
@@ -296,6 +298,9 @@ def test_every_batch_gradient_maximum_is_the_epochs_abs_max() -> None:
             true_max[index] = max(layer, float(grad.abs().max()))
         opt.step()
     probe.flush(0)
+    budgeted.flush(0)
+    seen = max(row[3][STAT_NAMES.index("abs_max")] for row in budgeted_rec.of("grad"))
+    assert seen > 1e4  # the budgeted check still shows AGV the explosion of the first steps
     assert max(true_max.values()) > 1e12
     assert rec.of("nonfinite") == []
     for index, want in true_max.items():

@@ -84,3 +84,42 @@ def test_sampling_starts_at_batch_1_unless_epochs_have_a_single_batch() -> None:
     assert budget.due(0)
     budget.end_epoch(batches=6, flush_began=0.0)
     assert [b for b in range(6) if budget.due(b)] == [1, 5]
+
+
+# ------------------------------------------------------------------ the every-batch check
+def test_the_first_batches_of_every_epoch_are_always_checked() -> None:
+    from bttackler.trialside.probe_budget import CheckBudget
+
+    now = [0.0]
+    budget = CheckBudget(0.01, first=3, clock=lambda: now[0])
+    budget.spent(100.0)  # far over budget
+    assert [budget.due(b) for b in range(5)] == [True, True, True, False, False]
+    budget.start_epoch()
+    budget.spent(100.0)
+    assert budget.due(0) and budget.due(2) and not budget.due(3)
+
+
+def test_checks_go_on_while_they_fit_in_their_share_of_the_epoch() -> None:
+    from bttackler.trialside.probe_budget import CheckBudget
+
+    now = [0.0]
+    budget = CheckBudget(0.01, first=0, clock=lambda: now[0])
+    now[0] = 1.0
+    budget.spent(0.005)
+    assert budget.due(10)  # 5 ms of 1 s: within 1%
+    budget.spent(0.01)
+    assert not budget.due(11)  # 15 ms of 1 s: over
+    now[0] = 2.0
+    assert budget.due(12)  # 15 ms of 2 s: within again
+    assert CheckBudget(None, first=0).due(10**6)
+
+
+def test_check_budget_arguments_are_validated() -> None:
+    import pytest
+
+    from bttackler.trialside.probe_budget import CheckBudget
+
+    with pytest.raises(ValueError, match="check_budget"):
+        CheckBudget(0.0)
+    with pytest.raises(ValueError, match="check_first"):
+        CheckBudget(0.01, first=-1)
