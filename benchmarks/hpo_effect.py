@@ -58,7 +58,7 @@ from typing import Any
 from _common import ROOT
 
 from bttackler.analysis.metrics import counted_value, load_run
-from bttackler.core.objective import is_better
+from bttackler.core.objective import CountRule, is_better
 from bttackler.core.store import TrialState
 
 ARMS = ("baseline", "bttackler", "lce", "msr", "bttackler+msr")
@@ -161,7 +161,7 @@ def bad_trials(run_dir: Path) -> dict[str, Any]:
     run = load_run(run_dir)
     mode = run.mode
     rows = [r for r in run.trials if r.started is not None and r.ended is not None]
-    values = {r.id: counted_value(r) for r in rows}
+    values = {r.id: counted_value(r, CountRule.LAST) for r in rows}  # the fair rule
     counted = sorted(v for v in values.values() if v is not None)
     median = statistics.median(counted) if counted else None
     total = bad_time = 0.0
