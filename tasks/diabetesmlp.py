@@ -40,7 +40,6 @@ from bttackler.tasks.models import MLP
 OBJECTIVE = "val_mse"
 MODE = "min"
 MAX_EPOCHS = 40
-CHANCE_LOSS = 1.0  # MSE of predicting the training mean of the standardised target
 DEFAULT_SPACE = "search_spaces/diabetesmlp.yaml"
 DESCRIPTION = "MLP regressing diabetes progression (442 patients); minimises val_mse, offline"
 DATA_SOURCE = "scikit-learn's bundled diabetes data (sklearn.datasets.load_diabetes)"

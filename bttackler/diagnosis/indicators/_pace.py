@@ -167,18 +167,23 @@ class StuckAtChanceSettings:
     """Settings of :class:`StuckAtChance`.
 
     Attributes:
-        from_epoch: First epoch count judged. Default 3: nets that sit on a plateau for an
-            epoch or two and then break out (sgd + tanh) end among the best; at epoch 2 the
-            rule flagged 16 healthy trials in the study, at 3 six, none of the best 20%.
+        from_epoch: First epoch count judged, at least. Default 3: nets that sit on a plateau
+            for an epoch or two and then break out (sgd + tanh) end among the best; at epoch 2
+            the rule flagged 16 healthy trials in the study, at 3 six, none of the best 20%.
+        from_fraction: ... or this share of the trial's epochs, if later. Default 0.15 (epoch
+            3 of 20, as in the study; epoch 6 of 40): a task with many short epochs gets as
+            long a plateau.
         share_of_chance: SAC fires when the epoch's ``train_loss`` is at least this share of
             ``CHANCE_LOSS``. Default 0.99.
     """
 
     from_epoch: int = 3
+    from_fraction: float = 0.15
     share_of_chance: float = 0.99
 
     def __post_init__(self) -> None:
         check_int_at_least("from_epoch", self.from_epoch, 1)
+        check_in_unit_interval_open_top("from_fraction", self.from_fraction)
         check_in_unit_interval_open_top("share_of_chance", self.share_of_chance)
 
 
@@ -186,8 +191,9 @@ class StuckAtChance(Indicator[StuckAtChanceSettings]):
     """SAC, from epoch ``from_epoch`` on: the training loss is still that of a model that
     learned nothing.
 
-    Needs the task's ``CHANCE_LOSS`` (``history.chance_loss``); without it: no verdict. A
-    NaN/infinite loss is AGV's business, not this rule's.
+    Needs the task's ``CHANCE_LOSS`` (``history.chance_loss``); without it: no verdict. Reads
+    ``train_loss``, or the lower of it and ``val_loss`` where the task reports both. A
+    NaN/infinite training loss is AGV's business, not this rule's.
     """
 
     short_name = "SAC"
@@ -198,11 +204,16 @@ class StuckAtChance(Indicator[StuckAtChanceSettings]):
     def judge(self, history: TrialHistory) -> Verdict | None:
         s = self.settings
         chance = history.chance_loss
-        if not math.isfinite(chance) or len(history.epochs) < s.from_epoch:
+        first = max(s.from_epoch, math.ceil(s.from_fraction * history.max_epochs - 1e-9))
+        if not math.isfinite(chance) or len(history.epochs) < first:
             return None
         record = history.epochs[-1]
-        loss = float(record.metrics.get(LOSS, math.nan))
-        if not math.isfinite(loss) or loss < s.share_of_chance * chance:
+        # Dropout and weight noise inflate the training loss of a net that predicts well:
+        # where the task reports val_loss too, stuck means neither of them moved.
+        losses = [float(record.metrics.get(name, math.nan)) for name in (LOSS, "val_loss")]
+        finite = [v for v in losses if math.isfinite(v)]
+        loss = min(finite) if finite else math.nan
+        if not math.isfinite(losses[0]) or loss < s.share_of_chance * chance:
             return None
         return Verdict(
             indicator=self.short_name,

@@ -77,6 +77,18 @@ def test_sac_fires_from_epoch_three_at_the_chance_level() -> None:
     assert "chance level" in verdict.rule
 
 
+def test_sac_spares_a_net_whose_validation_loss_moved() -> None:
+    """Dropout keeps the training loss up while the net predicts well."""
+    records = [EpochRecord(e, {"train_loss": 2.31, "val_loss": 1.2}) for e in range(3)]
+    assert SAC().check(history(*records, chance_loss=LN10)) is None
+
+
+def test_sac_waits_longer_on_tasks_with_many_epochs() -> None:
+    stuck = [loss(e, 1.0) for e in range(6)]
+    assert SAC().check(history(*stuck[:5], chance_loss=1.0, max_epochs=40)) is None
+    assert SAC().check(history(*stuck, chance_loss=1.0, max_epochs=40)) is not None
+
+
 def test_sac_leaves_learning_trials_and_tasks_without_chance_loss_alone() -> None:
     learning = [loss(0, 2.2), loss(1, 1.5), loss(2, 0.9)]
     assert SAC().check(history(*learning, chance_loss=LN10)) is None
