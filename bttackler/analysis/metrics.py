@@ -281,11 +281,15 @@ def terminations_by_indicator(rows: Iterable[TrialRow]) -> dict[str, int]:
 def top_k_mean_over_time(
     scored: Sequence[Scored], mode: str, k: int = TOP_K
 ) -> list[tuple[float, float]]:
-    """Figure 4: ``(time, mean of the best min(k, n) values known by then)`` at every change."""
+    """Figure 4: ``(time, mean of the best k values known by then)`` at every change, from the
+    ``k``-th counted trial on (before it, a mean of fewer trials would dip and rise as trials
+    come in, which says nothing about the search)."""
     points: list[tuple[float, float]] = []
     seen: list[float] = []
     for s in sorted(scored, key=lambda s: (s.time, s.trial_id)):
         seen.append(s.value)
+        if len(seen) < k:
+            continue
         mean = top_k_mean(seen, mode, k)
         assert mean is not None
         if points and points[-1][0] == s.time:

@@ -155,10 +155,17 @@ def table5(arms: Mapping[str, Sequence[RunData]]) -> list[dict[str, Any]]:
 
 
 def check_comparable(runs: Sequence[RunData]) -> list[str]:
-    """Warnings when runs differ in task, objective, mode or budget."""
+    """Warnings when runs differ in task, search space, objective, mode, budget or workers
+    (where the runs recorded it), and when the first run, the baseline of a comparison, had
+    diagnosis on."""
     warnings = []
-    for key in ("task", "objective", "mode", "budget"):
-        values = {str(r.meta.get(key)) for r in runs}
+    for key in ("task", "space", "objective", "mode", "budget", "workers"):
+        values = {str(r.meta.get(key)) for r in runs if r.meta.get(key) is not None}
         if len(values) > 1:
             warnings.append(f"runs differ in {key}: {', '.join(sorted(values))}")
+    if len(runs) > 1 and runs[0].meta.get("diagnosis"):
+        warnings.append(
+            f"the baseline (first run, {runs[0].name}) had diagnosis on: its trials were "
+            "terminated too, so it is no baseline (run it with --no-diagnosis)"
+        )
     return warnings

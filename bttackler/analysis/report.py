@@ -50,7 +50,8 @@ JSON_SCHEMA_DOC = """\
     "top10_over_time": {"file", "x": "seconds", "y": objective,
                         "series": [{"arm", "run", "points": [[t, mean_of_top10], ...]}]},
     "final_objective_histogram": {"file", "bin_edges": [...],
-        "series": [{"arm", "run", "terminated": [counts], "not_terminated": [counts]}]},
+        "series": [{"arm", "run", "finished": [counts], "converged": [counts],
+                    "killed": [counts]}]},
     "trials_over_time": {"file", "series": [{"arm", "run", "points": [[t, count], ...]}]},
     "terminations_by_indicator": {"file", "indicators": [...],
         "series": [{"arm", "run", "counts": {"INDICATOR": n}}]}
@@ -72,10 +73,26 @@ def _run_info(arm: str, run: RunData, count: CountRule) -> dict[str, Any]:
         "method": meta.get("method"),
         "budget": run.budget,
         "diagnosis": meta.get("diagnosis"),
+        "best": _best(run, count),
         "etr": meta.get("etr"),
         "trials": len(run.trials),
         "counted": len(run.scored(count)),
     }
+
+
+def _short(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def _best(run: RunData, count: CountRule) -> dict[str, Any] | None:
+    """The run's best counted trial: its id, value and parameters."""
+    scored = run.scored(count)
+    if not scored:
+        return None
+    sign = -1.0 if run.mode == "max" else 1.0
+    best = min(scored, key=lambda s: (sign * s.value, s.time, s.trial_id))
+    row = next(r for r in run.trials if r.id == best.trial_id)
+    return {"trial": best.trial_id, "value": best.value, "params": dict(row.params)}
 
 
 def _flat(arms: Mapping[str, Sequence[RunData]]) -> list[tuple[str, RunData]]:
@@ -100,7 +117,7 @@ def figure_data(arms: Mapping[str, Sequence[RunData]], count: CountRule) -> dict
         for arm, run in flat
     ]  # fmt: skip
     groups = [(arm, run, _split_by_termination(run, count)) for arm, run in flat]
-    values = [v for _, _, (t, n) in groups for v in (*t, *n)]
+    values = [v for _, _, found in groups for vs in found.values() for v in vs]
     edges: list[float] = []
     if values:
         low, high = min(values), max(values)
@@ -108,13 +125,12 @@ def figure_data(arms: Mapping[str, Sequence[RunData]], count: CountRule) -> dict
             low, high = low - 0.5, high + 0.5
         edges = [float(x) for x in np.linspace(low, high, HISTOGRAM_BINS + 1)]
     hist = []
-    for arm, run, (terminated, kept) in groups:
+    for arm, run, found in groups:
         hist.append(
             {
                 "arm": arm,
                 "run": run.name,
-                "terminated": _histogram(terminated, edges),
-                "not_terminated": _histogram(kept, edges),
+                **{group: _histogram(found[group], edges) for group in HISTOGRAM_GROUPS},
             }
         )
     by_indicator = [
@@ -133,16 +149,24 @@ def figure_data(arms: Mapping[str, Sequence[RunData]], count: CountRule) -> dict
     }  # fmt: skip
 
 
-def _split_by_termination(run: RunData, count: CountRule) -> tuple[list[float], list[float]]:
-    """Counted values of terminated trials and of trials that ran to their end."""
-    terminated: list[float] = []
-    kept: list[float] = []
+def _split_by_termination(run: RunData, count: CountRule) -> dict[str, list[float]]:
+    """Counted values of the trials that ran to their end (``finished``), were stopped as
+    converged by a benign verdict (``converged``) or were terminated for a problem
+    (``killed``)."""
+    benign = {int(v["trial_id"]) for v in run.verdicts if v.get("acted") and v.get("benign")}
+    found: dict[str, list[float]] = {group: [] for group in HISTOGRAM_GROUPS}
     for row in run.trials:
         value = metrics.counted_value(row, count)
         if value is None:
             continue
-        (terminated if row.state == TrialState.TERMINATED.value else kept).append(value)
-    return terminated, kept
+        if row.state != TrialState.TERMINATED.value:
+            found["finished"].append(value)
+        else:
+            found["converged" if row.id in benign else "killed"].append(value)
+    return found
+
+
+HISTOGRAM_GROUPS = ("finished", "converged", "killed")
 
 
 def _histogram(values: Sequence[float], edges: Sequence[float]) -> list[int]:
@@ -200,6 +224,8 @@ def draw_figures(doc: Mapping[str, Any], out_dir: Path) -> list[Path]:
         written.append(path)
 
     def step_plot(key: str, ylabel: str, title: str) -> None:
+        if not any(s["points"] for s in figs[key]["series"]):
+            return  # nothing to draw: report.md says so
         fig, ax = plt.subplots(figsize=(7, 4))
         for s in figs[key]["series"]:
             if s["points"]:
@@ -219,29 +245,30 @@ def draw_figures(doc: Mapping[str, Any], out_dir: Path) -> list[Path]:
 
     hist = figs["final_objective_histogram"]
     series = hist["series"]
-    fig, axes = plt.subplots(1, max(1, len(series)), figsize=(4 * max(1, len(series)), 3.5),
-                             squeeze=False)  # fmt: skip
     edges = hist["bin_edges"]
-    for ax, s in zip(axes[0], series):
-        if edges:
-            width = edges[1] - edges[0]
-            ax.bar(edges[:-1], s["not_terminated"], width=width, align="edge", alpha=0.6,
-                   label="not terminated")  # fmt: skip
-            ax.bar(edges[:-1], s["terminated"], width=width, align="edge", alpha=0.6,
-                   label="terminated")  # fmt: skip
-        ax.set_xlabel(f"{doc['objective']} ({counted_by})")
-        ax.set_ylabel("trials")
-        ax.set_title(_label(s), fontsize=9)
-        _legend(ax)
-    save(fig, "final_objective_histogram")
+    if edges:
+        fig, axes = plt.subplots(1, max(1, len(series)), figsize=(4 * max(1, len(series)), 3.5),
+                                 squeeze=False)  # fmt: skip
+        width = (edges[1] - edges[0]) / len(HISTOGRAM_GROUPS)
+        for ax, s in zip(axes[0], series):
+            for k, group in enumerate(HISTOGRAM_GROUPS):  # side by side, never overlapping
+                lefts = [e + k * width for e in edges[:-1]]
+                ax.bar(lefts, s[group], width=width, align="edge", label=group)
+            ax.set_xlabel(f"{doc['objective']} ({counted_by})")
+            ax.set_ylabel("trials")
+            ax.set_title(_label(s), fontsize=9)
+            _legend(ax)
+        save(fig, "final_objective_histogram")
 
     step_plot(
         "trials_over_time", "trials with a value", f"Trials finished over time ({counted_by})"
     )
 
     term = figs["terminations_by_indicator"]
-    fig, ax = plt.subplots(figsize=(7, 4))
     names = term["indicators"]
+    if not names:
+        return written  # no termination: report.md says so
+    fig, ax = plt.subplots(figsize=(7, 4))
     n = max(1, len(term["series"]))
     for k, s in enumerate(term["series"]):
         bar_x = [i + k / (n + 1) for i in range(len(names))]
@@ -308,9 +335,19 @@ def markdown(doc: Mapping[str, Any]) -> str:
     lines += ["", "| arm | run | task | method | budget (s) | diagnosis | etr | trials | counted |",
               "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
     for r in doc["runs"]:
-        cells = [r["arm"], r["name"], r["task"], r["method"], r["budget"], r["diagnosis"],
+        diagnosis = {True: "on", False: "off"}.get(r["diagnosis"], "-")
+        cells = [r["arm"], r["name"], r["task"], r["method"], r["budget"], diagnosis,
                  r["etr"] or "-", r["trials"], r["counted"]]  # fmt: skip
         lines.append("| " + " | ".join(str(c) for c in cells) + " |")
+    lines += ["", "Best configuration of each run:", ""]
+    for r in doc["runs"]:
+        best = r.get("best")
+        if best is None:
+            lines.append(f"- `{r['name']}`: no counted trial")
+            continue
+        params = ", ".join(f"{k}={_short(v)}" for k, v in best["params"].items())
+        lines.append(f"- `{r['name']}`: trial {best['trial']}, {doc['objective']} "
+                     f"{best['value']:.4g} — {params}")  # fmt: skip
     for w in doc["warnings"]:
         lines.append(f"\n**Warning:** {w}")
     lines += ["", counting_note(doc), ""]
@@ -324,13 +361,20 @@ def markdown(doc: Mapping[str, Any]) -> str:
         hr = fmt_spread(row["top10hr"], percent=True) if row["top10hr"] else "-"
         lines.append(f"| {row['arm']} | {fmt_spread(row['top1'])} | {fmt_spread(row['top10'])} "
                      f"| {hr} |")  # fmt: skip
-    lines += ["", f"## Table 3: trials finished (increase ratio vs the baseline; {counted_by})",
-              ""]  # fmt: skip
+    versus = "increase ratio vs the baseline; " if baseline else ""
+    lines += ["", f"## Table 3: trials finished ({versus}{counted_by})", ""]
     fractions = [p["fraction"] for p in t["table3"][0]["points"]] if t["table3"] else []
     lines.append("| arm | " + " | ".join(fraction_label(f) for f in fractions) + " |")
     lines.append("|---|" + "---|" * len(fractions))
     for row in t["table3"]:
         lines.append(f"| {row['arm']} | " + " | ".join(table3_cells(row)) + " |")
+    if not t["table4"]:
+        lines += [
+            "",
+            "## Table 4: time-saving for baseline accuracy",
+            "",
+            "Needs a baseline: give the baseline run first and the others after it.",
+        ]
     if t["table4"]:
         lines += ["", f"## Table 4: time-saving for baseline accuracy ({counted_by})", "",
                   "| arm | baseline's time to its best (s) | arm's time to reach it (s) | TSBA |",
@@ -351,14 +395,32 @@ def markdown(doc: Mapping[str, Any]) -> str:
         lines.append("No trial was terminated.")
     lines += ["", "## Figures", ""]
     titles = {
-        "top10_over_time": f"Top-10 mean objective over time (Figure 4, {counted_by})",
-        "final_objective_histogram": "Counted objective of terminated and other trials "
-        f"(Figure 5, {counted_by})",
+        "top10_over_time": f"Top-10 mean objective over time (Figure 4, {counted_by}; from "
+        "the 10th counted trial of each run on)",
+        "final_objective_histogram": "Counted objective of finished, converged (NMG) and "
+        f"killed trials (Figure 5, {counted_by})",
         "trials_over_time": "Trials finished over time",
         "terminations_by_indicator": "Terminations per indicator",
     }
+    figures = doc["figures"]
+    has_data = {
+        "top10_over_time": any(s["points"] for s in figures["top10_over_time"]["series"]),
+        "final_objective_histogram": bool(figures["final_objective_histogram"]["bin_edges"]),
+        "trials_over_time": any(s["points"] for s in figures["trials_over_time"]["series"]),
+        "terminations_by_indicator": bool(figures["terminations_by_indicator"]["indicators"]),
+    }
+    empty = {
+        "top10_over_time": "No run has 10 counted trials yet: no figure.",
+        "final_objective_histogram": "No counted trial: no figure.",
+        "trials_over_time": "No counted trial: no figure.",
+        "terminations_by_indicator": "No trial was terminated: no figure.",
+    }
     for key, title in titles.items():
-        lines += [f"### {title}", "", f"![{title}]({doc['figures'][key]['file']})", ""]
+        lines += [f"### {title}", ""]
+        if has_data[key]:
+            lines += [f"![{title}]({figures[key]['file']})", ""]
+        else:
+            lines += [empty[key], ""]
     return "\n".join(lines)
 
 

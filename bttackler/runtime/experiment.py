@@ -161,6 +161,7 @@ def execute(prepared: PreparedRun, view: View) -> tuple[str, Scheduler]:
                 budget=settings.budget_seconds, max_trials=settings.max_trials,
                 seed=settings.seed, created=time.time(), elapsed=0.0,
                 diagnosis=settings.diagnosis, trace=settings.trace, etr=settings.etr,
+                workers=settings.workers,
                 space=prepared.space.source, count=settings.count.value,
             )  # fmt: skip
         store.commit()

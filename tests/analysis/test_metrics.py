@@ -128,7 +128,8 @@ def test_trials_by_time_and_increase_ratio():
 
 def test_top10_mean_over_time_and_counts():
     s = scored((0.2, 1.0), (0.4, 2.0), (0.1, 2.0))
-    assert metrics.top_k_mean_over_time(s, "max", k=2) == [(1.0, 0.2), (2.0, pytest.approx(0.3))]
+    # from the k-th counted trial on
+    assert metrics.top_k_mean_over_time(s, "max", k=2) == [(2.0, pytest.approx(0.3))]
     assert metrics.count_over_time(s) == [(1.0, 1), (2.0, 3)]
 
 
@@ -159,3 +160,17 @@ def test_spread():
     assert paper_tables.spread([1.0, 3.0]).to_json() == {"mean": 2.0, "std": pytest.approx(2**0.5),
                                                     "n": 2, "missing": 0}  # fmt: skip
     assert paper_tables.spread([None]).mean is None
+
+
+def test_compare_warns_about_a_baseline_with_diagnosis_and_unlike_runs():
+    base = run("base", [])
+    arm = run("arm", [])
+    assert paper_tables.check_comparable([base, arm]) == []
+    base.meta["diagnosis"] = True  # type: ignore[index]
+    base.meta["workers"] = 1  # type: ignore[index]
+    arm.meta["workers"] = 2  # type: ignore[index]
+    arm.meta["space"] = "wide.yaml"  # type: ignore[index]  (the other run has none recorded)
+    warnings = paper_tables.check_comparable([base, arm])
+    assert "runs differ in workers: 1, 2" in warnings
+    assert any("baseline (first run, base) had diagnosis on" in w for w in warnings)
+    assert not any("space" in w for w in warnings)
