@@ -74,6 +74,7 @@ class Kind(IntEnum):
     ERROR = 9  # the trial raised: name = first 32 bytes of the text, values[0] = continuations
     MESSAGE = 10  # continuation of a text record: name holds the next 32 bytes
     EXIT = 11  # written by the worker after the trial process ended: [exit code, signal, killed]
+    NOTE = 12  # something the runner should tell the user: text as ERROR (e.g. unread params)
 
 
 class Record(NamedTuple):

@@ -59,6 +59,7 @@ class TrialExited:
     kill_requested: bool
     error: str | None
     time: float
+    note: str | None = None  # "unread:a,b": search-space parameters the task never read
 
 
 Event = TrialStarted | EpochReported | NonFiniteSeen | TrialExited
@@ -90,6 +91,8 @@ class _TrialState:
     nonfinite: list[NonFiniteEvent] = field(default_factory=list)
     error_parts: list[str] = field(default_factory=list)
     error_expected: int = 0
+    note_parts: list[str] = field(default_factory=list)
+    text: list[str] = field(default_factory=list)  # the text record MESSAGEs continue
 
     def history(self) -> TrialHistory:
         return TrialHistory(
@@ -152,8 +155,12 @@ class Assembler:
         elif kind == Kind.ERROR:
             state.error_parts = [record.name]
             state.error_expected = int(record.values[0])
+            state.text = state.error_parts
+        elif kind == Kind.NOTE:
+            state.note_parts = [record.name]
+            state.text = state.note_parts
         elif kind == Kind.MESSAGE:
-            state.error_parts.append(record.name)
+            state.text.append(record.name)
         elif kind == Kind.EXIT:
             del self._trials[record.trial_id]
             error = "".join(state.error_parts) if state.error_parts else None
@@ -165,6 +172,7 @@ class Assembler:
                 kill_requested=bool(record.values[2]),
                 error=error,
                 time=when,
+                note="".join(state.note_parts) or None,
             )
         return None
 

@@ -85,6 +85,9 @@ class LiveTrial:
     layer_stats: bool = False  # whether any epoch carried per-layer statistics
 
 
+UNREAD_AFTER = 5  # trials that ran to their end before unread parameters are warned about
+
+
 class Scheduler:
     def __init__(
         self,
@@ -119,6 +122,9 @@ class Scheduler:
         self.failure: str | None = None  # why the run failed (every trial failed), for the CLI
         self._first_failures: list[tuple[int, str]] = []
         self.warnings: list[str] = []  # said once per run: live view, log, summary, store
+        self._unread: set[str] | None = None  # never read by any trial that ran to its end
+        self._completed = 0
+        self._warned_blind = False
         self._t0 = time.monotonic()
         self._ended_at: float | None = None
         self.outcome = "completed"
@@ -248,6 +254,8 @@ class Scheduler:
             if now - last_view >= 0.25:
                 self.view.update(self.snapshot())
                 last_view = now
+        if self._completed < UNREAD_AFTER:
+            self._warn_unread()
         # Trials that never reported their end (a wedged worker) are recorded as stopped.
         for trial_id in list(self.live):
             self._end(trial_id, TrialState.STOPPED, self._stop_reason, self.now())
@@ -380,6 +388,8 @@ class Scheduler:
         self.store.update_progress(live.trial_id, live.epochs, live.value, live.best_value)
 
     def _on_exit(self, live: LiveTrial, event: TrialExited) -> None:
+        if event.exit_code == 0 and not event.kill_requested:
+            self._note_unread(event.note)
         slot = self._slots[event.slot]
         state, reason = self._classify_exit(live, event, slot)
         self._end(live.trial_id, state, reason, event.time)
@@ -421,7 +431,8 @@ class Scheduler:
         if state in (TrialState.FINISHED, TrialState.TERMINATED, TrialState.FAILED):
             self.searcher.tell(live.params, counted if state is not TrialState.FAILED else None)
         self._watch_for_a_broken_task(trial_id, state, reason)
-        if live.epochs and not self.warnings:
+        if live.epochs and not self._warned_blind:
+            self._warned_blind = True
             self._warn_if_diagnosis_is_blind(live)
         value = "-" if counted is None else f"{counted:.4g}"
         detail = f" ({reason})" if reason else ""
@@ -453,9 +464,34 @@ class Scheduler:
         found = blind_spots(enabled, saw_layer_stats=live.layer_stats, reported=live.reported)
         if not found:
             return
-        self.warnings = [f"warning: {text}" for text in found]
-        for text in self.warnings:
-            self.view.event(text)
+        for text in found:
+            self._warn(text)
+
+    def _note_unread(self, note: str | None) -> None:
+        """A trial ran to its end: keep the parameters no such trial has read (a parameter
+        read only under some condition, say momentum for sgd, is read by some trial); after
+        ``UNREAD_AFTER`` such trials, or at the run's end, warn about those left."""
+        unread = set()
+        if note and note.startswith("unread:"):
+            unread = set(note[len("unread:") :].split(","))
+        self._unread = unread if self._unread is None else self._unread & unread
+        self._completed += 1
+        if self._completed == UNREAD_AFTER:
+            self._warn_unread()
+
+    def _warn_unread(self) -> None:
+        if self._unread:
+            names = ", ".join(sorted(self._unread))
+            self._warn(
+                f"the task never read search-space parameter(s) {names} in "
+                f"{plural(self._completed, 'trial')}: a typo in the space or the task?"
+            )
+        self._unread = set()  # said once
+
+    def _warn(self, text: str) -> None:
+        """Say ``text`` once: in the live view or log now, in the summary, and in the run."""
+        self.warnings.append(f"warning: {text}")
+        self.view.event(self.warnings[-1])
         self.store.set_meta(warnings=self.warnings)
 
     def _succeeded(self) -> bool:

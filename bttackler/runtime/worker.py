@@ -231,7 +231,8 @@ def _run_trial_child(spec: SlotSpec, buf: memoryview, module: Any, order: TrialO
         trace=spec.trace,
     )
     try:
-        module.run(dict(order.params), trial)
+        module.run(trial.params, trial)  # the same read-tracking mapping as trial.params
+        trial.note_unread_params()
         return 0
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)

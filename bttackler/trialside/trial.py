@@ -22,6 +22,55 @@ _KIND_BY_PROBE = {
 }
 
 
+class ReadTrackingParams(dict):  # type: ignore[type-arg]
+    """The trial's parameters, remembering which ones the task read: a search-space
+    parameter the task never reads is a typo the user wants to hear about. Iterating, copying
+    or unpacking (``**params``) counts as reading them all."""
+
+    def __init__(self, params: Mapping[str, Any]) -> None:
+        super().__init__(params)
+        self.read: set[str] = set()
+
+    def __getitem__(self, key: str) -> Any:
+        self.read.add(key)
+        return super().__getitem__(key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        self.read.add(key)
+        return super().get(key, default)
+
+    def __contains__(self, key: object) -> bool:
+        if isinstance(key, str):
+            self.read.add(key)
+        return super().__contains__(key)
+
+    def _all(self) -> None:
+        self.read.update(super().keys())
+
+    def __iter__(self) -> Any:
+        self._all()
+        return super().__iter__()
+
+    def keys(self) -> Any:
+        self._all()
+        return super().keys()
+
+    def items(self) -> Any:
+        self._all()
+        return super().items()
+
+    def values(self) -> Any:
+        self._all()
+        return super().values()
+
+    def copy(self) -> dict[str, Any]:
+        self._all()
+        return dict(super().items())
+
+    def unread(self) -> list[str]:
+        return sorted(set(super().keys()) - self.read)
+
+
 class Trial:
     """A running trial, as seen from the training code.
 
@@ -47,7 +96,7 @@ class Trial:
         trace: bool = True,
     ) -> None:
         self.trial_id = trial_id
-        self.params = dict(params)
+        self.params = ReadTrackingParams(params)
         self.device = device
         self.options = dict(options or {})
         self.data_dir = data_dir
@@ -55,6 +104,13 @@ class Trial:
         self._writer = writer
         self._trace = trace
         self._probe: Any = None
+
+    def note_unread_params(self) -> None:
+        """At the end of a trial that ran to completion: tell the runner which parameters
+        of the search space the task never read."""
+        unread = self.params.unread()
+        if unread:
+            self._writer.write_text(Kind.NOTE, self.trial_id, "unread:" + ",".join(unread))
 
     def watch(self, model: Any) -> None:
         """Install the probes that trace per-layer statistics of ``model`` (call once)."""

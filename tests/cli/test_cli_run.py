@@ -259,10 +259,10 @@ def test_a_task_that_gives_diagnosis_nothing_gets_warned_once(tmp_path):
         "OBJECTIVE = 'val_acc'\nMODE = 'max'\nMAX_EPOCHS = 2\n"
         "def run(params, trial):\n"
         "    for epoch in range(MAX_EPOCHS):\n"
-        "        trial.report(epoch, val_acc=0.5 + 0.1 * epoch)\n"
+        "        trial.report(epoch, val_acc=params['x'] + 0.1 * epoch)\n"
     )
     space = tmp_path / "space.yaml"
-    space.write_text("x: {_type: uniform, _value: [0, 1]}\n")
+    space.write_text("x: {_type: uniform, _value: [0, 1]}\nlr_typo: {_type: choice, _value: [1]}\n")
     out = bt(
         "run", "--task", str(task), "--space", str(space), "--method", "random",
         "--budget", "60s", "--max-trials", "3", "--results-dir", str(tmp_path), "--name", "r",
@@ -271,7 +271,9 @@ def test_a_task_that_gives_diagnosis_nothing_gets_warned_once(tmp_path):
     assert out.returncode == 0, out.stdout + out.stderr
     watch = [ln for ln in out.stdout.splitlines() if "trial.watch(model)" in ln]
     loss = [ln for ln in out.stdout.splitlines() if "does not report train_loss" in ln]
+    unread = [ln for ln in out.stdout.splitlines() if "never read search-space" in ln]
     assert len(watch) == 2 and len(loss) == 2  # once in the log, once in the summary
+    assert len(unread) == 2 and "parameter(s) lr_typo in 3 trials" in unread[0]
     db = sqlite3.connect(tmp_path / "r" / "experiment.db")
     stored = json.loads(db.execute("SELECT value FROM meta WHERE key='warnings'").fetchone()[0])
-    assert len(stored) == 2 and stored[0].startswith("warning: no per-layer statistics")
+    assert len(stored) == 3 and stored[0].startswith("warning: no per-layer statistics")
