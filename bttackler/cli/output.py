@@ -70,13 +70,20 @@ def is_terminal() -> bool:
     return sys.stdout.isatty()
 
 
-def print_rows(title: str, columns: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+def print_rows(
+    title: str,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[str]],
+    *,
+    whole: Sequence[str] = (),
+) -> None:
     """A rich table on a terminal; otherwise a ``# title`` line, a header and one
-    tab-separated line per row (tabs and newlines inside cells become spaces)."""
+    tab-separated line per row (tabs and newlines inside cells become spaces). Cells of the
+    ``whole`` columns (paths) are never split across lines on a terminal."""
     if is_terminal():
         table = Table(title=title)
         for col in columns:
-            table.add_column(col, overflow="fold")
+            table.add_column(col, overflow="fold", no_wrap=col in whole)
         for row in rows:
             table.add_row(*row)
         Console().print(table)

@@ -179,7 +179,7 @@ def trials(run_dir: str, as_json: bool) -> None:
             (
                 str(r["id"]),
                 r["state"],
-                "-" if r["value"] is None else f"{r['value']:.4f}",
+                "-" if r["value"] is None else f"{r['value']:.4g}",
                 str(r["epochs"]),
                 _fmt_time(r["started"]),
                 _fmt_time(r["ended"]),
@@ -229,4 +229,5 @@ def tasks(as_json: bool) -> None:
              ", ".join(r["options"]) or "-", r["space"] or "-", r["description"], r["data"])
             for r in rows
         ],
+        whole=("space",),
     )  # fmt: skip

@@ -32,7 +32,7 @@ def short_value(value: Any) -> str:
 
 
 def _value(value: float | None) -> str:
-    return "-" if value is None else f"{value:.4f}"
+    return "-" if value is None else f"{value:.4g}"  # as the run log prints values
 
 
 def status_line(s: RunSnapshot) -> str:
