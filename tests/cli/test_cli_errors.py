@@ -159,3 +159,9 @@ def test_unknown_task_option(results):
     out = run(results, "--task", "digits", "--task-opt", "epoch=3")
     assert_usage_error(out, "unknown --task-opt epoch")
     assert not results.exists()
+
+
+def test_a_malformed_value_of_a_known_task_option_stops_before_any_trial(results):
+    out = run(results, "--task", "digits", "--task-opt", "epochs=abc", "--budget", "5s")
+    assert_usage_error(out, "--task-opt epochs=abc", "integer")
+    assert not results.exists()
