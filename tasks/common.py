@@ -367,3 +367,41 @@ def fit_regressor(
             pred = model(val.x.to(device)).squeeze(-1)
             val_mse = float(F.mse_loss(pred, val.y.to(device)))
         trial.report(epoch, train_loss=_finite(loss_sum / len(train)), val_mse=_finite(val_mse))
+
+
+def run_small_net(
+    params: Mapping[str, Any],
+    trial: Any,
+    *,
+    task: str,
+    options_spec: Mapping[str, str],
+    max_epochs: int,
+    build_model: Callable[[Mapping[str, Any]], nn.Module],
+    load: Callable[[Mapping[str, str]], tuple[Split, Split]],
+    regression: bool = False,
+) -> None:
+    """The whole ``run`` of the small built-in tasks (digits, fashionmlp, diabetesmlp): check
+    the options, seed, build the model and its optimizer from ``params``, watch it, and train
+    for the ``epochs`` knob's epochs, classifying (cross-entropy) or regressing (MSE)."""
+    options = check_options(trial_options(trial), options_spec, task)
+    epochs = epochs_option(options, max_epochs)
+    seed = trial_seed(trial)
+    torch.manual_seed(seed)
+    generator = torch.Generator().manual_seed(seed)
+    train, val = load(options)
+    model = build_model(params).to(trial_device(trial))
+    optimizer = make_optimizer(
+        str(params["optimizer"]),
+        model.parameters(),
+        lr=float(params["lr"]),
+        weight_decay=float(params["weight_decay"]),
+    )
+    trial.watch(model)
+    batch_size = as_int(params["batch_size"])
+    if regression:
+        fit_regressor(model, optimizer, train, val, trial, batch_size=batch_size,
+                      epochs=epochs, generator=generator)  # fmt: skip
+    else:
+        fit_classifier(model, optimizer, train, val, trial, batch_size=batch_size,
+                       epochs=epochs, prepare=lambda x, training: x,
+                       generator=generator)  # fmt: skip

@@ -27,13 +27,8 @@ from bttackler.tasks.common import (
     as_int,
     check_options,
     epochs_function,
-    epochs_option,
-    fit_regressor,
-    make_optimizer,
+    run_small_net,
     split_indices,
-    trial_device,
-    trial_options,
-    trial_seed,
 )
 from bttackler.tasks.models import MLP
 
@@ -96,30 +91,9 @@ def build_model(params: dict[str, Any]) -> MLP:
 
 def run(params: dict[str, Any], trial: Any) -> None:
     """Train one configuration, reporting train_loss and val_mse every epoch."""
-    options = check_options(trial_options(trial), OPTIONS, "diabetesmlp")
-    epochs = epochs_option(options, MAX_EPOCHS)
-    seed = trial_seed(trial)
-    torch.manual_seed(seed)
-    generator = torch.Generator().manual_seed(seed)
-    train, val = load_split()
-    model = build_model(params).to(trial_device(trial))
-    optimizer = make_optimizer(
-        str(params["optimizer"]),
-        model.parameters(),
-        lr=float(params["lr"]),
-        weight_decay=float(params["weight_decay"]),
-    )
-    trial.watch(model)
-    fit_regressor(
-        model,
-        optimizer,
-        train,
-        val,
-        trial,
-        batch_size=as_int(params["batch_size"]),
-        epochs=epochs,
-        generator=generator,
-    )
+    run_small_net(params, trial, task="diabetesmlp", options_spec=OPTIONS,
+                  max_epochs=MAX_EPOCHS, build_model=build_model,
+                  load=lambda options: load_split(), regression=True)  # fmt: skip
 
 
 def prepare(options: dict[str, str], data_dir: Any) -> None:

@@ -26,12 +26,7 @@ from bttackler.tasks.common import (
     as_int,
     check_options,
     epochs_function,
-    epochs_option,
-    fit_classifier,
-    make_optimizer,
-    trial_device,
-    trial_options,
-    trial_seed,
+    run_small_net,
 )
 from bttackler.tasks.models import ConvNet
 
@@ -120,39 +115,10 @@ def build_model(params: dict[str, Any]) -> ConvNet:
     )
 
 
-def _identity(x: torch.Tensor, training: bool) -> torch.Tensor:
-    return x
-
-
 def run(params: dict[str, Any], trial: Any) -> None:
     """Train one configuration, reporting train/val loss and accuracy every epoch."""
-    options = check_options(trial_options(trial), OPTIONS, "digits")
-    epochs = epochs_option(options, MAX_EPOCHS)
-    seed = trial_seed(trial)
-    torch.manual_seed(seed)
-    generator = torch.Generator().manual_seed(seed)
-    device = trial_device(trial)
-
-    train, val = load_split()
-    model = build_model(params).to(device)
-    optimizer = make_optimizer(
-        str(params["optimizer"]),
-        model.parameters(),
-        lr=float(params["lr"]),
-        weight_decay=float(params["weight_decay"]),
-    )
-    trial.watch(model)
-    fit_classifier(
-        model,
-        optimizer,
-        train,
-        val,
-        trial,
-        batch_size=as_int(params["batch_size"]),
-        epochs=epochs,
-        prepare=_identity,
-        generator=generator,
-    )
+    run_small_net(params, trial, task="digits", options_spec=OPTIONS, max_epochs=MAX_EPOCHS,
+                  build_model=build_model, load=lambda options: load_split())  # fmt: skip
 
 
 def prepare(options: dict[str, str], data_dir: Any) -> None:

@@ -26,14 +26,9 @@ from bttackler.tasks.common import (
     as_int,
     check_options,
     epochs_function,
-    epochs_option,
-    fit_classifier,
     int_option,
-    make_optimizer,
+    run_small_net,
     split_indices,
-    trial_device,
-    trial_options,
-    trial_seed,
 )
 from bttackler.tasks.models import MLP
 
@@ -89,10 +84,6 @@ def build_model(params: dict[str, Any]) -> MLP:
     )
 
 
-def _identity(x: torch.Tensor, training: bool) -> torch.Tensor:
-    return x
-
-
 def _sizes(options: dict[str, str]) -> tuple[int, int]:
     return (
         int_option(options, "train_size", 6000, high=60000 - VAL_POOL),
@@ -102,32 +93,13 @@ def _sizes(options: dict[str, str]) -> tuple[int, int]:
 
 def run(params: dict[str, Any], trial: Any) -> None:
     """Train one configuration, reporting train/val loss and accuracy every epoch."""
-    options = check_options(trial_options(trial), OPTIONS, "fashionmlp")
-    epochs = epochs_option(options, MAX_EPOCHS)
-    seed = trial_seed(trial)
-    torch.manual_seed(seed)
-    generator = torch.Generator().manual_seed(seed)
     data_dir = getattr(trial, "data_dir", None)
-    train, val = load_split(str(data_dir) if data_dir else None, *_sizes(options))
-    model = build_model(params).to(trial_device(trial))
-    optimizer = make_optimizer(
-        str(params["optimizer"]),
-        model.parameters(),
-        lr=float(params["lr"]),
-        weight_decay=float(params["weight_decay"]),
-    )
-    trial.watch(model)
-    fit_classifier(
-        model,
-        optimizer,
-        train,
-        val,
-        trial,
-        batch_size=as_int(params["batch_size"]),
-        epochs=epochs,
-        prepare=_identity,
-        generator=generator,
-    )
+
+    def load(options: dict[str, str]) -> tuple[Split, Split]:
+        return load_split(str(data_dir) if data_dir else None, *_sizes(options))
+
+    run_small_net(params, trial, task="fashionmlp", options_spec=OPTIONS,
+                  max_epochs=MAX_EPOCHS, build_model=build_model, load=load)  # fmt: skip
 
 
 def prepare(options: dict[str, str], data_dir: Any) -> None:
