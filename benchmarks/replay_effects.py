@@ -14,7 +14,11 @@ them would have saved, the share of claims made by the end of epoch 1 and 2, and
 on trials of each run's final top 10 that are not benign (false alarms; the target is 0);
 then per indicator of ``all``: claims, time saved, false alarms. Every number is replay's.
 
-Usage: python benchmarks/replay_effects.py DIR [DIR ...]   (runs found recursively)
+``--config FILE`` replays with those settings over each run's own (for instance the current
+defaults, ``--config bttackler.toml``, on runs recorded with older thresholds).
+
+Usage: python benchmarks/replay_effects.py [--config FILE] DIR [DIR ...]   (runs found
+       recursively)
 """
 
 from __future__ import annotations
@@ -58,6 +62,16 @@ def replay(run: Path, *extra: str) -> dict[str, Any]:
     return json.loads(out.stdout)
 
 
+def _with_sticky_guard(toml: str) -> str:
+    """``toml`` with ``guard_sticky = true`` in its ``[diagnosis]`` table."""
+    import tomli_w
+    import tomllib
+
+    config = tomllib.loads(toml)
+    config.setdefault("diagnosis", {})["guard_sticky"] = True
+    return tomli_w.dumps(config)
+
+
 def summarise(docs: list[dict[str, Any]]) -> dict[str, Any]:
     total = {"claimed": 0, "saved": 0.0, "false": 0, "by1": 0, "by2": 0, "trials": 0}
     per: dict[str, dict[str, float]] = defaultdict(lambda: {"claimed": 0, "saved": 0.0, "false": 0})
@@ -82,6 +96,7 @@ def summarise(docs: list[dict[str, Any]]) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("folders", nargs="+", type=Path)
+    parser.add_argument("--config", type=Path, help="settings over each run's own")
     args = parser.parse_args()
     runs = baselines(args.folders)
     if not runs:
@@ -89,11 +104,15 @@ def main() -> None:
             "no baseline runs (diagnosis off) under " + ", ".join(map(str, args.folders))
         )
     with tempfile.TemporaryDirectory() as tmp:
+        base = args.config.read_text() if args.config else ""
+        plain = Path(tmp) / "plain.toml"
+        plain.write_text(base)
         sticky = Path(tmp) / "sticky.toml"
-        sticky.write_text("[diagnosis]\nguard_sticky = true\n")
+        sticky.write_text(_with_sticky_guard(base))
+        given = ("--config", str(plain))
         variants = {
-            "all": [replay(r) for r in runs],
-            "paper": [replay(r, "--indicators", PAPER) for r in runs],
+            "all": [replay(r, *given) for r in runs],
+            "paper": [replay(r, *given, "--indicators", PAPER) for r in runs],
             "sticky": [replay(r, "--config", str(sticky)) for r in runs],
         }
     print(f"replay of {len(runs)} baseline run(s): {', '.join(r.name for r in runs)}")

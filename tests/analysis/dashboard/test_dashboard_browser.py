@@ -164,7 +164,7 @@ def check_the_recorded_run(side_by_side, trials: list[dict]) -> None:
     for name in charts:
         b.wait(f"!!document.querySelector('[data-chart=\"{name}\"] canvas')", what=name)
     assert b.eval("document.querySelector('[data-chart=\"inactive\"]').dataset.threshold") == (
-        "0.99"
+        "0.999"
     )
     bounds = json.loads(b.eval("document.querySelector('[data-chart=\"ratios\"]').dataset.bounds"))
     assert bounds == {"EAG": 10, "ERG": 0.02}

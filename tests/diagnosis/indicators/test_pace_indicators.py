@@ -69,9 +69,9 @@ def test_vgm_fires_on_vanishing_gradient_magnitude() -> None:
     assert VGM().check(history(gradients(0, 1e-3, 2e-3))) is None
 
 
-def test_sac_fires_from_epoch_three_at_the_chance_level() -> None:
-    stuck = [loss(0, 2.31), loss(1, 2.305), loss(2, 2.303)]
-    assert SAC().check(history(*stuck[:2], chance_loss=LN10)) is None  # too early
+def test_sac_fires_from_epoch_four_at_the_chance_level() -> None:
+    stuck = [loss(0, 2.31), loss(1, 2.305), loss(2, 2.291), loss(3, 2.303)]
+    assert SAC().check(history(*stuck[:3], chance_loss=LN10)) is None  # a plateau may end
     verdict = SAC().check(history(*stuck, chance_loss=LN10))
     assert verdict is not None and verdict.values["chance_loss"] == LN10
     assert "chance level" in verdict.rule
@@ -79,22 +79,22 @@ def test_sac_fires_from_epoch_three_at_the_chance_level() -> None:
 
 def test_sac_spares_a_net_whose_validation_loss_moved() -> None:
     """Dropout keeps the training loss up while the net predicts well."""
-    records = [EpochRecord(e, {"train_loss": 2.31, "val_loss": 1.2}) for e in range(3)]
+    records = [EpochRecord(e, {"train_loss": 2.31, "val_loss": 1.2}) for e in range(4)]
     assert SAC().check(history(*records, chance_loss=LN10)) is None
 
 
 def test_sac_waits_longer_on_tasks_with_many_epochs() -> None:
-    stuck = [loss(e, 1.0) for e in range(6)]
-    assert SAC().check(history(*stuck[:5], chance_loss=1.0, max_epochs=40)) is None
+    stuck = [loss(e, 1.0) for e in range(8)]
+    assert SAC().check(history(*stuck[:7], chance_loss=1.0, max_epochs=40)) is None
     assert SAC().check(history(*stuck, chance_loss=1.0, max_epochs=40)) is not None
 
 
 def test_sac_leaves_learning_trials_and_tasks_without_chance_loss_alone() -> None:
-    learning = [loss(0, 2.2), loss(1, 1.5), loss(2, 0.9)]
+    learning = [loss(0, 2.2), loss(1, 1.5), loss(2, 0.9), loss(3, 0.7)]
     assert SAC().check(history(*learning, chance_loss=LN10)) is None
-    stuck = [loss(0, 2.31), loss(1, 2.305), loss(2, 2.303)]
+    stuck = [loss(0, 2.31), loss(1, 2.305), loss(2, 2.303), loss(3, 2.303)]
     assert SAC().check(history(*stuck)) is None  # the task has no CHANCE_LOSS
-    diverged = [loss(0, 2.31), loss(1, math.nan), loss(2, math.nan)]
+    diverged = [loss(0, 2.31), loss(1, math.nan), loss(2, math.nan), loss(3, math.nan)]
     assert SAC().check(history(*diverged, chance_loss=LN10)) is None  # AGV's business
 
 
