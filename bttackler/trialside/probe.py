@@ -154,8 +154,8 @@ class Probe:
         stats_every: int = 10,
         max_samples: int = 8,
         overhead_budget: float | None = 0.01,
-        check_budget: float | None = 0.005,
-        check_first: int = 16,
+        check_budget: float | None = 0.002,
+        check_first: int = 4,
         seed: int = 0,
         clock: Callable[[], float] | None = None,
     ) -> None:

@@ -112,8 +112,8 @@ class CheckBudget:
 
     def __init__(
         self,
-        share: float | None = 0.005,
-        first: int = 16,
+        share: float | None = 0.002,
+        first: int = 4,
         clock: Callable[[], float] = time.perf_counter,
     ) -> None:
         if share is not None and not 0 < share <= 1:

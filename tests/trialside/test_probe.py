@@ -199,7 +199,8 @@ def test_nonfinite_gradient_is_reported_at_the_batch_it_appears_once_per_layer()
     reported at once."""
     model = nn.Sequential(nn.Linear(3, 3), nn.ReLU(), nn.Linear(3, 1))
     rec = Recorder()
-    probe = Probe(model, rec, check_every=4, check_seconds=60.0, overhead_budget=None)
+    probe = Probe(model, rec, check_every=4, check_seconds=60.0, overhead_budget=None,
+                  check_budget=None)  # fmt: skip
     opt = Still(model.parameters())
     bad_from = 5
 
@@ -286,7 +287,7 @@ def test_every_batch_gradient_maximum_is_the_epochs_abs_max() -> None:
     rec = Recorder()
     probe = Probe(model, rec, check_budget=None)  # every batch: the exact maximum
     budgeted_rec = Recorder()
-    budgeted = Probe(model, budgeted_rec)  # the default: always the first 16 batches
+    budgeted = Probe(model, budgeted_rec)  # the default: always the first 4 batches
     opt = torch.optim.SGD(model.parameters(), lr=1e6)
     true_max = {0: 0.0, 2: 0.0}
     for i in range(0, len(x), 64):
