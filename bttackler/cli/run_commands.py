@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import click
-from rich.console import Console
 
 from bttackler.cli.app import EXIT_FAILED, EXIT_INTERRUPTED, cli
 from bttackler.cli.options import config_from_flags, count_option
@@ -100,15 +99,14 @@ def run(**flags: Any) -> None:
 
 
 def _print_summary(run_dir: Path, task: Any, count: CountRule, scheduler: Any) -> None:
-    from bttackler.runtime.progress import status_line, summary_table
+    from bttackler.runtime.progress import status_line, summary_rows
 
     rows = _ranked_rows(run_dir, task.mode, count)
-    console = Console()
-    console.print(summary_table(rows, task.objective, count))
+    print_rows(*summary_rows(rows, task.objective, count))  # plain rows in a pipe or a log
     line(status_line(scheduler.snapshot()))
     counts = scheduler.counts.by_indicator
     if counts:
-        console.print(
+        line(
             "terminations by indicator: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
         )
     for warning in scheduler.warnings:

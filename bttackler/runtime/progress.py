@@ -127,16 +127,14 @@ def make_view(title: str, *, force_plain: bool = False) -> LineView | LiveView:
     return LineView()
 
 
-def summary_table(
+def summary_rows(
     rows: list[dict[str, Any]], objective: str, count: CountRule, limit: int = 10
-) -> Table:
-    """The best ``limit`` of ``rows`` (ranked, each with its ``counted`` value)."""
+) -> tuple[str, tuple[str, ...], list[tuple[str, ...]]]:
+    """Title, columns and cells of the best ``limit`` of ``rows`` (ranked, each with its
+    ``counted`` value): the run's closing summary, as a table or as plain rows."""
     shown = plural(min(limit, len(rows)), "trial")
-    table = Table(title=f"top {shown} by {objective} ({count.label})")
-    for col in ("trial", objective, "state", "epochs", "time", "params"):
-        table.add_column(col, overflow="fold")
-    for r in rows[:limit]:
-        table.add_row(
+    cells: list[tuple[str, ...]] = [
+        (
             str(r["id"]),
             _value(r["counted"]),
             r["state"] + (f" ({r['indicator']})" if r.get("indicator") else ""),
@@ -144,4 +142,20 @@ def summary_table(
             "-" if r["duration"] is None else f"{r['duration']:.1f}s",
             params_text(r["params"], limit=400),
         )
+        for r in rows[:limit]
+    ]
+    title = f"top {shown} by {objective} ({count.label})"
+    return title, ("trial", objective, "state", "epochs", "time", "params"), cells
+
+
+def summary_table(
+    rows: list[dict[str, Any]], objective: str, count: CountRule, limit: int = 10
+) -> Table:
+    """:func:`summary_rows` as a rich table."""
+    title, columns, cells = summary_rows(rows, objective, count, limit)
+    table = Table(title=title)
+    for col in columns:
+        table.add_column(col, overflow="fold")
+    for row in cells:
+        table.add_row(*row)
     return table
