@@ -69,8 +69,9 @@ def make_run(run_dir: Path, trials: int = 1000, epochs: int = 12, layers: int = 
         if bad:
             name = rng.choice(INDICATORS)
             rule = f"median gradient ratio {rng.uniform(0, 0.02):.4g} < 0.02"
-            store.set_verdict(trial_id, name, rule, stop_at - 1)
-            store.add_verdict(trial_id, stop_at - 1, name, rule, {"median_ratio": 0.01},
+            # verdicts are dated by the epoch count, from 1: the trial's stop_at-th epoch
+            store.set_verdict(trial_id, name, rule, stop_at)
+            store.add_verdict(trial_id, stop_at, name, rule, {"median_ratio": 0.01},
                               benign=False, acted=True, time_=now)  # fmt: skip
             store.end_trial(trial_id, TrialState.TERMINATED, f"{name}: {rule}", now)
         else:

@@ -303,7 +303,8 @@ def trial_doc(path: Path, trial_id: int, count: CountRule) -> dict[str, Any]:
         "mode": meta.get("mode") or "max",
         "max_epochs": meta.get("max_epochs"),
         "trial": trial_json(row, count),
-        "epochs": [r.epoch for r in records],
+        # epochs counted from 1, as the verdict's epoch and every command count them
+        "epochs": list(range(1, len(records) + 1)),
         "times": [r.time for r in records],
         "curves": curves,
         "verdict": verdict,
