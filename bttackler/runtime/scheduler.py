@@ -37,6 +37,7 @@ from bttackler.runtime.monitor import (
     TrialStarted,
     feed_diagnoser,
 )
+from bttackler.runtime.notices import FirstFailures, UnreadParams
 from bttackler.runtime.searchers.base import Searcher
 from bttackler.runtime.snapshot import RunCounts, RunSnapshot, SlotView, View
 from bttackler.runtime.worker import Slot, SlotSpec, TrialOrder
@@ -85,9 +86,6 @@ class LiveTrial:
     layer_stats: bool = False  # whether any epoch carried per-layer statistics
 
 
-UNREAD_AFTER = 5  # trials that ran to their end before unread parameters are warned about
-
-
 class Scheduler:
     def __init__(
         self,
@@ -120,10 +118,9 @@ class Scheduler:
         self._interrupted = False
         self._stop_reason: str | None = None
         self.failure: str | None = None  # why the run failed (every trial failed), for the CLI
-        self._first_failures: list[tuple[int, str]] = []
+        self._first_failures = FirstFailures(settings.fail_fast, run_dir / "trials")
         self.warnings: list[str] = []  # said once per run: live view, log, summary, store
-        self._unread: set[str] | None = None  # never read by any trial that ran to its end
-        self._completed = 0
+        self._unread = UnreadParams()
         self._warned_blind = False
         self._t0 = time.monotonic()
         self._ended_at: float | None = None
@@ -254,15 +251,16 @@ class Scheduler:
             if now - last_view >= 0.25:
                 self.view.update(self.snapshot())
                 last_view = now
-        if self._completed < UNREAD_AFTER:
-            self._warn_unread()
+        unread = self._unread.warning()
+        if unread:
+            self._warn(unread)
         # Trials that never reported their end (a wedged worker) are recorded as stopped.
         for trial_id in list(self.live):
             self._end(trial_id, TrialState.STOPPED, self._stop_reason, self.now())
         self._ended_at = self.now()
         self.store.set_meta(elapsed=self.now(), lost_records=monitor.lost)
         if self.failure is None and self.counts.failed and not self._succeeded():
-            self.failure = self._failure_summary("every trial failed")
+            self.failure = self._first_failures.summary("every trial failed")
         if self._interrupted:
             self.outcome = "interrupted"
         else:
@@ -389,7 +387,9 @@ class Scheduler:
 
     def _on_exit(self, live: LiveTrial, event: TrialExited) -> None:
         if event.exit_code == 0 and not event.kill_requested:
-            self._note_unread(event.note)
+            unread = self._unread.completed_trial(event.note)
+            if unread:
+                self._warn(unread)
         slot = self._slots[event.slot]
         state, reason = self._classify_exit(live, event, slot)
         self._end(live.trial_id, state, reason, event.time)
@@ -448,9 +448,9 @@ class Scheduler:
         every further trial would burn budget the same way: stop the run."""
         if state is not TrialState.FAILED or self._succeeded():
             return
-        self._first_failures.append((trial_id, reason or "failed"))
-        if self.s.fail_fast and len(self._first_failures) == self.s.fail_fast:
-            self.failure = self._failure_summary(f"the first {self.s.fail_fast} trials all failed")
+        failure = self._first_failures.failed(trial_id, reason)
+        if failure is not None:
+            self.failure = failure
             if self._stop_reason is None:
                 self._stop_reason = "the task looks broken: its first trials all failed"
             self.view.event(self.failure)
@@ -467,27 +467,6 @@ class Scheduler:
         for text in found:
             self._warn(text)
 
-    def _note_unread(self, note: str | None) -> None:
-        """A trial ran to its end: keep the parameters no such trial has read (a parameter
-        read only under some condition, say momentum for sgd, is read by some trial); after
-        ``UNREAD_AFTER`` such trials, or at the run's end, warn about those left."""
-        unread = set()
-        if note and note.startswith("unread:"):
-            unread = set(note[len("unread:") :].split(","))
-        self._unread = unread if self._unread is None else self._unread & unread
-        self._completed += 1
-        if self._completed == UNREAD_AFTER:
-            self._warn_unread()
-
-    def _warn_unread(self) -> None:
-        if self._unread:
-            names = ", ".join(sorted(self._unread))
-            self._warn(
-                f"the task never read search-space parameter(s) {names} in "
-                f"{plural(self._completed, 'trial')}: a typo in the space or the task?"
-            )
-        self._unread = set()  # said once
-
     def _warn(self, text: str) -> None:
         """Say ``text`` once: in the live view or log now, in the summary, and in the run."""
         self.warnings.append(f"warning: {text}")
@@ -497,18 +476,6 @@ class Scheduler:
     def _succeeded(self) -> bool:
         """Whether any trial of the run (resumed ones included) ran or was judged to a value."""
         return self.counts.finished + self.counts.terminated > 0
-
-    def _failure_summary(self, what: str) -> str:
-        """One line: ``what``, the reason the failed trials share (or the first one's), and
-        where to read the first one's log."""
-        if not self._first_failures:
-            return what
-        first_id, first = self._first_failures[0]
-        shared = all(reason == first for _, reason in self._first_failures)
-        log = self.run_dir / "trials" / f"{first_id}.log"
-        if shared:
-            return f"{what}: {first} (see {log})"
-        return f"{what}; trial {first_id}: {first} (see {log})"
 
     # ------------------------------------------------------------------ verdicts
     def _on_verdict(self, trial_id: int, verdict: Verdict) -> None:
