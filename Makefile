@@ -30,9 +30,10 @@ browser:
 		|| echo "test: could not install Debian's chromium (needs root and apt); the dashboard's browser tests will be skipped"
 
 # Two test processes (pytest-xdist), one torch thread each: the end-to-end tests mostly wait
-# on process start-up, so the suite runs in about half the time on two cores.
+# on process start-up, so the suite runs in about half the time on two cores. --dist
+# loadgroup keeps the Ray tests on one test process: they share one two-node cluster.
 test: install browser
-	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -n 2
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -n 2 --dist loadgroup
 
 lint: install
 	$(BIN)/ruff check bttackler tasks tests benchmarks setup.py

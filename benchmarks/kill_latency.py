@@ -18,7 +18,8 @@ from pathlib import Path
 from _common import ROOT, describe, run_cli
 
 from bttackler.core.ring import Kind, RingReader, create_ring, shm_name
-from bttackler.runtime.worker import Slot, SlotSpec, TrialOrder
+from bttackler.runtime.backends.local import LocalSlot
+from bttackler.runtime.worker import SlotSpec, TrialOrder
 
 HANG_TASK = """
 import signal, time
@@ -50,7 +51,7 @@ def _wait_for(reader: RingReader, kind: int, timeout: float = 10.0) -> float:
 
 def slot_kill_latencies(task: Path, repeats: int, ignore_term: bool, grace: float) -> list[float]:
     shm = create_ring(shm_name("killbench", 0), 4096)
-    slot = Slot(SlotSpec(index=0, shm_name=shm.name, task_path=str(task), device="cpu",
+    slot = LocalSlot(SlotSpec(index=0, shm_name=shm.name, task_path=str(task), device="cpu",
                          cuda_visible_devices="", threads=1, parent_pid=os.getpid()))  # fmt: skip
     try:
         while not slot.ready:

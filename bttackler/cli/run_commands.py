@@ -51,6 +51,15 @@ from bttackler.core.verdict import plural
 @click.option("--fail-fast", type=click.IntRange(min=0), metavar="N",
               help="Stop the run (exit 1) when its first N trials all failed: a broken task "
               "must not burn the budget. 0: never.  [default: 3]")  # fmt: skip
+@click.option("--backend", type=click.Choice(["local", "ray"], case_sensitive=False),
+              help="Where trials run: worker processes on this machine, or Ray actors on a "
+              "Ray cluster (pip install 'bttackler[ray]').  [default: local]")  # fmt: skip
+@click.option("--ray-address", metavar="ADDRESS",
+              help="With --backend ray: the cluster to join (host:port of `ray start --head`, "
+              "or auto). Default: $RAY_ADDRESS, else a Ray started on this machine.")  # fmt: skip
+@click.option("--cpus-per-trial", type=click.IntRange(min=1), metavar="N",
+              help="With --backend ray on a cluster without GPUs: CPUs each trial's actor "
+              "asks for (with GPUs, each trial gets one GPU).  [default: 1]")  # fmt: skip
 @click.option("--plain", is_flag=True, help="Plain line log instead of the live view.")
 def run(**flags: Any) -> None:
     """Run a hyperparameter search.
@@ -60,6 +69,7 @@ def run(**flags: Any) -> None:
       bttackler run --task digits --method tpe --budget 5m
       bttackler run --task my_task.py --space my_space.yaml --method smac --budget 2h --workers 2
       bttackler run --resume results/digits-tpe-20261125-142000
+      bttackler run --task digits --backend ray --ray-address 10.0.0.5:6379 --workers 8
     """
     from bttackler.runtime import experiment
     from bttackler.runtime.progress import make_view
@@ -83,7 +93,8 @@ def run(**flags: Any) -> None:
         f"{verb} {prepared.run_dir} · task {prepared.task.name}"
         f" ({prepared.task.objective}, {prepared.task.mode}) · method {settings.method}"
         f" · budget {settings.budget_seconds:g}s · workers {settings.workers}"
-        f" · diagnosis {'on' if settings.diagnosis else 'off'}",
+        + (f" on ray ({settings.ray_address or 'local'})" if settings.backend == "ray" else "")
+        + f" · diagnosis {'on' if settings.diagnosis else 'off'}",
         flush=True,
     )
     try:

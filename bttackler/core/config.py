@@ -129,6 +129,9 @@ class RunSettings:
     etr: str | None
     count: CountRule = CountRule.LAST
     fail_fast: int = 3  # stop when this many first trials all failed (0: never)
+    backend: str = "local"  # where trials run: "local" processes or "ray" actors
+    ray_address: str | None = None  # the Ray cluster to join (None: RAY_ADDRESS or a new one)
+    cpus_per_trial: int = 1  # CPUs a Ray slot asks for (clusters without GPUs)
 
 
 def run_settings(config: Mapping[str, Any]) -> RunSettings:
@@ -142,7 +145,7 @@ def run_settings(config: Mapping[str, Any]) -> RunSettings:
     known = {
         "task", "space", "method", "budget", "max_trials", "workers", "seed", "results_dir",
         "name", "trial_timeout", "kill_grace", "ring_capacity", "gpus", "task_options",
-        "data_dir", "etr", "count", "fail_fast",
+        "data_dir", "etr", "count", "fail_fast", "backend", "ray_address", "cpus_per_trial",
     }  # fmt: skip
     unknown = sorted(set(run) - known)
     if unknown:
@@ -171,7 +174,20 @@ def run_settings(config: Mapping[str, Any]) -> RunSettings:
         etr=_opt_str(run, "etr"),
         count=CountRule(_choice(run, "count", CountRule.LAST.value, COUNT_RULES)),
         fail_fast=_int(run, "fail_fast", 3, minimum=0),
+        backend=_choice(run, "backend", "local", BACKENDS),
+        ray_address=_ray_address(run),
+        cpus_per_trial=_int(run, "cpus_per_trial", 1, minimum=1),
     )
+
+
+BACKENDS = ("local", "ray")
+
+
+def _ray_address(run: Mapping[str, Any]) -> str | None:
+    address = _opt_str(run, "ray_address")
+    if address is not None and run.get("backend", "local") != "ray":
+        raise BttacklerError("ray_address (--ray-address) is for backend ray (--backend ray)")
+    return address
 
 
 def _str(table: Mapping[str, Any], key: str, default: str) -> str:

@@ -20,6 +20,8 @@ from bttackler.core.space import SearchSpace, load_space
 from bttackler.core.store import Store, TrialRow, TrialState
 from bttackler.core.task import TaskSpec, call_task_code, load_task, with_planned_epochs
 from bttackler.diagnosis import build_etr_rule, build_from_config, make_diagnoser_factory
+from bttackler.runtime.backends.base import Backend
+from bttackler.runtime.backends.local import LocalBackend
 from bttackler.runtime.ledger import Ledger
 from bttackler.runtime.scheduler import Scheduler, SchedulerSettings
 from bttackler.runtime.searchers import make_searcher
@@ -101,18 +103,42 @@ def _prepare_task(module: Any, task: TaskSpec, settings: RunSettings) -> None:
     call_task_code(task.name, "prepare()", prepare, options, Path(data_dir) if data_dir else None)
 
 
-def slot_specs(settings: RunSettings, task_path: Path) -> list[SlotSpec]:
-    """One slot per visible GPU, otherwise ``workers`` CPU slots sharing the cores."""
-    gpus = _visible_gpus() if settings.gpus == "auto" else 0
-    data_dir = settings.data_dir or os.environ.get("BTTACKLER_DATA")
-    common: dict[str, Any] = {
+def _common_spec(settings: RunSettings, task_path: Path) -> dict[str, Any]:
+    """What every slot of a run is told, whatever runs it."""
+    return {
         "shm_name": "",
         "task_path": str(task_path),
         "parent_pid": os.getpid(),
-        "data_dir": data_dir,
+        "data_dir": settings.data_dir or os.environ.get("BTTACKLER_DATA"),
         "options": dict(settings.task_options),
         "trace": settings.trace,
     }
+
+
+def make_backend(settings: RunSettings, task_path: Path) -> tuple[Backend, list[SlotSpec]]:
+    """The backend the run asked for and its slots. Ray is imported only when asked for; a
+    cluster that cannot hold the slots is one clear error before any trial starts."""
+    if settings.backend != "ray":
+        return LocalBackend(settings.ring_capacity), slot_specs(settings, task_path)
+    from bttackler.runtime.backends.ray_cluster import RayBackend
+
+    backend = RayBackend(
+        address=settings.ray_address,
+        cpus_per_trial=settings.cpus_per_trial,
+        ring_capacity=settings.ring_capacity,
+        task_path=task_path,
+    )
+    try:
+        return backend, backend.slot_specs(settings.workers, _common_spec(settings, task_path))
+    except BaseException:
+        backend.close([])
+        raise
+
+
+def slot_specs(settings: RunSettings, task_path: Path) -> list[SlotSpec]:
+    """One slot per visible GPU, otherwise ``workers`` CPU slots sharing the cores."""
+    gpus = _visible_gpus() if settings.gpus == "auto" else 0
+    common = _common_spec(settings, task_path)
     if gpus:
         visible = os.environ.get("CUDA_VISIBLE_DEVICES")
         ids = visible.split(",") if visible else [str(i) for i in range(gpus)]
@@ -161,10 +187,11 @@ def execute(prepared: PreparedRun, view: View) -> tuple[str, Scheduler]:
                 budget=settings.budget_seconds, max_trials=settings.max_trials,
                 seed=settings.seed, created=time.time(), elapsed=0.0,
                 diagnosis=settings.diagnosis, trace=settings.trace, etr=settings.etr,
-                workers=settings.workers,
+                workers=settings.workers, backend=settings.backend,
                 space=prepared.space.source, count=settings.count.value,
             )  # fmt: skip
         store.commit()
+        backend, specs = make_backend(settings, task.path)
         scheduler = Scheduler(
             settings=SchedulerSettings(
                 budget_seconds=settings.budget_seconds,
@@ -181,7 +208,8 @@ def execute(prepared: PreparedRun, view: View) -> tuple[str, Scheduler]:
                 ring_capacity=settings.ring_capacity,
                 count=settings.count,
             ),
-            slot_specs=slot_specs(settings, task.path),
+            slot_specs=specs,
+            backend=backend,
             searcher=searcher,
             store=store,
             run_dir=prepared.run_dir,

@@ -13,10 +13,12 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
+
+import numpy as np
 
 from bttackler.core.history import STAT_NAMES, EpochRecord, NonFiniteEvent, TrialHistory
-from bttackler.core.ring import Kind, Record, RingReader, decode_all
+from bttackler.core.ring import Kind, Record, decode_all
 from bttackler.diagnosis.diagnoser import Diagnoser
 
 _STAT_KIND = {Kind.WEIGHT: "weight", Kind.GRAD: "grad", Kind.ACTIVATION: "activation"}
@@ -192,6 +194,15 @@ class Assembler:
         )
 
 
+class RecordSource(Protocol):
+    """One slot's records: a ``RingReader`` locally, a ring drained on a remote node
+    elsewhere. ``lost`` counts records that never arrived (overrun), never silently."""
+
+    lost: int
+
+    def read_array(self, limit: int | None = None) -> np.ndarray: ...
+
+
 class Monitor(threading.Thread):
     """Drains all rings every ``interval`` seconds into :attr:`events`.
 
@@ -201,7 +212,7 @@ class Monitor(threading.Thread):
 
     def __init__(
         self,
-        readers: Sequence[RingReader],
+        readers: Sequence[RecordSource],
         assemblers: Sequence[Assembler],
         *,
         interval: float = 0.005,

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
 import queue
 import signal
 import time
@@ -20,12 +19,13 @@ from typing import Any
 
 from bttackler.core.errors import BttacklerError
 from bttackler.core.objective import CountRule, is_better
-from bttackler.core.ring import RingReader, create_ring, shm_name
 from bttackler.core.store import Store, TrialRow, TrialState
 from bttackler.core.verdict import Verdict, plural
 from bttackler.diagnosis import Diagnoser, VerdictSink
 from bttackler.diagnosis.coverage import blind_spots
 from bttackler.diagnosis.etr import ETR_INDICATORS
+from bttackler.runtime.backends.base import Backend, SlotHandle
+from bttackler.runtime.backends.local import LocalBackend
 from bttackler.runtime.ledger import Ledger
 from bttackler.runtime.monitor import (
     Assembler,
@@ -40,7 +40,7 @@ from bttackler.runtime.monitor import (
 from bttackler.runtime.notices import FirstFailures, UnreadParams
 from bttackler.runtime.searchers.base import Searcher
 from bttackler.runtime.snapshot import RunCounts, RunSnapshot, SlotView, View
-from bttackler.runtime.worker import Slot, SlotSpec, TrialOrder
+from bttackler.runtime.worker import SlotSpec, TrialOrder
 
 _SIGNAL_HINTS = {
     signal.SIGKILL: "killed by SIGKILL (out of memory? the kernel's OOM killer sends it)",
@@ -99,6 +99,7 @@ class Scheduler:
         clock_offset: float = 0.0,
         retries: list[TrialRow] | None = None,
         diagnoser_factory: Callable[[VerdictSink], Diagnoser] | None = None,
+        backend: Backend | None = None,
     ) -> None:
         self.s = settings
         self.searcher = searcher
@@ -106,12 +107,13 @@ class Scheduler:
         self.run_dir = run_dir
         self.view = view
         self.clock_offset = clock_offset
-        self.retries = list(retries or [])
+        # (params, id of the trial it re-runs): interrupted trials, run again first
+        self.retries: list[tuple[dict[str, Any], int]] = [(r.params, r.id) for r in retries or []]
         self.ledger = Ledger(settings.mode)
         self.live: dict[int, LiveTrial] = {}
         self._slot_specs = slot_specs
-        self._slots: list[Slot] = []
-        self._shms: list[Any] = []
+        self.backend: Backend = backend or LocalBackend(settings.ring_capacity)
+        self._slots: list[SlotHandle] = []
         self._verdicts: queue.Queue[tuple[int, Verdict]] = queue.Queue()
         self._diagnoser_factory = diagnoser_factory
         self._diagnoser: Diagnoser | None = None
@@ -154,9 +156,12 @@ class Scheduler:
         (self.run_dir / "trials").mkdir(exist_ok=True)
         monitor: Monitor | None = None
         try:
-            self._start_slots()
+            self._slots = self.backend.start(self._slot_specs)
             self._wait_ready()
-            readers = [RingReader(shm.buf) for shm in self._shms]
+            self.store.set_meta(
+                backend=self.backend.name, slot_nodes={s.index: s.node for s in self._slots}
+            )
+            readers = self.backend.sources
             assemblers = [Assembler(i, self._wall_to_run) for i in range(len(self._slots))]
             if self._diagnoser_factory is not None:
                 self._diagnoser = self._diagnoser_factory(self._on_verdict)
@@ -181,14 +186,6 @@ class Scheduler:
         self._interrupted = True
         self._stop_reason = "interrupted by user" if signum == signal.SIGINT else "run terminated"
 
-    def _start_slots(self) -> None:
-        tag = f"{os.getpid()}x{int(time.time() * 1000) % 100000}"
-        for spec in self._slot_specs:
-            name = shm_name(tag, spec.index)
-            self._shms.append(create_ring(name, self.s.ring_capacity))
-            spec = SlotSpec(**{**spec.__dict__, "shm_name": name})
-            self._slots.append(Slot(spec))
-
     def _wait_ready(self) -> None:
         deadline = time.monotonic() + self.s.ready_timeout
         while not all(slot.ready for slot in self._slots):
@@ -201,7 +198,12 @@ class Scheduler:
                 if not slot.ready and not slot.alive():
                     raise BttacklerError(f"worker slot {slot.index} exited while starting")
             if time.monotonic() > deadline:
-                raise BttacklerError("worker slots did not start in time")
+                waiting = [
+                    f"slot {slot.index} {self.backend.waiting(slot) or 'still starting'}"
+                    for slot in self._slots
+                    if not slot.ready
+                ]
+                raise BttacklerError(f"worker slots did not start in time: {'; '.join(waiting)}")
             time.sleep(0.02)
 
     def _shutdown(self, monitor: Monitor | None) -> None:
@@ -210,15 +212,7 @@ class Scheduler:
                 self._diagnoser.close()
         if monitor is not None:
             monitor.stop()
-        for slot in self._slots:
-            slot.request_stop()  # all at once: workers exit in parallel
-        for slot in self._slots:
-            slot.shutdown()
-        for shm in self._shms:
-            with contextlib.suppress(Exception):
-                shm.close()
-            with contextlib.suppress(FileNotFoundError):
-                shm.unlink()
+        self.backend.close(self._slots)
 
     # ------------------------------------------------------------------ main loop
     def _loop(self, monitor: Monitor) -> None:
@@ -282,8 +276,7 @@ class Scheduler:
                 return
             retry_of: int | None = None
             if self.retries:
-                row = self.retries.pop(0)
-                params, retry_of = row.params, row.id
+                params, retry_of = self.retries.pop(0)
             else:
                 try:
                     params = self.searcher.ask()
@@ -317,7 +310,11 @@ class Scheduler:
                 continue
             if not slot.alive():  # the worker itself died (not just a trial it ran)
                 if slot.trial_id is not None:
-                    self._end(slot.trial_id, TrialState.FAILED, "worker process died", now)
+                    state, reason = slot.death()
+                    live = self.live.get(slot.trial_id)
+                    if state is TrialState.INTERRUPTED and live is not None:
+                        self.retries.append((live.params, live.trial_id))  # run it again
+                    self._end(slot.trial_id, state, reason, now)
                     slot.finish()
                 self._replace_slot(slot)
                 continue
@@ -331,11 +328,8 @@ class Scheduler:
                 reason = f"timed out after {self.s.trial_timeout:g} s"
                 slot.kill(TrialState.FAILED, reason, now, self.s.kill_grace)
 
-    def _replace_slot(self, slot: Slot) -> None:
-        index = self._slots.index(slot)
-        slot.shutdown(timeout=0.5)
-        fresh = Slot(slot.spec)
-        self._slots[index] = fresh
+    def _replace_slot(self, slot: SlotHandle) -> None:
+        self._slots[self._slots.index(slot)] = self.backend.replace(slot)
 
     # ------------------------------------------------------------------ events
     def _handle_events(self, monitor: Monitor, timeout: float) -> None:
@@ -397,7 +391,7 @@ class Scheduler:
             slot.finish()
 
     def _classify_exit(
-        self, live: LiveTrial, event: TrialExited, slot: Slot
+        self, live: LiveTrial, event: TrialExited, slot: SlotHandle
     ) -> tuple[TrialState, str | None]:
         if slot.kill_reason is not None and slot.trial_id == live.trial_id:
             return slot.kill_reason
@@ -506,7 +500,7 @@ class Scheduler:
             reason = f"{verdict.indicator}: {verdict.rule}"
             slot.kill(TrialState.TERMINATED, reason, now, self.s.kill_grace)
 
-    def _slot_of(self, live: LiveTrial) -> Slot | None:
+    def _slot_of(self, live: LiveTrial) -> SlotHandle | None:
         slot = self._slots[live.slot]
         return slot if slot.trial_id == live.trial_id else None
 

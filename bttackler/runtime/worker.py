@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import Any
 
 from bttackler.core.ring import Kind, RingWriter, attach
-from bttackler.core.store import TrialState
 
 _PR_SET_PDEATHSIG = 1
 
@@ -246,85 +245,3 @@ def _run_trial_child(spec: SlotSpec, buf: memoryview, module: Any, order: TrialO
         with contextlib.suppress(Exception):
             sys.stdout.flush()
             sys.stderr.flush()
-
-
-# ---------------------------------------------------------------- main process side
-
-
-class Slot:
-    """Main-process handle of one worker slot."""
-
-    def __init__(self, spec: SlotSpec) -> None:
-        self.spec = spec
-        self.index = spec.index
-        self.trial_id: int | None = None
-        self.started_at: float | None = None  # run-clock seconds
-        self.kill_requested_at: float | None = None
-        self.kill_reason: tuple[TrialState, str] | None = None  # (state, reason) to record
-        self.epoch: int | None = None
-        ctx = multiprocessing.get_context("spawn")
-        self._conn, child_conn = ctx.Pipe()
-        self.process = ctx.Process(
-            target=worker_main, args=(spec, child_conn), name=f"bttackler-slot-{spec.index}"
-        )
-        self.process.daemon = True
-        self.process.start()
-        child_conn.close()
-        self.ready = False
-
-    @property
-    def busy(self) -> bool:
-        return self.trial_id is not None
-
-    def poll_ready(self) -> str | None:
-        """Consume the worker's hello. Returns an error text if it failed to load the task."""
-        while self._conn.poll():
-            try:
-                message = self._conn.recv()
-            except (EOFError, OSError):
-                return "worker process exited while starting"
-            if message[0] == "ready":
-                self.ready = True
-            elif message[0] == "error":
-                return str(message[1])
-        return None
-
-    def start(self, order: TrialOrder, now: float) -> None:
-        self.trial_id = order.trial_id
-        self.started_at = now
-        self.kill_requested_at = None
-        self.kill_reason = None
-        self.epoch = None
-        self._conn.send(("run", order))
-
-    def kill(self, state: TrialState, reason: str, now: float, grace: float) -> None:
-        """SIGTERM the running trial (SIGKILL after ``grace`` seconds); first reason wins."""
-        if self.trial_id is None or self.kill_requested_at is not None:
-            return
-        self.kill_requested_at = now
-        self.kill_reason = (state, reason)
-        with contextlib.suppress(OSError):
-            self._conn.send(("kill", self.trial_id, grace))
-
-    def finish(self) -> None:
-        self.trial_id = None
-        self.started_at = None
-        self.kill_requested_at = None
-        self.kill_reason = None
-        self.epoch = None
-
-    def alive(self) -> bool:
-        return self.process.is_alive()
-
-    def request_stop(self) -> None:
-        with contextlib.suppress(OSError, BrokenPipeError):
-            self._conn.send(("stop",))
-
-    def shutdown(self, timeout: float = 2.0) -> None:
-        self.request_stop()
-        self.process.join(timeout)
-        if self.process.is_alive():
-            self.process.kill()
-            self.process.join(1.0)
-        with contextlib.suppress(OSError):
-            self._conn.close()

@@ -1,0 +1,55 @@
+"""The Ray backend's pure parts: how slots fit a cluster, where a node finds the task, and
+the configuration that asks for Ray."""
+
+from __future__ import annotations
+
+import pytest
+
+from bttackler.core.config import run_settings
+from bttackler.core.errors import BttacklerError
+from bttackler.runtime.backends.ray_cluster import _task_on_this_node, slot_shape
+
+
+def test_cpu_slots_take_cpus_per_trial_threads():
+    assert slot_shape(workers=3, cpus=8, gpus=0, cpus_per_trial=2) == ("cpu", 2)
+
+
+def test_slots_that_do_not_fit_the_cpus_are_refused_up_front():
+    with pytest.raises(BttacklerError, match="2 CPU.*--workers 3 x --cpus-per-trial 1"):
+        slot_shape(workers=3, cpus=2, gpus=0, cpus_per_trial=1)
+
+
+def test_with_gpus_each_slot_takes_one_and_shares_the_cpus():
+    assert slot_shape(workers=2, cpus=16, gpus=4, cpus_per_trial=1) == ("cuda:0", 4)
+    with pytest.raises(BttacklerError, match="4 GPU"):
+        slot_shape(workers=5, cpus=16, gpus=4, cpus_per_trial=1)
+
+
+def test_a_node_that_sees_the_same_task_file_uses_it(tmp_path):
+    task = tmp_path / "task.py"
+    task.write_text("X = 1\n")
+    assert _task_on_this_node(str(task), "X = 1\n", tmp_path / "scratch") == task
+
+
+def test_a_node_without_the_file_or_with_another_version_gets_the_drivers_source(tmp_path):
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    elsewhere = _task_on_this_node("/nowhere/task.py", "X = 2\n", scratch)
+    assert elsewhere == scratch / "task.py" and elsewhere.read_text() == "X = 2\n"
+    stale = tmp_path / "stale.py"
+    stale.write_text("X = 1\n")
+    copy = _task_on_this_node(str(stale), "X = 3\n", scratch)
+    assert copy.parent == scratch and copy.read_text() == "X = 3\n"
+
+
+def test_backend_settings_are_validated():
+    settings = run_settings({"run": {"backend": "ray", "ray_address": "10.0.0.5:6379",
+                                     "cpus_per_trial": 2}})  # fmt: skip
+    assert (settings.backend, settings.ray_address, settings.cpus_per_trial) == (
+        "ray", "10.0.0.5:6379", 2,
+    )  # fmt: skip
+    assert run_settings({}).backend == "local"
+    with pytest.raises(BttacklerError, match="backend must be one of local, ray"):
+        run_settings({"run": {"backend": "slurm"}})
+    with pytest.raises(BttacklerError, match="ray_address .* is for backend ray"):
+        run_settings({"run": {"ray_address": "10.0.0.5:6379"}})
