@@ -26,6 +26,7 @@ from bttackler.diagnosis.indicators._gradients import (
     ExponentiallyReducedGradients,
     ExponentiallyReducedGradientsSettings,
     adjacent_gradient_ratios,
+    compounded_gradient_ratio,
     median_gradient_ratio,
 )
 from bttackler.diagnosis.indicators._loss import (
@@ -106,6 +107,7 @@ __all__ = [
     "adjacent_gradient_ratios",
     "build_indicators",
     "build_settings",
+    "compounded_gradient_ratio",
     "dead_layers",
     "in_stage",
     "inactivity",

@@ -50,6 +50,26 @@ def median_gradient_ratio(grads: Sequence[LayerStat]) -> float | None:
     return float(np.median(ratios))
 
 
+# EAG and ERG judge a growth or decay that compounds layer after layer: one pair of layers
+# cannot show that. A single ratio (a net with two weighted layers) measures the two layers'
+# shapes and input scale as much as the gradient flow: in the benchmark's replay, healthy
+# one-hidden-layer regression MLPs (diabetesmlp, 10 inputs) sat at 0.003-0.03 and ERG killed
+# three of their runs' top 10 at that one ratio, while nets with two or more pairs kept
+# their medians inside the measured healthy range.
+MIN_LAYER_PAIRS = 2
+
+
+def compounded_gradient_ratio(
+    grads: Sequence[LayerStat], min_pairs: int = MIN_LAYER_PAIRS
+) -> float | None:
+    """What EAG and ERG judge: the median of :func:`adjacent_gradient_ratios`, or ``None``
+    with fewer than ``min_pairs`` usable ratios (``min_pairs + 1`` weighted layers)."""
+    ratios = adjacent_gradient_ratios(grads)
+    if len(ratios) < max(1, min_pairs):
+        return None
+    return float(np.median(ratios))
+
+
 # --------------------------------------------------------------------------------------------
 # AGV
 
@@ -166,8 +186,10 @@ class ExponentiallyAmplifiedGradients(Indicator[ExponentiallyAmplifiedGradientsS
 
     Positive when the median of :func:`adjacent_gradient_ratios` over the newest epoch's
     gradient statistics is above ``upper_bound`` (at the bound: not positive).
-    A zero output-side gradient gives an infinite ratio (kept). Fewer than two layers with a
-    finite ``abs_mean`` (NaN: not computed, or NaN gradients, which AGV reports): no verdict.
+    A zero output-side gradient gives an infinite ratio (kept). Fewer than
+    ``MIN_LAYER_PAIRS`` (2) usable ratios, i.e. fewer than three layers with a finite
+    ``abs_mean`` (NaN: not computed, or NaN gradients, which AGV reports): no verdict, since a
+    single pair of layers cannot show an amplification that compounds with depth.
     """
 
     short_name = "EAG"
@@ -178,7 +200,7 @@ class ExponentiallyAmplifiedGradients(Indicator[ExponentiallyAmplifiedGradientsS
     def judge(self, history: TrialHistory) -> Verdict | None:
         if not history.epochs:
             return None
-        median = median_gradient_ratio(history.epochs[-1].grads)
+        median = compounded_gradient_ratio(history.epochs[-1].grads)
         bound = self.settings.upper_bound
         if median is None or not median > bound:
             return None
@@ -213,7 +235,8 @@ class ExponentiallyReducedGradients(Indicator[ExponentiallyReducedGradientsSetti
     Positive when the median of :func:`adjacent_gradient_ratios` over the newest epoch's
     gradient statistics is below ``lower_bound`` (at the bound: not positive). A zero
     input-side gradient gives ratio 0 (kept); 0/0 pairs and NaN ``abs_mean`` are left out.
-    Fewer than two usable layers: no verdict.
+    Fewer than ``MIN_LAYER_PAIRS`` (2) usable ratios (three weighted layers): no verdict; one
+    ratio reflects the two layers' shapes, not a decay that compounds with depth.
     """
 
     short_name = "ERG"
@@ -224,7 +247,7 @@ class ExponentiallyReducedGradients(Indicator[ExponentiallyReducedGradientsSetti
     def judge(self, history: TrialHistory) -> Verdict | None:
         if not history.epochs:
             return None
-        median = median_gradient_ratio(history.epochs[-1].grads)
+        median = compounded_gradient_ratio(history.epochs[-1].grads)
         bound = self.settings.lower_bound
         if median is None or not median < bound:
             return None

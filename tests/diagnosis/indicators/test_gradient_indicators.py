@@ -18,6 +18,7 @@ from bttackler.diagnosis.indicators import (
     ExponentiallyReducedGradients,
     ExponentiallyReducedGradientsSettings,
     adjacent_gradient_ratios,
+    compounded_gradient_ratio,
     median_gradient_ratio,
 )
 
@@ -109,7 +110,20 @@ def test_erg_ignores_nan_and_needs_two_layers() -> None:
     assert ERG().check(history([grads(1e-9)])) is None
     assert ERG().check(history([])) is None
     # a layer with exactly zero gradient on the input side: ratio 0, counted
-    assert ERG().check(history([grads(0.0, 1.0)])) is not None
+    assert ERG().check(history([grads(0.0, 1e-3, 1.0)])) is not None
+
+
+def test_erg_and_eag_need_two_layer_pairs_to_see_a_compounding_ratio() -> None:
+    # A one-hidden-layer regression MLP of the benchmark (diabetesmlp trial 17, tpe seed 1,
+    # the run's best): its single ratio was 0.014 at epoch 4 and ERG killed it. One pair of
+    # layers shows their shapes, not a decay compounding with depth.
+    assert ERG().check(history([grads(0.014, 1.0)])) is None
+    assert EAG().check(history([grads(50.0, 1.0)])) is None
+    assert compounded_gradient_ratio(grads(0.014, 1.0)) is None
+    assert median_gradient_ratio(grads(0.014, 1.0)) == pytest.approx(0.014)  # still drawn
+    # the same decay over two pairs is judged
+    assert ERG().check(history([grads(0.014**2, 0.014, 1.0)])) is not None
+    assert EAG().check(history([grads(2500.0, 50.0, 1.0)])) is not None
 
 
 def test_erg_judges_only_the_newest_epoch() -> None:
@@ -131,7 +145,7 @@ def test_eag_at_threshold_and_stage_and_inf() -> None:
     assert EAG().check(h) is None  # default upper bound 10: at the bound, no verdict
     assert EAG(ExponentiallyAmplifiedGradientsSettings(upper_bound=9.99)).check(h) is not None
     assert EAG().check(history([grads(100.0, 10.0, 1.0)] * 6)) is None  # late stage
-    assert EAG().check(history([grads(1.0, 0.0, 0.0)])) is not None  # 1/0 = inf kept
+    assert EAG().check(history([grads(100.0, 1.0, 0.0)])) is not None  # 1/0 = inf kept
     assert EAG().check(history([grads(math.nan, 1.0)])) is None
 
 

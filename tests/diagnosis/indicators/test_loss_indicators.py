@@ -20,7 +20,11 @@ from bttackler.diagnosis.indicators import (
     relative_loss_change,
     window_gain,
 )
-from bttackler.diagnosis.indicators._loss import first_finite
+from bttackler.diagnosis.indicators._loss import (
+    first_finite,
+    lower_of_train_and_val,
+    plateau_epochs,
+)
 
 
 def history(losses: list[float], *, max_epochs: int = 20) -> TrialHistory:
@@ -49,7 +53,7 @@ def test_relative_loss_change() -> None:
 
 
 def test_plc_fires_on_flat_loss() -> None:
-    v = PLC().check(history([2.3026, 2.3025, 2.3026]))
+    v = PLC().check(history([2.3026, 2.3025, 2.3026], max_epochs=10))
     assert v is not None and v.indicator == "PLC" and v.epoch == 3  # the third epoch
     assert v.values["relative_change"] < 0.001
 
@@ -59,22 +63,43 @@ def test_plc_quiet_on_learning_loss() -> None:
 
 
 def test_plc_at_threshold_does_not_fire() -> None:
-    losses = [1.0, 0.5, 1.0]  # mean |change| / first = 0.5 exactly
-    assert PLC(PassiveLossChangesSettings(tolerance=0.5)).check(history(losses)) is None
-    assert PLC(PassiveLossChangesSettings(tolerance=0.5001)).check(history(losses)) is not None
+    h = history([1.0, 0.5, 1.0], max_epochs=10)  # mean |change| / first = 0.5 exactly
+    assert PLC(PassiveLossChangesSettings(tolerance=0.5)).check(h) is None
+    assert PLC(PassiveLossChangesSettings(tolerance=0.5001)).check(h) is not None
 
 
 def test_plc_needs_min_epochs_and_early_stage_and_finite_loss() -> None:
-    assert PLC().check(history([2.3, 2.3])) is None  # 2 < min_epochs 3
-    assert PLC(PassiveLossChangesSettings(min_epochs=2)).check(history([2.3, 2.3])) is not None
+    assert PLC().check(history([2.3, 2.3], max_epochs=10)) is None  # 2 < min_epochs 3
+    two = PassiveLossChangesSettings(min_epochs=2)
+    assert PLC(two).check(history([2.3, 2.3], max_epochs=10)) is not None
     assert PLC().check(history([2.3] * 11, max_epochs=20)) is None  # 11 > 10: late
     assert PLC().check(history([2.3] * 10, max_epochs=20)) is not None
-    assert PLC().check(history([2.3, math.nan, 2.3])) is None
+    assert PLC().check(history([2.3, math.nan, 2.3], max_epochs=10)) is None
+
+
+def test_plc_gives_a_plateau_a_share_of_the_planned_epochs() -> None:
+    # diabetesmlp trial 27 (random seed 1), 40 epochs: it moved 0.08% per epoch for four
+    # epochs, broke out at epoch 6 and ended 9th of its run.
+    t27 = [1.00407, 1.00348, 1.00255, 1.0018, 0.99839, 0.976, 0.9039, 0.78164]
+    assert all(PLC().check(history(t27[:n], max_epochs=40)) is None for n in range(1, 9))
+    assert PLC().check(history([1.004] * 8, max_epochs=40)) is not None  # still flat at 8
+    assert PLC().check(history([1.004] * 7, max_epochs=40)) is None
+    assert PLC().check(history([2.3] * 3, max_epochs=20)) is None  # 20 epochs: from 4
+    assert PLC().check(history([2.3] * 4, max_epochs=20)) is not None
+    assert plateau_epochs(3, 0.2, 10) == 3
+    assert plateau_epochs(3, 0.2, 40) == 8
 
 
 @pytest.mark.parametrize(
     ("field", "bad"),
-    [("tolerance", 0), ("tolerance", -1.0), ("min_epochs", 1), ("min_epochs", 2.5)],
+    [
+        ("tolerance", 0),
+        ("tolerance", -1.0),
+        ("min_epochs", 1),
+        ("min_epochs", 2.5),
+        ("min_fraction", 1.0),
+        ("min_fraction", -0.1),
+    ],
 )
 def test_plc_settings_validate(field: str, bad: object) -> None:
     with pytest.raises(ValueError, match=field):
@@ -138,6 +163,42 @@ def test_ulc_leaves_recorded_good_trials_alone() -> None:
             assert ULC().check(history(losses[:n])) is None
     slope, _ = loss_trend(trial6[-6:], trial6[0]) or (1.0, 1.0)
     assert slope == pytest.approx(0.0129, abs=1e-4)
+
+
+def with_val(train: list[float], val: list[float], *, max_epochs: int = 20) -> TrialHistory:
+    epochs = tuple(
+        EpochRecord(epoch=i, metrics={"train_loss": t, "val_loss": v})
+        for i, (t, v) in enumerate(zip(train, val))
+    )
+    return TrialHistory(trial_id=1, params={}, max_epochs=max_epochs, epochs=epochs)
+
+
+# Two trials of the benchmark's digits-wide runs that ULC killed and that ended in their
+# run's top 10: an rmsprop CNN whose training loss spiked for one epoch (epoch 15) while its
+# validation loss was back at 0.16, and a CNN with dropout 0.88 whose training loss rose for
+# four epochs (epochs 8-12) while its validation loss stayed at 0.18-0.59.
+SPIKE_TRAIN = [4.844, 1.658, 0.5832, 0.1808, 0.4847, 0.1052, 0.0375, 0.0361, 0.0147, 0.0059,
+               0.0026, 0.0015, 0.0015, 0.0841, 1.5057]  # fmt: skip
+SPIKE_VAL = [2.182, 1.149, 0.4952, 0.1931, 0.2718, 0.1341, 0.1193, 0.1046, 0.1007, 0.1015,
+             0.1009, 0.0969, 0.1004, 2.4352, 0.1603]  # fmt: skip
+DROPOUT_TRAIN = [1.8325, 1.0559, 0.6353, 0.5196, 0.5546, 0.5608, 0.3957, 0.2553, 0.3619,
+                 0.4534, 0.6784, 0.7851]  # fmt: skip
+DROPOUT_VAL = [0.6898, 0.5739, 0.5105, 0.5662, 0.1566, 0.2593, 0.2508, 0.3007, 0.1760,
+               0.5928, 0.4119, 0.3427]  # fmt: skip
+
+
+@pytest.mark.parametrize(("train", "val"), [(SPIKE_TRAIN, SPIKE_VAL), (DROPOUT_TRAIN, DROPOUT_VAL)])
+def test_ulc_judges_the_lower_of_train_and_val_loss(train: list[float], val: list[float]) -> None:
+    assert ULC().check(history(train)) is not None  # the training loss alone: killed
+    assert ULC().check(with_val(train, val)) is None
+    # a model that really got worse has both up
+    assert ULC().check(with_val(train, [t + 0.1 for t in train])) is not None
+
+
+def test_lower_of_train_and_val() -> None:
+    assert lower_of_train_and_val([1.0, 2.0, 3.0], [0.5, math.nan, 4.0]) == [0.5, 2.0, 3.0]
+    nan_train = lower_of_train_and_val([math.nan], [0.5])
+    assert math.isnan(nan_train[0])  # a NaN training loss stays: AGV's symptom
 
 
 def test_ulc_quiet_on_a_loss_still_falling_geometrically() -> None:

@@ -16,6 +16,7 @@ from bttackler.diagnosis.indicators import (
     VanishingGradientMagnitudeSettings,
     median_over_layers,
 )
+from bttackler.diagnosis.indicators._pace import relative_gradient_magnitude, update_ratio_bound
 
 LN10 = math.log(10)
 
@@ -63,10 +64,43 @@ def test_twu_leaves_useful_steps_and_later_epochs_alone() -> None:
     assert TWU().check(history(updates(0, math.nan))) is None  # not measured: no verdict
 
 
+def test_twu_bound_shrinks_for_trials_planned_for_more_epochs() -> None:
+    # diabetesmlp trial 200 (tpe seed 2) stepped 1.74e-4 of its weights per step in epoch 1
+    # of 40 and ended 3rd of its run: twice the epochs of the 20 the bound was set for.
+    slow_but_long = history(updates(0, 1.74e-4), max_epochs=40)
+    assert TWU().check(slow_but_long) is None
+    assert TWU().check(history(updates(0, 0.9e-4), max_epochs=40)) is not None  # < 1e-4
+    assert TWU().check(history(updates(0, 1.74e-4), max_epochs=20)) is not None
+    # never stricter than measured for shorter trials
+    assert TWU().check(history(updates(0, 3e-4), max_epochs=5)) is None
+    assert update_ratio_bound(2e-4, 20, 40) == pytest.approx(1e-4)
+    assert update_ratio_bound(2e-4, 20, 10) == pytest.approx(2e-4)
+
+
 def test_vgm_fires_on_vanishing_gradient_magnitude() -> None:
     verdict = VGM().check(history(gradients(0, 1e-6, 2e-5, 1e-3)))
     assert verdict is not None and verdict.values["abs_gradient"] == 2e-5
     assert VGM().check(history(gradients(0, 1e-3, 2e-3))) is None
+
+
+def with_weights(record: EpochRecord, *abs_means: float) -> EpochRecord:
+    weights = layers("abs_mean", *abs_means)
+    return EpochRecord(record.epoch, record.metrics, weights=weights, grads=record.grads)
+
+
+def test_vgm_spares_tiny_weights_whose_gradients_are_small_in_proportion() -> None:
+    # diabetesmlp trial 27 (random seed 1): tanh, init scale 0.03, adam; epoch 1 gradients
+    # 1.5e-5 but 1e-2 of its weights (mean |w| ~1.4e-3); it broke out at epoch 6 of 40 and
+    # ended 9th of its run.
+    grads = gradients(0, 5.8e-7, 1.95e-6, 2.7e-5, 1.85e-2)
+    tiny_init = with_weights(grads, 5.1e-3, 1.3e-3, 1.4e-3, 1.35e-3)
+    assert VGM().check(history(tiny_init, max_epochs=40)) is None
+    assert relative_gradient_magnitude(tiny_init.grads, tiny_init.weights) > 1e-3
+    # the same gradients beside weights of PyTorch's default scale: vanishing
+    usual = with_weights(tiny_init, 0.04, 0.04, 0.04, 0.04)
+    verdict = VGM().check(history(usual, max_epochs=40))
+    assert verdict is not None and verdict.values["relative_gradient"] < 1e-3
+    assert relative_gradient_magnitude(usual.grads, ()) is None  # no weights: absolute alone
 
 
 def test_sac_fires_from_epoch_four_at_the_chance_level() -> None:
@@ -103,7 +137,9 @@ def test_sac_leaves_learning_trials_and_tasks_without_chance_loss_alone() -> Non
     [
         (TinyWeightUpdatesSettings, "min_update_ratio", 0.0),
         (TinyWeightUpdatesSettings, "within_epochs", 0),
+        (TinyWeightUpdatesSettings, "reference_epochs", 0),
         (VanishingGradientMagnitudeSettings, "min_abs_gradient", -1.0),
+        (VanishingGradientMagnitudeSettings, "max_relative_gradient", 0.0),
         (StuckAtChanceSettings, "from_epoch", 0),
         (StuckAtChanceSettings, "share_of_chance", 1.5),
     ],
