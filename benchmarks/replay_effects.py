@@ -4,13 +4,19 @@ A baseline run (``--no-diagnosis``) records every epoch of every trial to its en
 ``bttackler replay`` can judge it again under other settings, as if they had acted live. For
 every baseline run under the given folders this script replays:
 
-* ``all``: the default settings (the paper's seven indicators and the three pace indicators);
+* ``all``: the default settings (the paper's seven indicators, the three pace indicators
+  and the two that judge inside epoch 1, LAR1 and PLC1);
+* ``no-early``: the default settings without LAR1 and PLC1 (what the inside-epoch-1 verdicts
+  add is the difference to ``all``; runs recorded before the probe wrote its record inside
+  epoch 1 have none, and both variants agree there);
+* ``+PLC1``: the default settings with PLC1 too (it is off by default);
 * ``paper``: the paper's seven only (``--indicators AGV,EAG,ERG,PLC,LAR,ULC,NMG``);
 * ``sticky``: the default indicators with the guard protecting for good once it protected
   (``guard_sticky = true``, the paper authors' code) instead of re-judging every epoch;
 
 and prints, summed over the runs, per variant: trials claimed, the trial time that stopping
-them would have saved, the share of claims made by the end of epoch 1 and 2, and the claims
+them would have saved, the share of claims made inside epoch 1 (before its end: LAR1, PLC1,
+a NaN gradient), by the end of epoch 1 and of epoch 2, and the claims
 on trials of each run's final top 10 that are not benign (false alarms; the target is 0);
 then per indicator of ``all``: claims, time saved, false alarms. Every number is replay's.
 
@@ -35,6 +41,7 @@ from typing import Any
 from _common import ROOT
 
 PAPER = "AGV,EAG,ERG,PLC,LAR,ULC,NMG"
+EARLY = ("LAR1", "PLC1")
 
 
 def baselines(folders: list[Path]) -> list[Path]:
@@ -72,8 +79,18 @@ def _with_sticky_guard(toml: str) -> str:
     return tomli_w.dumps(config)
 
 
+def _enabled(toml: str) -> list[str]:
+    """``[indicators] enabled`` of ``toml`` over the package's defaults (bttackler.toml)."""
+    import tomllib
+
+    given = tomllib.loads(toml).get("indicators", {}).get("enabled")
+    if given is None:
+        given = tomllib.loads((ROOT / "bttackler.toml").read_text())["indicators"]["enabled"]
+    return [str(name) for name in given]
+
+
 def summarise(docs: list[dict[str, Any]]) -> dict[str, Any]:
-    total = {"claimed": 0, "saved": 0.0, "false": 0, "by1": 0, "by2": 0, "trials": 0}
+    total = {"claimed": 0, "saved": 0.0, "false": 0, "in1": 0, "by1": 0, "by2": 0, "trials": 0}
     per: dict[str, dict[str, float]] = defaultdict(lambda: {"claimed": 0, "saved": 0.0, "false": 0})
     for doc in docs:
         total["trials"] += doc["replayed_trials"]
@@ -85,6 +102,7 @@ def summarise(docs: list[dict[str, Any]]) -> dict[str, Any]:
                 epochs = {int(k): v for k, v in row["epochs"].items()}
                 total["by1"] += sum(v for k, v in epochs.items() if k <= 1)
                 total["by2"] += sum(v for k, v in epochs.items() if k <= 2)
+                total["in1"] += sum(1 for c in row["claims"] if c["epoch_count"] == 0)
             else:
                 p = per[row["indicator"]]
                 p["claimed"] += row["claimed"]
@@ -110,18 +128,29 @@ def main() -> None:
         sticky = Path(tmp) / "sticky.toml"
         sticky.write_text(_with_sticky_guard(base))
         given = ("--config", str(plain))
+        enabled = _enabled(base)
         variants = {
             "all": [replay(r, *given) for r in runs],
+            "no-early": [
+                replay(r, *given, "--indicators", ",".join(i for i in enabled if i not in EARLY))
+                for r in runs
+            ],
+            "+PLC1": [replay(r, *given, "--indicators", ",".join([*enabled, "PLC1"])) for r in runs]
+            if "PLC1" not in enabled
+            else [],
             "paper": [replay(r, *given, "--indicators", PAPER) for r in runs],
             "sticky": [replay(r, "--config", str(sticky)) for r in runs],
         }
     print(f"replay of {len(runs)} baseline run(s): {', '.join(r.name for r in runs)}")
-    print(f"{'variant':<8} {'trials':>6} {'claimed':>8} {'saved (s)':>10} {'by epoch 1':>10} "
-          f"{'by epoch 2':>10} {'top-10 false alarms':>20}")  # fmt: skip
+    print(f"{'variant':<8} {'trials':>6} {'claimed':>8} {'saved (s)':>10} {'in epoch 1':>10} "
+          f"{'by epoch 1':>10} {'by epoch 2':>10} {'top-10 false alarms':>20}")  # fmt: skip
     for name, docs in variants.items():
+        if not docs:
+            continue
         t = summarise(docs)["total"]
         claimed = max(1, t["claimed"])
         print(f"{name:<8} {t['trials']:>6} {t['claimed']:>8} {t['saved']:>10.1f} "
+              f"{100 * t['in1'] / claimed:>9.0f}% "
               f"{100 * t['by1'] / claimed:>9.0f}% {100 * t['by2'] / claimed:>9.0f}% "
               f"{t['false']:>20}")  # fmt: skip
     print("\nper indicator (default settings; each judged alone, so claims overlap):")

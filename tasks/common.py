@@ -315,6 +315,8 @@ def fit_classifier(
     training and reports NaN losses: stopping it is the runner's job, not the task's.
     """
     device = next(model.parameters()).device
+    # per-batch losses for the probe's record inside epoch 1 (PLC1); optional on a trial
+    note_loss = getattr(trial, "batch_loss", None) or (lambda loss: None)
     for epoch in range(epochs):
         model.train()
         loss_sum, correct = 0.0, 0
@@ -322,6 +324,7 @@ def fit_classifier(
         for idx in _batches(len(train), batch_size, order):
             xb = prepare(train.x[idx].to(device), True)
             batch_loss, batch_correct = train_step(model, optimizer, xb, train.y[idx].to(device))
+            note_loss(batch_loss / len(idx))
             loss_sum += batch_loss
             correct += batch_correct
         if scheduler is not None:

@@ -28,7 +28,7 @@ from typing import Any
 from bttackler.analysis.metrics import RunData, load_run
 from bttackler.core.config import deep_merge, load_config, read_toml
 from bttackler.core.errors import BttacklerError
-from bttackler.core.history import EpochRecord, NonFiniteEvent, TrialHistory
+from bttackler.core.history import EarlyEvidence, EpochRecord, NonFiniteEvent, TrialHistory
 from bttackler.core.objective import CountRule
 from bttackler.core.store import Store, TrialRow
 from bttackler.diagnosis import Guard, GuardSettings, build_from_config
@@ -44,7 +44,7 @@ class ReplayEvent:
 
     time: float
     trial_id: int
-    is_epoch: bool  # False: a non-finite event seen mid-epoch
+    is_epoch: bool  # False: a non-finite event or the early record, seen mid-epoch
     history: TrialHistory
 
 
@@ -77,30 +77,45 @@ def trial_events(
     layer_stats: Sequence[tuple[int, str, int, str, Sequence[float]]],
     nonfinite: Sequence[tuple[int, int, str, float, float, float]],
     chance_loss: float = math.nan,
+    early: Sequence[tuple[int, int, str, Sequence[float], float]] = (),
 ) -> list[ReplayEvent]:
     """The events of one trial with the history at each, from its store rows.
 
     ``layer_stats`` rows belong to the (first) epoch record with the same epoch number. A
-    non-finite row with ``epoch == k`` was seen after ``k`` epoch records had closed.
+    non-finite row with ``epoch == k`` was seen after ``k`` epoch records had closed, and so
+    was an ``early`` row (the probe's record inside epoch 1: ``(epoch, layer index, layer,
+    values, time)``, see :meth:`~bttackler.core.store.Store.early_events`).
     """
     stats_by_epoch: dict[int, list[tuple[str, int, str, Sequence[float]]]] = {}
     for epoch, kind, index, name, values in layer_stats:
         stats_by_epoch.setdefault(epoch, []).append((kind, index, name, values))
     pending = sorted(nonfinite, key=lambda r: r[0])  # stable: record order within an epoch
+    pending_early = sorted(early, key=lambda r: r[0])
     records: list[EpochRecord] = []
     seen: list[NonFiniteEvent] = []
     events: list[ReplayEvent] = []
+    evidence: list[EarlyEvidence] = []
 
     def history() -> TrialHistory:
         return TrialHistory(
-            trial.id, trial.params, max_epochs, tuple(records), tuple(seen), chance_loss
-        )
+            trial.id, trial.params, max_epochs, tuple(records), tuple(seen), chance_loss,
+            evidence[-1] if evidence else None,
+        )  # fmt: skip
 
     def flush_nonfinite() -> None:
+        mid_epoch: list[tuple[float, bool, Any]] = []  # this epoch's events, in time order
         while pending and pending[0][0] <= len(records):
-            epoch, batch, layer, nan, inf, when = pending.pop(0)
-            seen.append(NonFiniteEvent(len(records), batch, layer, nan, inf))
-            events.append(ReplayEvent(float(when), trial.id, False, history()))
+            mid_epoch.append((float(pending[0][5]), False, pending.pop(0)))
+        while pending_early and pending_early[0][0] <= len(records):
+            mid_epoch.append((float(pending_early[0][4]), True, pending_early.pop(0)))
+        for when, is_early, row in sorted(mid_epoch, key=lambda m: (m[0], m[1])):
+            if is_early:
+                _, index, layer, values, _ = row
+                evidence.append(EarlyEvidence.from_values(len(records), index, layer, values))
+            else:
+                _, batch, layer, nan, inf, _ = row
+                seen.append(NonFiniteEvent(len(records), batch, layer, nan, inf))
+            events.append(ReplayEvent(when, trial.id, False, history()))
 
     flush_nonfinite()
     for epoch, when, metrics in epochs:
@@ -126,7 +141,7 @@ def load_events(run: RunData) -> list[ReplayEvent]:
         for trial in run.trials:
             events = trial_events(
                 trial, max_epochs, store.epochs(trial.id), store.layer_stats(trial.id),
-                store.nonfinite_events(trial.id), chance_loss,
+                store.nonfinite_events(trial.id), chance_loss, store.early_events(trial.id),
             )  # fmt: skip
             merged.extend((e.time, end_rank[trial.id], i, e) for i, e in enumerate(events))
     finally:

@@ -89,6 +89,49 @@ class NonFiniteEvent:
 
 
 @dataclass(frozen=True)
+class EarlyEvidence:
+    """The probe's one provisional record from inside a trial's first epoch: what it had seen
+    after ``batches`` training batches (or at the end of epoch 1, if that came first).
+
+    ``dead_ratio`` is, over the activation layers, the largest of each layer's *smallest*
+    inactive ratio over the ``sampled`` batches measured so far: above a threshold, that layer
+    was dead on every sampled batch (NaN: no activation module measured). ``loss_first`` and
+    ``loss_last`` are the means of the first and of the last ``window`` of the ``losses``
+    per-batch training losses the task reported (``trial.batch_loss``; NaN: none reported).
+    """
+
+    epoch: int  # epoch records closed before it (0: inside epoch 1)
+    batches: int
+    sampled: int
+    dead_ratio: float
+    dead_layer: str
+    dead_index: int
+    losses: int
+    loss_first: float
+    loss_last: float
+    window: int
+
+    def to_values(self) -> list[float]:
+        """The ring record's values (``Kind.EARLY``); layer index and name go in its header."""
+        return [
+            float(self.batches), float(self.sampled), self.dead_ratio, float(self.losses),
+            self.loss_first, self.loss_last, float(self.window),
+        ]  # fmt: skip
+
+    @classmethod
+    def from_values(
+        cls, epoch: int, index: int, name: str, values: Sequence[float]
+    ) -> EarlyEvidence:
+        """Inverse of :meth:`to_values`."""
+        v = [float(x) for x in values[:7]] + [math.nan] * max(0, 7 - len(values))
+        return cls(
+            epoch=epoch, batches=int(v[0]), sampled=int(v[1]), dead_ratio=v[2],
+            dead_layer=name, dead_index=index, losses=int(v[3]), loss_first=v[4],
+            loss_last=v[5], window=int(v[6]) if math.isfinite(v[6]) else 0,
+        )  # fmt: skip
+
+
+@dataclass(frozen=True)
 class EpochRecord:
     """Everything recorded for one epoch: reported metrics and per-layer statistics."""
 
@@ -137,6 +180,8 @@ class TrialHistory:
     # The task's ``CHANCE_LOSS``: the training loss of a model that learned nothing (ln C for
     # cross-entropy over C classes); NaN when the task does not say.
     chance_loss: float = math.nan
+    # The probe's provisional record from inside epoch 1 (see EarlyEvidence), once written.
+    early: EarlyEvidence | None = None
 
     def current_epoch(self) -> int:
         """The epoch the trial is in, counted from 1 as people count: the number of epochs
@@ -144,6 +189,8 @@ class TrialHistory:
         ``trials``, ``replay`` and the README all use this count."""
         count = len(self.epochs)
         if self.nonfinite and self.nonfinite[-1].epoch >= count:
+            return count + 1
+        if self.early is not None and self.early.epoch >= count:
             return count + 1
         return count
 

@@ -75,6 +75,10 @@ class Kind(IntEnum):
     MESSAGE = 10  # continuation of a text record: name holds the next 32 bytes
     EXIT = 11  # written by the worker after the trial process ended: [exit code, signal, killed]
     NOTE = 12  # something the runner should tell the user: text as ERROR (e.g. unread params)
+    # the probe's one provisional record inside epoch 1 (history.EarlyEvidence.to_values):
+    # [batches, sampled, dead_ratio, losses, loss_first, loss_last, window]; index and name:
+    # the layer of dead_ratio
+    EARLY = 13
 
 
 class Record(NamedTuple):

@@ -48,6 +48,9 @@ CREATE INDEX IF NOT EXISTS layer_stats_by_trial ON layer_stats (trial_id);
 CREATE TABLE IF NOT EXISTS nonfinite (
     trial_id INTEGER NOT NULL, epoch INTEGER NOT NULL, batch INTEGER NOT NULL,
     layer TEXT NOT NULL, nan_count REAL NOT NULL, inf_count REAL NOT NULL, time REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS early (
+    trial_id INTEGER NOT NULL, epoch INTEGER NOT NULL, layer_index INTEGER NOT NULL,
+    layer TEXT NOT NULL, evidence TEXT NOT NULL, time REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS verdicts (
     trial_id INTEGER NOT NULL, epoch INTEGER NOT NULL, indicator TEXT NOT NULL,
     rule TEXT NOT NULL, trigger_values TEXT NOT NULL, benign INTEGER NOT NULL,
@@ -286,6 +289,13 @@ class Store:
         )
         return [tuple(r) for r in rows]  # type: ignore[misc]
 
+    def add_early(self, trial_id: int, epoch: int, layer_index: int, layer: str,
+                  values: Sequence[float], time_: float) -> None:  # fmt: skip
+        self._db.execute(
+            "INSERT INTO early VALUES (?, ?, ?, ?, ?, ?)",
+            (trial_id, epoch, layer_index, layer, json.dumps([float(v) for v in values]), time_),
+        )
+
     def add_verdict(self, trial_id: int, epoch: int, indicator: str, rule: str,
                     values: Mapping[str, float], benign: bool, acted: bool,
                     time_: float) -> None:  # fmt: skip
@@ -307,6 +317,20 @@ class Store:
         ]  # fmt: skip
 
     # -- read-only queries for replay and reports
+    def early_events(self, trial_id: int) -> list[tuple[int, int, str, list[float], float]]:
+        """The probe's provisional records from inside epoch 1 (one per trial at most):
+        (epoch, layer index, layer, values in ``EarlyEvidence.to_values`` order, time). A
+        store written before they existed has none."""
+        try:
+            rows = self._db.execute(
+                "SELECT epoch, layer_index, layer, evidence, time FROM early WHERE trial_id=? "
+                "ORDER BY rowid",
+                (trial_id,),
+            ).fetchall()
+        except sqlite3.OperationalError:  # an older store opened read-only: no such table
+            return []
+        return [(e, i, n, [float(v) for v in json.loads(ev)], t) for e, i, n, ev, t in rows]
+
     def nonfinite_events(self, trial_id: int) -> list[tuple[int, int, str, float, float, float]]:
         """Like :meth:`nonfinite`, with the run-clock time last: (epoch, batch, layer, nan, inf,
         time)."""

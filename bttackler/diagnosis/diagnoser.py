@@ -6,8 +6,9 @@ thread so a slow or failing one delays or breaks no other. An exception inside a
 counted and logged in :attr:`Diagnoser.errors`; diagnosis goes on.
 
 The diagnoser receives histories (:meth:`Diagnoser.epoch_reported`,
-:meth:`Diagnoser.nonfinite_seen`) and trial ends (:meth:`Diagnoser.trial_ended`); the run time
-translates its monitor's events into these calls. The guard (:mod:`bttackler.diagnosis.guard`)
+:meth:`Diagnoser.nonfinite_seen`, :meth:`Diagnoser.early_seen`) and trial ends
+(:meth:`Diagnoser.trial_ended`); the run time translates its monitor's events into these
+calls. The guard (:mod:`bttackler.diagnosis.guard`)
 spares a trial among the best at its epoch count from the rules marked ``guarded``.
 """
 
@@ -109,6 +110,11 @@ class Diagnoser:
 
     def nonfinite_seen(self, history: TrialHistory) -> None:
         """A NaN/Inf was seen mid-epoch: judge the history with it."""
+        self._fan_out(history)
+
+    def early_seen(self, history: TrialHistory) -> None:
+        """The probe's provisional record from inside epoch 1 arrived: judge the history with
+        it (the LAR1 and PLC1 rules read it)."""
         self._fan_out(history)
 
     def trial_ended(self, trial_id: int, completed: bool) -> None:

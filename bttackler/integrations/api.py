@@ -18,7 +18,13 @@ from pathlib import Path
 from typing import Any
 
 from bttackler.core.config import deep_merge, load_config
-from bttackler.core.history import EpochRecord, NonFiniteEvent, TrialHistory, metric_values
+from bttackler.core.history import (
+    EarlyEvidence,
+    EpochRecord,
+    NonFiniteEvent,
+    TrialHistory,
+    metric_values,
+)
 from bttackler.core.verdict import Verdict
 from bttackler.diagnosis import Guard, Rule, build_from_config
 
@@ -82,6 +88,7 @@ class Watcher:
         self._rows: list[tuple[str, int, str, Sequence[float]]] = []
         self._epochs: list[EpochRecord] = []
         self._nonfinite: list[NonFiniteEvent] = []
+        self._early: EarlyEvidence | None = None
         self._probe: Any = Probe(model, self._emit, seed=seed)
 
     def _emit(self, kind: str, index: int, name: str, values: Sequence[float]) -> None:
@@ -90,6 +97,8 @@ class Watcher:
             if kind == "nonfinite":  # mid-epoch: numbered by the epochs recorded so far
                 event = NonFiniteEvent(len(self._epochs), int(row[2]), name, row[0], row[1])
                 self._nonfinite.append(event)
+            elif kind == "early":  # inside epoch 1 (LAR1, PLC1)
+                self._early = EarlyEvidence.from_values(len(self._epochs), index, name, row)
             elif kind != "layer":
                 self._rows.append((kind, index, name, row))
 
@@ -124,6 +133,7 @@ class Watcher:
                 epochs=tuple(self._epochs),
                 nonfinite=tuple(self._nonfinite),
                 chance_loss=self.chance_loss,
+                early=self._early,
             )
 
     @property

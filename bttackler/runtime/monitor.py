@@ -17,7 +17,13 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from bttackler.core.history import STAT_NAMES, EpochRecord, NonFiniteEvent, TrialHistory
+from bttackler.core.history import (
+    STAT_NAMES,
+    EarlyEvidence,
+    EpochRecord,
+    NonFiniteEvent,
+    TrialHistory,
+)
 from bttackler.core.ring import Kind, Record, decode_all
 from bttackler.diagnosis.diagnoser import Diagnoser
 
@@ -53,6 +59,17 @@ class NonFiniteSeen:
 
 
 @dataclass(frozen=True)
+class EarlySeen:
+    """The probe's provisional record from inside epoch 1 (``Kind.EARLY``)."""
+
+    trial_id: int
+    slot: int
+    event: EarlyEvidence
+    time: float
+    history: TrialHistory
+
+
+@dataclass(frozen=True)
 class TrialExited:
     trial_id: int
     slot: int
@@ -64,7 +81,7 @@ class TrialExited:
     note: str | None = None  # "unread:a,b": search-space parameters the task never read
 
 
-Event = TrialStarted | EpochReported | NonFiniteSeen | TrialExited
+Event = TrialStarted | EpochReported | NonFiniteSeen | EarlySeen | TrialExited
 
 
 def feed_diagnoser(diagnoser: Diagnoser) -> Callable[[Event], None]:
@@ -75,6 +92,8 @@ def feed_diagnoser(diagnoser: Diagnoser) -> Callable[[Event], None]:
             diagnoser.epoch_reported(event.history)
         elif isinstance(event, NonFiniteSeen):
             diagnoser.nonfinite_seen(event.history)
+        elif isinstance(event, EarlySeen):
+            diagnoser.early_seen(event.history)
         elif isinstance(event, TrialExited):
             diagnoser.trial_ended(event.trial_id, event.exit_code == 0 and not event.kill_requested)
 
@@ -91,6 +110,7 @@ class _TrialState:
     metrics: dict[str, float] = field(default_factory=dict)
     pending_stats: list[tuple[str, int, str, tuple[float, ...]]] = field(default_factory=list)
     nonfinite: list[NonFiniteEvent] = field(default_factory=list)
+    early: EarlyEvidence | None = None
     error_parts: list[str] = field(default_factory=list)
     error_expected: int = 0
     note_parts: list[str] = field(default_factory=list)
@@ -104,6 +124,7 @@ class _TrialState:
             epochs=tuple(self.epochs),
             nonfinite=tuple(self.nonfinite),
             chance_loss=self.chance_loss,
+            early=self.early,
         )
 
 
@@ -152,6 +173,12 @@ class Assembler:
             )
             state.nonfinite.append(event)
             return NonFiniteSeen(record.trial_id, self.slot, event, when, state.history())
+        elif kind == Kind.EARLY:
+            early = EarlyEvidence.from_values(
+                len(state.epochs), record.layer, record.name, record.values
+            )
+            state.early = early
+            return EarlySeen(record.trial_id, self.slot, early, when, state.history())
         elif kind == Kind.STARTED:
             return TrialStarted(record.trial_id, self.slot, int(record.values[0]), when)
         elif kind == Kind.ERROR:

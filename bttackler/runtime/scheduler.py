@@ -29,6 +29,7 @@ from bttackler.runtime.backends.local import LocalBackend
 from bttackler.runtime.ledger import Ledger
 from bttackler.runtime.monitor import (
     Assembler,
+    EarlySeen,
     EpochReported,
     Event,
     Monitor,
@@ -355,6 +356,10 @@ class Scheduler:
             self.store.add_nonfinite(
                 live.trial_id, e.epoch, e.batch, e.layer, e.nan_count, e.inf_count, event.time
             )
+        elif isinstance(event, EarlySeen):
+            early = event.event
+            self.store.add_early(live.trial_id, early.epoch, early.dead_index, early.dead_layer,
+                                 early.to_values(), event.time)  # fmt: skip
         elif isinstance(event, TrialExited):
             self._on_exit(live, event)
         elif isinstance(event, TrialStarted):

@@ -86,6 +86,7 @@ from torch.optim.optimizer import register_optimizer_step_pre_hook
 from torch.utils.hooks import RemovableHandle
 
 from bttackler.core.history import STAT_NAMES
+from bttackler.trialside.early import DEFAULT_AT_BATCH, EarlyWindow
 from bttackler.trialside.probe_budget import CheckBudget, SamplingBudget
 from bttackler.trialside.probe_layers import (
     WEIGHTED_TYPES,
@@ -116,7 +117,7 @@ class Probe:
     Args:
         model: the module to watch; hooks are installed now and removed by :meth:`close`.
         emit: ``emit(kind, layer_index, layer_name, values)``; kinds ``"layer"``,
-            ``"weight"``, ``"grad"``, ``"activation"`` and ``"nonfinite"``.
+            ``"weight"``, ``"grad"``, ``"activation"``, ``"nonfinite"`` and ``"early"``.
         check_every: on an accelerator, batches between two reads of the every-batch check
             (one host sync each); without a torch optimizer, between two checks.
         check_seconds: wall time since the last read (check) below which a batch due for
@@ -137,6 +138,9 @@ class Probe:
             may take after its first ``check_first`` batches (see
             :class:`~bttackler.trialside.probe_budget.CheckBudget`); ``None``: every batch.
         check_first: batches at the start of every epoch that are always checked.
+        early_batches: after this many training batches of the trial (or at the end of
+            epoch 1, if sooner) emit the one ``"early"`` record (see
+            :mod:`bttackler.trialside.early`); ``None``: never.
         seed: seed of the quantile sampling generator.
         clock: the overhead budget's clock, in seconds. Default: the training thread's CPU
             time (other processes sharing the machine do not inflate it), switching to wall
@@ -156,6 +160,7 @@ class Probe:
         overhead_budget: float | None = 0.01,
         check_budget: float | None = 0.002,
         check_first: int = 4,
+        early_batches: int | None = DEFAULT_AT_BATCH,
         seed: int = 0,
         clock: Callable[[], float] | None = None,
     ) -> None:
@@ -178,6 +183,7 @@ class Probe:
         self._check_budget = CheckBudget(check_budget, check_first)
         self._means = SampleMeans(_MAXIMA, _MINIMA, _NONFINITE_COLUMNS)
         self._seed = seed
+        self._early = EarlyWindow(early_batches) if early_batches else None  # until emitted
         self._generators: dict[torch.device, torch.Generator] = {}
         self._ordered: list[Layer] = []  # weighted and activation layers, by index
         self._weighted: list[Layer] = []
@@ -259,6 +265,8 @@ class Probe:
         if module.training and torch.is_grad_enabled():  # a training batch
             batch = self._forwards
             self._forwards = batch + 1
+            if self._early is not None and batch >= self._early.at_batch:
+                self._emit_early(batch)
             if self._before is not None:  # the sampled batch's optimizer step is done
                 self._measure_update()
             sample_due = self._budget.due(batch)
@@ -294,6 +302,8 @@ class Probe:
             self._initialized = True
             for layer in self._ordered:
                 self._emit("layer", layer.index, layer.name, [float(layer.num_params)])
+        if self._armed and self._early is not None:
+            self._early.sampled(self._activations)
         if self._due is not None:
             # The end of the backward pass through this output is when every .grad is final:
             # one tensor hook per watched forward (sampled, or due for the check without an
@@ -574,6 +584,9 @@ class Probe:
         record, ``"grad"``/``"activation"`` only if sampled during the epoch.
         """
         flush_began = self._budget.now()
+        if self._early is not None and self._forwards:  # epoch 1 ended first
+            self._emit_early(self._forwards)
+        self._early = None  # only ever from inside the first epoch
         if self._before is not None:  # the last sampled batch was the epoch's last
             self._measure_update()
         if self._forwards:  # the last batch's gradients, in case no check covered them
@@ -634,6 +647,17 @@ class Probe:
         self._check_budget.start_epoch()
         self._checked = -1
         self._reported.clear()
+
+    def batch_loss(self, loss: float) -> None:
+        """A training batch's loss, kept for the ``"early"`` record (ignored after it)."""
+        if self._early is not None:
+            self._early.add_loss(loss)
+
+    def _emit_early(self, batches: int) -> None:
+        assert self._early is not None
+        values, index, name = self._early.evidence(batches)
+        self._early = None
+        self._emit("early", index, name, values)
 
     def close(self) -> None:
         """Remove every hook; the probe emits nothing afterwards. Idempotent."""

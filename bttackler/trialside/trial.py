@@ -18,6 +18,7 @@ _KIND_BY_PROBE = {
     "grad": Kind.GRAD,
     "activation": Kind.ACTIVATION,
     "nonfinite": Kind.NONFINITE,
+    "early": Kind.EARLY,
     "layer": Kind.LAYER,
 }
 
@@ -133,6 +134,15 @@ class Trial:
         for name, value in clean.items():
             self._writer.write(Kind.METRIC, self.trial_id, epoch=epoch, name=name, values=[value])
         self._writer.write(Kind.EPOCH, self.trial_id, epoch=epoch, values=[len(clean)])
+
+    def batch_loss(self, loss: float) -> None:
+        """Report one training batch's loss (the mean over its samples), after its step.
+
+        Optional: only the first batches of epoch 1 are kept, for the provisional record that
+        lets a loss flat at the chance level stop the trial inside epoch 1 (PLC1). Costs one
+        float append; nothing once that record is written."""
+        if self._probe is not None:
+            self._probe.batch_loss(loss)
 
     def _emit_probe(self, kind: str, index: int, name: str, values: Sequence[float]) -> None:
         self._writer.write(

@@ -12,10 +12,18 @@ from pathlib import Path
 import pytest
 
 from bttackler.analysis.metrics import load_run
-from bttackler.analysis.replay import load_events, replay, replay_config, trial_events
-from bttackler.core.history import STAT_NAMES
+from bttackler.analysis.replay import (
+    load_events,
+    replay,
+    replay_config,
+    simulate,
+    trial_events,
+)
+from bttackler.core.history import STAT_NAMES, EarlyEvidence
 from bttackler.core.objective import CountRule
 from bttackler.core.store import Store, TrialRow
+from bttackler.diagnosis import GuardSettings
+from bttackler.diagnosis.indicators import build_indicators
 
 ROOT = Path(__file__).resolve().parents[2]
 FAULT_TASK = str(ROOT / "tests" / "fixtures" / "fault_task.py")
@@ -119,3 +127,25 @@ def test_events_of_all_trials_are_merged_by_time(live_run):
     events = load_events(load_run(live_run))
     times = [e.time for e in events]
     assert times == sorted(times) and len({e.trial_id for e in events}) > 1
+
+
+def test_the_early_record_is_replayed_inside_epoch_1_and_judged_there():
+    trial = TrialRow(8, {}, "finished", None, 0.1, 0.1, 2, 0, 0.0, 9.0, None, None, None, None)
+    dead = EarlyEvidence(0, 12, 2, 1.0, "acts.3", 7, 12, 2.30, 2.30, 4)
+    events = trial_events(
+        trial, 20,
+        epochs=[(0, 2.0, {"train_loss": 2.3}), (1, 3.0, {"train_loss": 2.3})],
+        layer_stats=[],
+        nonfinite=[(0, 5, "fc1", 1.0, 0.0, 1.5)],
+        chance_loss=2.302585,
+        early=[(0, 7, "acts.3", dead.to_values(), 1.0)],
+    )  # fmt: skip
+    assert [(e.time, e.is_epoch) for e in events] == [(1.0, False), (1.5, False), (2.0, True),
+                                                       (3.0, True)]  # fmt: skip
+    assert events[0].history.early == dead and events[0].history.current_epoch() == 1
+    claims = simulate(events, build_indicators({"enabled": ["LAR1", "PLC1"]}), GuardSettings(),
+                      {8: 9.0})  # fmt: skip
+    assert claims[8].indicator == "LAR1" and claims[8].epoch == 1
+    assert claims[8].epoch_count == 0 and claims[8].saved == 8.0
+    late = simulate(events[2:], build_indicators({"enabled": ["LAR1"]}), GuardSettings(), {})
+    assert late == {}  # the record of epoch 1 is not judged again after it

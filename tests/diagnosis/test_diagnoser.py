@@ -97,7 +97,7 @@ def test_bttackler_plus_msr_arm_runs_the_indicators_and_msr_together() -> None:
     from bttackler.diagnosis import make_diagnoser_factory
     from bttackler.runtime.arms import arm_config
 
-    for arm, expected in (("bttackler+msr", ["SAC", "MSR"]), ("lce", ["SAC", "LCE"])):
+    for arm, expected in (("bttackler+msr", ["LAR1", "MSR"]), ("lce", ["LAR1", "LCE"])):
         config = arm_config(load_config(cwd=Path("/nonexistent")), arm, "min")
         settings = run_settings(config)
         factory = make_diagnoser_factory(config, settings, objective="mse", mode="min")
@@ -107,5 +107,5 @@ def test_bttackler_plus_msr_arm_runs_the_indicators_and_msr_together() -> None:
             names = [rule.short_name for rule in diagnoser.rules]
         finally:
             diagnoser.close()
-        assert names[-2:] == expected and len(names) == 11  # the ten indicators and the rule
+        assert names[-2:] == expected and len(names) == 12  # the 11 indicators and the rule
         assert settings.diagnosis is (arm == "bttackler+msr")  # indicators act or only record

@@ -1,5 +1,6 @@
 """The seven quality indicators of BTTackler (KDD'24, section 3.2), three pace indicators that
-judge from the first epoch (TWU, VGM, SAC: see ``_pace``), and their registry.
+judge from the first epoch (TWU, VGM, SAC: see ``_pace``), two that judge inside it (LAR1,
+PLC1: see ``_early``), and their registry.
 
 Each indicator is a class with ``short_name``, ``stage`` and a frozen settings dataclass; its
 ``check(history)`` is a pure function of a :class:`~bttackler.core.history.TrialHistory` returning a
@@ -18,6 +19,14 @@ from bttackler.diagnosis.indicators._activations import (
 )
 from bttackler.diagnosis.indicators._base import Indicator, Stage, adaptive_window, in_stage
 from bttackler.diagnosis.indicators._custom import CustomIndicator, load_custom_function
+from bttackler.diagnosis.indicators._early import (
+    EarlyDeadLayer,
+    EarlyDeadLayerSettings,
+    EarlyFlatLoss,
+    EarlyFlatLossSettings,
+    flat_loss_gain,
+    pending_early,
+)
 from bttackler.diagnosis.indicators._gradients import (
     AbnormalGradientValues,
     AbnormalGradientValuesSettings,
@@ -51,6 +60,7 @@ from bttackler.diagnosis.indicators._pace import (
 )
 from bttackler.diagnosis.indicators._registry import (
     DEFAULT_EARLY_FRACTION,
+    DEFAULT_ENABLED,
     INDICATORS,
     build_indicators,
     build_settings,
@@ -66,16 +76,21 @@ NMG = NoMoreGain
 TWU = TinyWeightUpdates
 VGM = VanishingGradientMagnitude
 SAC = StuckAtChance
+LAR1 = EarlyDeadLayer
+PLC1 = EarlyFlatLoss
 
 __all__ = [
     "AGV",
     "DEFAULT_EARLY_FRACTION",
+    "DEFAULT_ENABLED",
     "EAG",
     "ERG",
     "INDICATORS",
     "LAR",
+    "LAR1",
     "NMG",
     "PLC",
+    "PLC1",
     "SAC",
     "TWU",
     "VGM",
@@ -83,6 +98,10 @@ __all__ = [
     "AbnormalGradientValues",
     "AbnormalGradientValuesSettings",
     "CustomIndicator",
+    "EarlyDeadLayer",
+    "EarlyDeadLayerSettings",
+    "EarlyFlatLoss",
+    "EarlyFlatLossSettings",
     "ExponentiallyAmplifiedGradients",
     "ExponentiallyAmplifiedGradientsSettings",
     "ExponentiallyReducedGradients",
@@ -109,12 +128,14 @@ __all__ = [
     "build_settings",
     "compounded_gradient_ratio",
     "dead_layers",
+    "flat_loss_gain",
     "in_stage",
     "inactivity",
     "load_custom_function",
     "loss_trend",
     "median_over_layers",
     "median_gradient_ratio",
+    "pending_early",
     "relative_loss_change",
     "window_gain",
 ]

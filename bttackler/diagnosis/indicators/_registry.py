@@ -11,6 +11,7 @@ from bttackler.core.errors import BttacklerError
 from bttackler.diagnosis.indicators._activations import LowActivationRatio
 from bttackler.diagnosis.indicators._base import Indicator
 from bttackler.diagnosis.indicators._custom import CustomIndicator, load_custom_function
+from bttackler.diagnosis.indicators._early import EarlyDeadLayer, EarlyFlatLoss
 from bttackler.diagnosis.indicators._gradients import (
     AbnormalGradientValues,
     ExponentiallyAmplifiedGradients,
@@ -41,9 +42,14 @@ INDICATORS: dict[str, type[Indicator[Any]]] = {
         TinyWeightUpdates,
         VanishingGradientMagnitude,
         StuckAtChance,
+        EarlyDeadLayer,
+        EarlyFlatLoss,
     )
 }
 
+# Without ``enabled``: every built-in but PLC1 (in replay it stopped good trials whose loss
+# sat at chance for their first batches; see EarlyFlatLossSettings), as in bttackler.toml.
+DEFAULT_ENABLED: tuple[str, ...] = tuple(name for name in INDICATORS if name != "PLC1")
 DEFAULT_EARLY_FRACTION = 0.5
 _TOP_KEYS = ("enabled", "early_fraction", "custom")
 
@@ -60,7 +66,7 @@ def build_indicators(
 ) -> list[Indicator[Any]]:
     """The indicators the parsed ``[indicators]`` table asks for, in ``enabled`` order.
 
-    Recognised keys: ``enabled`` (list of short names; default all seven built-ins),
+    Recognised keys: ``enabled`` (list of short names; default :data:`DEFAULT_ENABLED`),
     ``early_fraction`` (default 0.5), one sub-table per built-in indicator holding its
     settings (validated even when the indicator is not enabled, so a typo never passes
     silently), and ``custom``: ``NAME = "module:function"`` or ``"path/file.py:function"``.
@@ -111,7 +117,7 @@ def build_indicators(
             raise BttacklerError(f"{where}: {exc}") from exc
         custom[name] = CustomIndicator(name, function, stage=stage, early_fraction=float(early))
 
-    enabled = config.get("enabled", list(INDICATORS))
+    enabled = config.get("enabled", list(DEFAULT_ENABLED))
     if isinstance(enabled, str) or not isinstance(enabled, list | tuple):
         raise BttacklerError(f"indicators.enabled must be a list of names, got {enabled!r}")
     result: list[Indicator[Any]] = []

@@ -39,9 +39,9 @@ def test_defaults_give_the_paper_s_seven_then_the_pace_indicators() -> None:
     built = build_indicators({})
     assert [i.short_name for i in built] == [
         *("AGV", "EAG", "ERG", "PLC", "LAR", "ULC", "NMG"),
-        *("TWU", "VGM", "SAC"),
+        *("TWU", "VGM", "SAC", "LAR1"),
     ]
-    assert set(INDICATORS) == {i.short_name for i in built}
+    assert set(INDICATORS) - {i.short_name for i in built} == {"PLC1"}  # off by default
 
 
 def test_table_sets_enabled_settings_and_early_fraction() -> None:
