@@ -255,9 +255,16 @@ class Monitor(threading.Thread):
         self.on_event = on_event
         self.records_read = 0
         self.max_lag = 0.0  # seconds between a record's write and its read
+        self.lag_total = 0.0  # summed over every record read, for the mean
         self.errors: list[str] = []
         self._stop_event = threading.Event()
         self._lock = threading.Lock()
+
+    def lag_summary(self) -> dict[str, float]:
+        """Write-to-read lag of the records read so far: mean and max seconds, and count."""
+        count = self.records_read
+        return {"mean": self.lag_total / count if count else 0.0, "max": self.max_lag,
+                "records": count}  # fmt: skip
 
     @property
     def lost(self) -> int:
@@ -285,6 +292,7 @@ class Monitor(threading.Thread):
                     continue
                 lags = time.time() - rows["time"]
                 self.max_lag = max(self.max_lag, float(lags.max()))
+                self.lag_total += float(lags.sum())
                 if self.lags is not None:
                     self.lags.extend(lags.tolist())
                 count += len(rows)

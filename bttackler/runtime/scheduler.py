@@ -253,7 +253,9 @@ class Scheduler:
         for trial_id in list(self.live):
             self._end(trial_id, TrialState.STOPPED, self._stop_reason, self.now())
         self._ended_at = self.now()
-        self.store.set_meta(elapsed=self.now(), lost_records=monitor.lost)
+        self.store.set_meta(
+            elapsed=self.now(), lost_records=monitor.lost, record_lag=monitor.lag_summary()
+        )
         if self.failure is None and self.counts.failed and not self._succeeded():
             self.failure = self._first_failures.summary("every trial failed")
         if self._interrupted:
