@@ -100,6 +100,7 @@ from bttackler.trialside.probe_layers import (
     host_rows,
     weighted_layer,
 )
+from bttackler.trialside.segment_stats import abs_maxima
 from bttackler.trialside.tensor_stats import cpu_stats_rows, flat_array, stats_matrix
 
 Emit = Callable[[str, int, str, Sequence[float]], None]
@@ -468,16 +469,19 @@ class Probe:
         if not self._params:  # no weighted layer: nothing to check
             return None
         grads = [p.grad for p in self._params]
-        try:
+        if all(g is None for g in grads):  # no gradient yet
+            return None
+        # on the host, one kernel call; else (or for other dtypes) torch's fused reduction
+        listed = host_abs_maxima(grads) if self._on_host() else None
+        if listed is None:
+            if any(g is None for g in grads):  # a frozen or unused weight
+                zero = self._params[0].detach().new_zeros(())  # 0 changes no maximum
+                grads = [zero if g is None else g for g in grads]
             maxima = gradient_abs_maxima(grads)  # type: ignore[arg-type]
-        except (TypeError, AttributeError):  # a None among them: a frozen or unused weight
-            if all(g is None for g in grads):
-                return None
-            zero = self._params[0].detach().new_zeros(())  # 0 changes no maximum
-            maxima = gradient_abs_maxima([zero if g is None else g for g in grads])
-        if maxima.device.type == "cpu" and not self._device_path:
+            if maxima.device.type == "cpu" and not self._device_path:
+                listed = maxima.tolist()
+        if listed is not None:
             # on the host, Python floats beat numpy's per-call costs on a few values
-            listed = maxima.tolist()
             high = self._grad_max
             if not isinstance(high, list):
                 high = [-math.inf] * len(listed)
@@ -644,6 +648,35 @@ class Probe:
             self._end_handle = None
         self._handles.clear()
         self._act_modules.clear()
+
+
+def host_abs_maxima(grads: list[Tensor | None]) -> list[float] | None:
+    """:func:`gradient_abs_maxima` of CPU gradients, by one compiled kernel call over their
+    memory (0 for a None), as floats: the same values, without a torch call per gradient
+    (two each, plus an absolute copy of every one, made the check ~20 us on the default
+    task's 7 weights, ~5% of its 4 ms steps had it run on every batch). None when one is not
+    a dense float32/float64 CPU tensor: the caller takes the torch path."""
+    addresses, sizes, wide = [], [], []
+    for g in grads:
+        if g is None:
+            addresses.append(0)
+            sizes.append(0)
+            wide.append(False)
+            continue
+        dtype = g.dtype
+        if not (dtype is torch.float32 or dtype is torch.float64) or not g.is_cpu:
+            return None
+        if not g.is_contiguous():  # sparse, strided views, other memory formats
+            return None
+        addresses.append(g.data_ptr())
+        sizes.append(g.numel())
+        wide.append(dtype is torch.float64)
+    maxima = abs_maxima(
+        np.array(addresses, dtype=np.int64),
+        np.array(sizes, dtype=np.int64),
+        np.array(wide, dtype=np.int8),
+    )
+    return maxima.tolist()  # type: ignore[no-any-return]
 
 
 def gradient_abs_maxima(grads: list[Tensor]) -> Tensor:
