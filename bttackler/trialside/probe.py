@@ -100,8 +100,14 @@ from bttackler.trialside.probe_layers import (
     host_rows,
     weighted_layer,
 )
-from bttackler.trialside.segment_stats import abs_maxima
-from bttackler.trialside.tensor_stats import cpu_stats_rows, flat_array, stats_matrix
+from bttackler.trialside.segment_stats import (
+    abs_maxima,
+    gather_blocks,
+    gather_float32,
+    segment_stats,
+    update_norms,
+)
+from bttackler.trialside.tensor_stats import _layout, cpu_stats_rows, flat_array, stats_matrix
 
 Emit = Callable[[str, int, str, Sequence[float]], None]
 _NONFINITE_COLUMNS = [STAT_NAMES.index("nan_count"), STAT_NAMES.index("inf_count")]
@@ -109,6 +115,7 @@ _NONFINITE_COLUMNS = [STAT_NAMES.index("nan_count"), STAT_NAMES.index("inf_count
 _MAXIMA = [STAT_NAMES.index("max"), STAT_NAMES.index("abs_max")]
 _MINIMA = [STAT_NAMES.index("min")]
 _ABS_MAX = STAT_NAMES.index("abs_max")
+_NO_DRAWS = np.zeros(0)  # no tensor is sampled for its quantiles
 
 
 class Probe:
@@ -198,7 +205,10 @@ class Probe:
         self._end_handle: RemovableHandle | None = None  # the one-shot forward hook
         # the weights of the last sampled batch before its optimizer step (layers, weights,
         # copies), until the next training batch (or flush) measures the step's size
-        self._before: tuple[list[Layer], list[Tensor], list[Tensor]] | None = None
+        # (on the host: their sizes and one float64 array of their values)
+        self._before: (
+            tuple[list[Layer], list[Tensor], list[Tensor] | tuple[np.ndarray, np.ndarray]] | None
+        ) = None
         self._ratios = SampleMeans()  # the update ratios of the epoch, one column
         self._in_backward = False
         self._reported: set[int] = set()
@@ -384,27 +394,56 @@ class Probe:
         on accelerators). Returns whether there was anything to measure (no gradient yet:
         nothing)."""
         entries: list[Entry] = []
-        flats, finite = [], []
+        grouped: list[list[Tensor]] = []  # the tensors of each entry
+        finite = []
         for layer in self._weighted:
             layer_grads = [p.grad for p in layer.weights if p.grad is not None]
             if layer_grads:
                 entries.append((layer, "grad"))
-                flats.append(flat_cat(layer_grads))
+                grouped.append(layer_grads)
                 finite.append(layer.index not in bad)
         if not entries:
             return False
         for layer in self._weighted:
             if layer.weights:
                 entries.append((layer, "weight"))
-                flats.append(flat_cat(layer.weights))
+                grouped.append(layer.weights)
                 finite.append(not bad)  # NaN weights: NaN gradients
-        self._means.add(entries, self._stats_matrix(flats, finite))
+        rows: Tensor | np.ndarray | None = self._host_stats(grouped) if self._on_host() else None
+        if rows is None:
+            rows = self._stats_matrix([flat_cat(tensors) for tensors in grouped], finite)
+        self._means.add(entries, rows)
         return True
+
+    def _host_stats(self, grouped: list[list[Tensor]]) -> np.ndarray | None:
+        """:meth:`_stats_matrix` of dense float32 CPU tensors, one each (the usual case),
+        with their elements gathered by one kernel call (not a numpy view and a torch call
+        or three each, then a concatenation): the same array, so the same statistics.
+        None otherwise."""
+        if any(len(tensors) != 1 for tensors in grouped):
+            return None
+        blocks = host_blocks([tensors[0] for tensors in grouped])
+        if blocks is None or blocks[2].any():  # float64 among them: the general path
+            return None
+        bounds, sampled = _layout(tuple(blocks[1].tolist()), self._sample_size)
+        draws = _NO_DRAWS
+        if sampled:
+            gen = self._generator(torch.device("cpu"))
+            draws = torch.rand(self._sample_size, dtype=torch.float64, generator=gen).numpy()
+        return segment_stats(gather_float32(*blocks[:2]), bounds, draws, self._sample_size)
 
     def _keep_weights(self) -> None:
         """Copy the weights before the optimizer steps (float32 at least: float16 norms
-        overflow), on their device, for :meth:`_measure_update`."""
+        overflow), on their device, for :meth:`_measure_update`. On the host, one kernel
+        call copies them all into one float64 array (torch's copies and norms, a dozen
+        calls, cost as much as the rest of a sample)."""
         layers = [layer for layer in self._weighted if layer.weights]
+        if self._on_host():
+            params = [w for layer in layers for w in layer.weights]
+            blocks = host_blocks(params)
+            if blocks is not None:
+                self._before = (layers, params, (blocks[1], gather_blocks(*blocks)))
+                return
         weights = [w.detach() for layer in layers for w in layer.weights]
         copies = [w.to(torch.float64 if w.dtype == torch.float64 else torch.float32, copy=True)
                   for w in weights]  # fmt: skip
@@ -413,23 +452,36 @@ class Probe:
     def _measure_update(self) -> None:
         """The weight-update ratio ||W_after - W_before|| / ||W_before|| of each layer (all
         its weight matrices as one vector) over the step since :meth:`_keep_weights`; with
-        torch ops on the weights' device, kept there until flush."""
+        torch ops on the weights' device, kept there until flush (on the host: one kernel
+        call, squares summed in float64)."""
         assert self._before is not None
         began = self._budget.now()
         layers, weights, copies = self._before
         self._before = None
+        entries: list[Entry] = [(layer, "weight") for layer in layers]
+        if isinstance(copies, tuple):  # kept on the host
+            sizes, kept = copies
+            blocks = host_blocks(weights)
+            # the same blocks, unless a weight was replaced (.data =) since: not measured
+            if blocks is not None and np.array_equal(blocks[1], sizes):
+                owner = [i for i, layer in enumerate(layers) for _ in layer.weights]
+                owners = np.array(owner, dtype=np.int64)
+                before, change = update_norms(*blocks, kept, owners, len(layers))
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    self._ratios.add(entries, (change / before)[:, None])
+            self._budget.spent(began)
+            return
         with torch.no_grad():
-            before = torch.stack(torch._foreach_norm(copies)).double()
+            before_t = torch.stack(torch._foreach_norm(copies)).double()
             torch._foreach_sub_(copies, weights)
-            change = torch.stack(torch._foreach_norm(copies)).double()
+            change_t = torch.stack(torch._foreach_norm(copies)).double()
             if len(copies) > len(layers):  # a layer of several matrices: sum the squares
                 owner = [i for i, layer in enumerate(layers) for _ in layer.weights]
-                slots = torch.tensor(owner, device=before.device)
-                zeros = torch.zeros(len(layers), dtype=torch.float64, device=before.device)
-                before = zeros.index_add(0, slots, before.square()).sqrt()
-                change = zeros.index_add(0, slots, change.square()).sqrt()
-            ratio = (change / before)[:, None]
-        entries: list[Entry] = [(layer, "weight") for layer in layers]
+                slots = torch.tensor(owner, device=before_t.device)
+                zeros = torch.zeros(len(layers), dtype=torch.float64, device=before_t.device)
+                before_t = zeros.index_add(0, slots, before_t.square()).sqrt()
+                change_t = zeros.index_add(0, slots, change_t.square()).sqrt()
+            ratio = (change_t / before_t)[:, None]
         self._ratios.add(entries, ratio.numpy() if ratio.device.type == "cpu" else ratio)
         self._budget.spent(began)
 
@@ -650,33 +702,44 @@ class Probe:
         self._act_modules.clear()
 
 
-def host_abs_maxima(grads: list[Tensor | None]) -> list[float] | None:
+Blocks = tuple[np.ndarray, np.ndarray, np.ndarray]  # addresses, sizes, float64 or not
+
+
+def host_blocks(tensors: Sequence[Tensor | None]) -> Blocks | None:
+    """Where the elements of each tensor are (an empty block for a None), for the compiled
+    kernels of :mod:`bttackler.trialside.segment_stats` that read them in one call; None
+    when one is not a dense float32/float64 CPU tensor (the caller takes a torch path).
+    The tensors must outlive the kernel call."""
+    addresses, sizes, wide = [], [], []
+    for t in tensors:
+        if t is None:
+            addresses.append(0)
+            sizes.append(0)
+            wide.append(False)
+            continue
+        dtype = t.dtype
+        if not (dtype is torch.float32 or dtype is torch.float64) or not t.is_cpu:
+            return None
+        if not t.is_contiguous():  # sparse, strided views, other memory formats
+            return None
+        addresses.append(t.data_ptr())
+        sizes.append(t.numel())
+        wide.append(dtype is torch.float64)
+    return (
+        np.array(addresses, dtype=np.int64),
+        np.array(sizes, dtype=np.int64),
+        np.array(wide, dtype=np.int8),
+    )
+
+
+def host_abs_maxima(grads: Sequence[Tensor | None]) -> list[float] | None:
     """:func:`gradient_abs_maxima` of CPU gradients, by one compiled kernel call over their
     memory (0 for a None), as floats: the same values, without a torch call per gradient
     (two each, plus an absolute copy of every one, made the check ~20 us on the default
     task's 7 weights, ~5% of its 4 ms steps had it run on every batch). None when one is not
     a dense float32/float64 CPU tensor: the caller takes the torch path."""
-    addresses, sizes, wide = [], [], []
-    for g in grads:
-        if g is None:
-            addresses.append(0)
-            sizes.append(0)
-            wide.append(False)
-            continue
-        dtype = g.dtype
-        if not (dtype is torch.float32 or dtype is torch.float64) or not g.is_cpu:
-            return None
-        if not g.is_contiguous():  # sparse, strided views, other memory formats
-            return None
-        addresses.append(g.data_ptr())
-        sizes.append(g.numel())
-        wide.append(dtype is torch.float64)
-    maxima = abs_maxima(
-        np.array(addresses, dtype=np.int64),
-        np.array(sizes, dtype=np.int64),
-        np.array(wide, dtype=np.int8),
-    )
-    return maxima.tolist()  # type: ignore[no-any-return]
+    blocks = host_blocks(grads)
+    return None if blocks is None else abs_maxima(*blocks).tolist()  # type: ignore[no-any-return]
 
 
 def gradient_abs_maxima(grads: list[Tensor]) -> Tensor:

@@ -10,6 +10,7 @@ from the sample positions it is given, with no temporaries beyond the sample.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numba
 import numpy as np
@@ -220,14 +221,51 @@ def count_inactive(
     return count
 
 
-@intrinsic
-def _as_pointer(typingctx, address):  # type: ignore[no-untyped-def]
-    """An integer address as a ``void*`` (for :func:`numba.carray`)."""
+@numba.njit(cache=True, nogil=True)
+def start_means(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The first sample of :class:`~bttackler.trialside.probe_layers.SampleMeans` on the
+    host: (values with NaN as 0, 1 where not NaN, and two copies for the extremes), in one
+    call instead of five numpy ones."""
+    total = np.empty_like(rows)
+    count = np.empty_like(rows)
+    for i in range(rows.shape[0]):
+        for j in range(rows.shape[1]):
+            v = rows[i, j]
+            known = v == v
+            total[i, j] = v if known else 0.0
+            count[i, j] = 1.0 if known else 0.0
+    return total, count, rows.copy(), rows.copy()
 
+
+@numba.njit(cache=True, nogil=True)
+def add_means(
+    rows: np.ndarray, total: np.ndarray, count: np.ndarray, high: np.ndarray, low: np.ndarray
+) -> None:
+    """Another sample into :func:`start_means`' arrays, in place: the non-NaN values summed
+    and counted, the extremes as ``np.fmax``/``np.fmin`` (a NaN loses to a number)."""
+    for i in range(rows.shape[0]):
+        for j in range(rows.shape[1]):
+            v = rows[i, j]
+            known = v == v
+            total[i, j] += v if known else 0.0
+            count[i, j] += 1.0 if known else 0.0
+            h = high[i, j]
+            if v > h or h != h:
+                high[i, j] = v
+            w = low[i, j]
+            if v < w or w != w:
+                low[i, j] = v
+
+
+def _pointer_typing(typingctx, address):  # type: ignore[no-untyped-def]
     def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
         return builder.inttoptr(args[0], cgutils.voidptr_t)
 
     return types.voidptr(address), codegen
+
+
+# an integer address as a ``void*`` (for :func:`numba.carray`), in compiled code
+_as_pointer: Any = intrinsic(_pointer_typing)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -259,6 +297,74 @@ def abs_maxima(addresses: np.ndarray, sizes: np.ndarray, wide: np.ndarray) -> np
 
 
 @numba.njit(cache=True, nogil=True)
+def gather_blocks(addresses: np.ndarray, sizes: np.ndarray, wide: np.ndarray) -> np.ndarray:
+    """The dense float32/float64 blocks of :func:`abs_maxima`'s arguments, laid end to end
+    in one new float64 array (an exact copy)."""
+    out = np.empty(sizes.sum())
+    start = 0
+    for k in range(addresses.size):
+        n = sizes[k]
+        if wide[k]:
+            out[start : start + n] = numba.carray(_as_pointer(addresses[k]), n, np.float64)
+        else:
+            out[start : start + n] = numba.carray(_as_pointer(addresses[k]), n, np.float32)
+        start += n
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def gather_float32(addresses: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    """Dense float32 blocks (``sizes[i]`` elements at ``addresses[i]``) end to end in one
+    new float32 array: what ``np.concatenate`` of their flat views gives, in one call."""
+    out = np.empty(sizes.sum(), dtype=np.float32)
+    start = 0
+    for k in range(addresses.size):
+        n = sizes[k]
+        out[start : start + n] = numba.carray(_as_pointer(addresses[k]), n, np.float32)
+        start += n
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _squares(now: np.ndarray, before: np.ndarray, start: int) -> tuple[float, float]:
+    kept = 0.0
+    moved = 0.0
+    for i in range(now.size):
+        old = before[start + i]
+        change = np.float64(now[i]) - old
+        kept += old * old
+        moved += change * change
+    return kept, moved
+
+
+@numba.njit(cache=True, nogil=True)
+def update_norms(
+    addresses: np.ndarray,
+    sizes: np.ndarray,
+    wide: np.ndarray,
+    before: np.ndarray,
+    owner: np.ndarray,
+    groups: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """||before|| and ||now - before|| of each group of blocks (block ``k`` belongs to group
+    ``owner[k]``), with ``before`` from :func:`gather_blocks` of the same blocks and the
+    blocks now at ``addresses``; squares summed in float64."""
+    kept = np.zeros(groups)
+    moved = np.zeros(groups)
+    start = 0
+    for k in range(addresses.size):
+        n = sizes[k]
+        if wide[k]:
+            a, b = _squares(numba.carray(_as_pointer(addresses[k]), n, np.float64), before, start)
+        else:
+            a, b = _squares(numba.carray(_as_pointer(addresses[k]), n, np.float32), before, start)
+        kept[owner[k]] += a
+        moved[owner[k]] += b
+        start += n
+    return np.sqrt(kept), np.sqrt(moved)
+
+
+@numba.njit(cache=True, nogil=True)
 def _float32(bits: np.uint32) -> float:
     return np.float64(np.array([bits]).view(np.float32)[0])
 
@@ -274,4 +380,13 @@ def warm_up() -> None:
     flat = np.zeros(2, dtype=np.float32)
     segment_stats(flat, np.array([0, 2], dtype=np.int64), np.zeros(0), 1024)
     count_inactive(flat, 0.0, math.nan, False, np.zeros(0))
-    abs_maxima(np.array([flat.ctypes.data]), np.array([2]), np.zeros(1, dtype=np.int8))
+    blocks = (
+        np.array([flat.ctypes.data]),
+        np.array([2], dtype=np.int64),
+        np.zeros(1, dtype=np.int8),
+    )
+    abs_maxima(*blocks)
+    gather_float32(*blocks[:2])
+    update_norms(*blocks, gather_blocks(*blocks), np.zeros(1, dtype=np.int64), 1)
+    parts = start_means(np.zeros((1, 1)))
+    add_means(np.zeros((1, 1)), *parts)
