@@ -105,7 +105,7 @@ from bttackler.trialside.segment_stats import (
     gather_blocks,
     gather_float32,
     segment_stats,
-    update_norms,
+    update_ratios,
 )
 from bttackler.trialside.tensor_stats import _layout, cpu_stats_rows, flat_array, stats_matrix
 
@@ -205,7 +205,7 @@ class Probe:
         self._end_handle: RemovableHandle | None = None  # the one-shot forward hook
         # the weights of the last sampled batch before its optimizer step (layers, weights,
         # copies), until the next training batch (or flush) measures the step's size
-        # (on the host: their sizes and one float64 array of their values)
+        # (on the host: each one's layer and one float64 array of their values)
         self._before: (
             tuple[list[Layer], list[Tensor], list[Tensor] | tuple[np.ndarray, np.ndarray]] | None
         ) = None
@@ -442,7 +442,9 @@ class Probe:
             params = [w for layer in layers for w in layer.weights]
             blocks = host_blocks(params)
             if blocks is not None:
-                self._before = (layers, params, (blocks[1], gather_blocks(*blocks)))
+                owner = [i for i, layer in enumerate(layers) for _ in layer.weights]
+                owners = np.array(owner, dtype=np.int64)
+                self._before = (layers, params, (owners, gather_blocks(*blocks)))
                 return
         weights = [w.detach() for layer in layers for w in layer.weights]
         copies = [w.to(torch.float64 if w.dtype == torch.float64 else torch.float32, copy=True)
@@ -460,15 +462,12 @@ class Probe:
         self._before = None
         entries: list[Entry] = [(layer, "weight") for layer in layers]
         if isinstance(copies, tuple):  # kept on the host
-            sizes, kept = copies
+            owners, kept = copies
             blocks = host_blocks(weights)
-            # the same blocks, unless a weight was replaced (.data =) since: not measured
-            if blocks is not None and np.array_equal(blocks[1], sizes):
-                owner = [i for i, layer in enumerate(layers) for _ in layer.weights]
-                owners = np.array(owner, dtype=np.int64)
-                before, change = update_norms(*blocks, kept, owners, len(layers))
-                with np.errstate(invalid="ignore", divide="ignore"):
-                    self._ratios.add(entries, (change / before)[:, None])
+            if blocks is not None:  # else a weight was replaced (.data =): not measured
+                column = update_ratios(*blocks, kept, owners, len(layers))
+                if len(column):
+                    self._ratios.add(entries, column)
             self._budget.spent(began)
             return
         with torch.no_grad():

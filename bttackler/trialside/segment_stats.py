@@ -74,33 +74,67 @@ _FAST = {"reassoc", "contract", "nsz"}
 
 
 @numba.njit(cache=True, nogil=True, fastmath=_FAST)
-def _sums_fast(flat: np.ndarray, a: int, b: int) -> tuple[float, float, float, float, int]:
+def _sums_fast(segment: np.ndarray) -> tuple[float, float, float, float, int]:
     total = 0.0
     abs_total = 0.0
-    lo = np.inf
-    hi = -np.inf
-    zeros = 0
-    for i in range(a, b):
-        v = np.float64(flat[i])
+    for i in range(segment.size):  # not range(a, b): an index that may be < 0 (as far as
+        v = np.float64(segment[i])  # the compiler knows) wraps around and stops vectorising
         total += v
         abs_total += abs(v)
-        lo = min(lo, v)
-        hi = max(hi, v)
-        zeros += v == 0.0
+    if segment.itemsize == 4:
+        lo32, hi32, zeros = _keyed_extremes(segment.view(np.int32), np.int32(0x7FFFFFFF), 31)
+        lo, hi = _unkey32(lo32), _unkey32(hi32)
+    else:
+        lo64, hi64, zeros = _keyed_extremes(
+            segment.view(np.int64), np.int64(0x7FFFFFFFFFFFFFFF), 63
+        )
+        lo, hi = _unkey64(lo64), _unkey64(hi64)
     return total, abs_total, lo, hi, zeros
+
+
+@numba.njit(cache=True, nogil=True)
+def _keyed_extremes(bits: np.ndarray, mask: Any, shift: int) -> tuple[Any, Any, int]:
+    """The smallest and largest float (by their keys: the bits of a negative one with its
+    magnitude bits flipped, as a signed integer, order as the floats do) and the count of
+    zeros, of a non-empty segment seen as integers: integer comparisons, which the
+    compiler vectorises (float ones it would not). NaNs give nonsense: the caller's sums
+    show them, and it counts again."""
+    first = bits[0] ^ ((bits[0] >> shift) & mask)
+    lo = first
+    hi = first
+    zeros = 0
+    for i in range(bits.size):
+        b = bits[i]
+        key = b ^ ((b >> shift) & mask)
+        lo = key if key < lo else lo
+        hi = key if key > hi else hi
+        zeros += (b & mask) == 0
+    return lo, hi, zeros
+
+
+@numba.njit(cache=True, nogil=True)
+def _unkey32(key: np.int32) -> float:
+    bits = key ^ ((key >> 31) & np.int32(0x7FFFFFFF))
+    return np.float64(np.array([bits], dtype=np.int32).view(np.float32)[0])
+
+
+@numba.njit(cache=True, nogil=True)
+def _unkey64(key: np.int64) -> float:
+    bits = key ^ ((key >> 63) & np.int64(0x7FFFFFFFFFFFFFFF))
+    return np.array([bits], dtype=np.int64).view(np.float64)[0]
 
 
 @numba.njit(cache=True, nogil=True, fastmath=_FAST)
 def _central_moments(
-    flat: np.ndarray, a: int, b: int, mean: float, skip_nonfinite: bool
+    segment: np.ndarray, mean: float, skip_nonfinite: bool
 ) -> tuple[float, float, float]:
     """Sums of the 2nd, 3rd and 4th powers of ``x - mean`` (over the finite values when
     ``skip_nonfinite``; the compiler takes that test out of the loop)."""
     m2 = 0.0
     m3 = 0.0
     m4 = 0.0
-    for i in range(a, b):
-        v = np.float64(flat[i])
+    for i in range(segment.size):
+        v = np.float64(segment[i])
         if skip_nonfinite and not (v == v and v != np.inf and v != -np.inf):
             continue
         d = v - mean
@@ -165,15 +199,15 @@ def segment_stats(
         a, b = bounds[row], bounds[row + 1]
         if b == a:  # an empty tensor: NaN everywhere, as tensor_stats
             continue
-        total, abs_total, lo, hi, zeros = _sums_fast(flat, a, b)
+        total, abs_total, lo, hi, zeros = _sums_fast(flat[a:b])
         if math.isfinite(total) and math.isfinite(abs_total):  # no NaN/Inf: the fast path
             count, nans, infs = b - a, 0, 0
             mean = total / count
-            m2, m3, m4 = _central_moments(flat, a, b, mean, False)
+            m2, m3, m4 = _central_moments(flat[a:b], mean, False)
         else:
             count, nans, infs, zeros, total, abs_total, lo, hi = _sums_careful(flat, a, b)
             mean = total / count if count else np.nan
-            m2, m3, m4 = _central_moments(flat, a, b, mean, True)
+            m2, m3, m4 = _central_moments(flat[a:b], mean, True)
         out[row, 9] = zeros / (b - a)
         out[row, 10] = nans
         out[row, 11] = infs
@@ -257,6 +291,28 @@ def add_means(
                 low[i, j] = v
 
 
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def combine_means(
+    total: np.ndarray, count: np.ndarray, high: np.ndarray, low: np.ndarray, kinds: np.ndarray
+) -> np.ndarray:
+    """The epoch's values of :func:`start_means`' arrays, as a new matrix: per column,
+    ``kinds`` 0 the mean (NaN when nothing was counted), 1 the maximum, 2 the minimum,
+    3 the sum (NaN when nothing was counted)."""
+    out = np.empty_like(total)
+    for i in range(total.shape[0]):
+        for j in range(total.shape[1]):
+            kind = kinds[j]
+            if kind == 1:
+                out[i, j] = high[i, j]
+            elif kind == 2:
+                out[i, j] = low[i, j]
+            elif kind == 3:
+                out[i, j] = total[i, j] if count[i, j] > 0 else np.nan
+            else:
+                out[i, j] = total[i, j] / count[i, j]
+    return out
+
+
 def _pointer_typing(typingctx, address):  # type: ignore[no-untyped-def]
     def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
         return builder.inttoptr(args[0], cgutils.voidptr_t)
@@ -337,18 +393,21 @@ def _squares(now: np.ndarray, before: np.ndarray, start: int) -> tuple[float, fl
     return kept, moved
 
 
-@numba.njit(cache=True, nogil=True)
-def update_norms(
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def update_ratios(
     addresses: np.ndarray,
     sizes: np.ndarray,
     wide: np.ndarray,
     before: np.ndarray,
     owner: np.ndarray,
     groups: int,
-) -> tuple[np.ndarray, np.ndarray]:
-    """||before|| and ||now - before|| of each group of blocks (block ``k`` belongs to group
-    ``owner[k]``), with ``before`` from :func:`gather_blocks` of the same blocks and the
-    blocks now at ``addresses``; squares summed in float64."""
+) -> np.ndarray:
+    """||now - before|| / ||before|| of each group of blocks (block ``k`` belongs to group
+    ``owner[k]``), as a column, with ``before`` from :func:`gather_blocks` of the same blocks
+    and the blocks now at ``addresses``; squares summed in float64. No rows if the blocks
+    do not add up to ``before``'s size (a weight was replaced since)."""
+    if sizes.sum() != before.size:
+        return np.empty((0, 1))
     kept = np.zeros(groups)
     moved = np.zeros(groups)
     start = 0
@@ -361,7 +420,10 @@ def update_norms(
         kept[owner[k]] += a
         moved[owner[k]] += b
         start += n
-    return np.sqrt(kept), np.sqrt(moved)
+    out = np.empty((groups, 1))
+    for g in range(groups):
+        out[g, 0] = np.sqrt(moved[g]) / np.sqrt(kept[g])
+    return out
 
 
 @numba.njit(cache=True, nogil=True)
@@ -387,6 +449,7 @@ def warm_up() -> None:
     )
     abs_maxima(*blocks)
     gather_float32(*blocks[:2])
-    update_norms(*blocks, gather_blocks(*blocks), np.zeros(1, dtype=np.int64), 1)
+    update_ratios(*blocks, gather_blocks(*blocks), np.zeros(1, dtype=np.int64), 1)
     parts = start_means(np.zeros((1, 1)))
     add_means(np.zeros((1, 1)), *parts)
+    combine_means(*parts, np.zeros(1, dtype=np.int64))
