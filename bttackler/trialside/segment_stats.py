@@ -22,27 +22,32 @@ from numba.extending import intrinsic
 def _select(x: np.ndarray, lo: int, hi: int, k: int) -> float:
     """Reorder ``x[lo:hi + 1]`` so that ``x[k]`` holds the value it would have were that
     range sorted, no greater value before it and no smaller after it; return ``x[k]``
-    (Hoare's selection; ``x`` finite). Linear time on average, no allocation: a few
-    times faster than ``np.partition`` on the probe's quantile samples."""
+    (quickselect, ``x`` finite). Linear time on average, no allocation. Each round splits
+    the range in three (below, equal to, above a median-of-three pivot) by two passes that
+    swap every element and advance a boundary by the comparison's result: no branch on
+    the data, whose mispredictions made a Hoare partition ~5x slower on fresh samples than
+    on the same one (a benchmark's)."""
     while lo < hi:
         mid = (lo + hi) // 2
         a, b, c = x[lo], x[mid], x[hi]
         pivot = max(min(a, b), min(max(a, b), c))  # median of three
-        i, j = lo, hi
-        while i <= j:
-            while x[i] < pivot:
-                i += 1
-            while x[j] > pivot:
-                j -= 1
-            if i <= j:
-                x[i], x[j] = x[j], x[i]
-                i += 1
-                j -= 1
-        if k <= j:
-            hi = j
-        elif k >= i:
-            lo = i
-        else:  # x[j + 1:i] all equal the pivot
+        below = lo  # x[lo:below] < pivot
+        for i in range(lo, hi + 1):
+            v = x[i]
+            x[i] = x[below]
+            x[below] = v
+            below += v < pivot
+        above = below  # x[below:above] == pivot (one at least: the pivot is in the range)
+        for i in range(below, hi + 1):
+            v = x[i]
+            x[i] = x[above]
+            x[above] = v
+            above += v <= pivot
+        if k < below:
+            hi = below - 1
+        elif k >= above:
+            lo = above
+        else:
             break
     return x[k]
 
