@@ -578,6 +578,46 @@ class Probe:
             self._emit("nonfinite", layer.index, layer.name, [float(nans), float(infs), batch])
         return bad
 
+    def _host_rows(
+        self, means: tuple[list[Entry], Tensor | np.ndarray] | None
+    ) -> tuple[list[Entry], list[list[float]]] | None:
+        """The epoch's rows on the host (statistics computed there, activations counted
+        there), as flush builds them: with the every-batch maxima folded into ``abs_max``,
+        the update ratio appended and the activation ratios after them, by Python floats
+        (a dozen numpy calls cost ~10 us each just after the validation pass). None when
+        something lives on a device."""
+        if means is not None and not isinstance(means[1], np.ndarray):
+            return None
+        active = [layer for layer in self._activations if layer.inactive is not None]
+        if any(isinstance(layer.inactive, Tensor) for layer in active):
+            return None
+        if means is not None and isinstance(self._grad_max, Tensor):
+            return None
+        rows: list[Entry] = []
+        values: list[list[float]] = []
+        if means is not None:
+            entries, matrix = means
+            ratio_means = self._ratios.means()
+            ratio_of: dict[int, float] = {}
+            if ratio_means is not None:
+                listed = np.asarray(ratio_means[1]).tolist()
+                ratio_of = {id(layer): r[0] for (layer, _), r in zip(ratio_means[0], listed)}
+            high = self._grad_max
+            for (layer, kind), row in zip(entries, matrix.tolist()):  # type: ignore[union-attr]
+                params = self._layer_params.get(id(layer))
+                if kind == "grad" and params and isinstance(high, list):
+                    found = max(high[i] for i in params)
+                    if found > -math.inf and not found <= row[_ABS_MAX]:  # np.fmax
+                        row[_ABS_MAX] = found
+                row.append(ratio_of.get(id(layer), math.nan) if kind == "weight" else math.nan)
+                values.append(row)
+            rows += entries
+        for layer in active:
+            rows.append((layer, "activation"))
+            count = float(layer.inactive)  # type: ignore[arg-type]
+            values.append([count / layer.total if layer.total else math.nan])
+        return rows, values
+
     def _fold_gradient_maxima(self, entries: list[Entry], matrix: Tensor | np.ndarray) -> None:
         """Raise each gradient row's ``abs_max`` to its layer's max |g| over every batch of
         the epoch (the every-batch check's), not only the sampled ones."""
@@ -651,7 +691,10 @@ class Probe:
         rows: list[Entry] = []
         parts: list[Tensor | np.ndarray] = []  # one value per row, in order
         means = self._means.means()
-        if means is not None:
+        host = self._host_rows(means)
+        if host is not None:
+            rows, values = host
+        elif means is not None:
             entries, matrix = means
             self._fold_gradient_maxima(entries, matrix)
             column = self._update_ratio_column(entries, matrix)
@@ -662,7 +705,7 @@ class Probe:
             rows += entries
             parts.append(matrix)
         active = [layer for layer in self._activations if layer.inactive is not None]
-        if active:
+        if active and host is None:
             rows += [(layer, "activation") for layer in active]
             counts = [layer.inactive for layer in active]
             totals = [float(layer.total) for layer in active]
@@ -671,7 +714,8 @@ class Probe:
                 parts.append(inactive / torch.tensor(totals, device=inactive.device))
             else:  # counted on the host
                 parts.append(np.divide(counts, totals))  # type: ignore[arg-type]
-        values = host_rows(parts)  # the one host sync of the epoch's statistics
+        if host is None:
+            values = host_rows(parts)  # the one host sync of the epoch's statistics
         out = [(layer.index, kind, layer.name, vals) for (layer, kind), vals in zip(rows, values)]
         for index, kind, name, vals in sorted(out, key=lambda row: row[0]):
             self._emit(kind, index, name, vals)
