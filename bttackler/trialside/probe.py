@@ -344,7 +344,7 @@ class Probe:
 
     def _on_backward_end(self, batch: int, sampled: bool) -> None:
         self._in_backward = False
-        on_cpu = bool(self._params) and self._params[0].device.type == "cpu"
+        on_cpu = bool(self._params) and self._params[0].is_cpu
         if not on_cpu:
             self._budget.use_wall_clock()  # the thread's CPU time misses a device's work
         began = self._budget.now() if sampled else 0.0
@@ -382,7 +382,7 @@ class Probe:
 
     def _on_host(self) -> bool:
         """Whether the weights live on the CPU (where reading the check needs no sync)."""
-        return bool(self._params) and self._params[0].device.type == "cpu" and not self._device_path
+        return bool(self._params) and self._params[0].is_cpu and not self._device_path
 
     def _check_seconds_passed(self) -> bool:
         return time.perf_counter() - self._last_check >= self._check_seconds
