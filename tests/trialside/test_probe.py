@@ -621,3 +621,61 @@ def test_a_model_without_weighted_layers_steps_without_checks() -> None:
         opt.step()
     probe.flush(0)
     assert rec.of("nonfinite") == [] and rec.of("grad") == []
+
+
+def test_host_check_gives_the_torch_checks_maxima() -> None:
+    """The CPU's kernel check reads the gradients' memory: the same values as the torch
+    reduction, 0 for a missing gradient; other dtypes and layouts go to torch."""
+    from bttackler.trialside.probe import gradient_abs_maxima, host_abs_maxima
+
+    grads = [
+        torch.randn(3, 4) * 1e20,
+        torch.randn(5, dtype=torch.float64),
+        torch.tensor([1.0, float("nan"), float("inf")]),
+        torch.tensor([-float("inf"), 2.0]),
+        torch.zeros(0),
+    ]
+    want = gradient_abs_maxima(grads[:4]).tolist() + [0.0]
+    got = host_abs_maxima(grads)
+    assert got is not None
+    assert [str(v) for v in got] == [str(v) for v in want]
+    assert host_abs_maxima([None, grads[0]]) == [0.0, grads[0].abs().max().item()]
+    assert host_abs_maxima([torch.randn(4, 4).t()]) is None  # not contiguous
+    assert host_abs_maxima([torch.randn(4, dtype=torch.float16)]) is None
+
+
+@pytest.mark.parametrize("in_place", [False, True])
+def test_host_checks_run_together_and_report_the_batch_of_a_nan(in_place: bool) -> None:
+    """On the CPU the every-batch checks of a few batches run in one kernel call, on each
+    batch's own gradients (kept since): the maxima and a NaN's batch are those of a check
+    at every step. An optimizer zeroing its gradients in place (the same tensors every
+    batch) is checked at each step instead."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
+    rec = Recorder()
+    probe = Probe(model, rec, check_budget=None, overhead_budget=None, stats_every=100)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    true_max = [-math.inf, -math.inf]
+    for batch in range(10):
+        opt.zero_grad(set_to_none=not in_place)
+        model(torch.randn(8, 3) * (batch + 1)).pow(2).mean().backward()
+        grads = [model[0].weight.grad, model[2].weight.grad]
+        assert grads[0] is not None and grads[1] is not None
+        if batch == 6:
+            grads[1][0, 0] = float("nan")
+        else:
+            true_max = [max(m, float(g.abs().max())) for m, g in zip(true_max, grads)]
+        opt.step()
+        if batch == 6:
+            with torch.no_grad():
+                model[2].weight.nan_to_num_(0.0)  # the next batches are finite again
+        if in_place and batch >= 6:  # checked at its step: reported at once
+            assert [r[3] for r in rec.of("nonfinite")] == [[1.0, 0.0, 6.0]]
+    probe.flush(0)
+    assert [r[3] for r in rec.of("nonfinite")] == [[1.0, 0.0, 6.0]]
+    assert probe._stash_size == (1 if in_place else 4)
+    for index, want in zip((0, 2), true_max):
+        got = rec.value("grad", str(index))[STAT_NAMES.index("abs_max")]
+        assert got >= want
+        if index == 0:  # no NaN in this layer: the exact maximum over all batches
+            assert got == pytest.approx(want, rel=1e-6)
