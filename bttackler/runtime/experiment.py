@@ -64,6 +64,8 @@ def prepare_new(config: dict[str, Any]) -> PreparedRun:
     build_from_config(config)  # validates [indicators] and the guard
     if settings.etr is not None:
         build_etr_rule(config, settings.etr, objective=task.objective, mode=task.mode)
+    if settings.backend == "ray":
+        _check_ray(settings)
     name = settings.name or default_run_name(settings.task, settings.method)
     run_dir = settings.results_dir / name
     if run_dir.exists():
@@ -90,6 +92,16 @@ def prepare_resume(run_dir: Path) -> PreparedRun:
     space = _load_space(settings, task)
     _prepare_task(module, task, settings)
     return PreparedRun(run_dir, config, settings, task, space, resumed=True)
+
+
+def _check_ray(settings: RunSettings) -> None:
+    """Ray installed and its cluster reachable, before the run's directory exists."""
+    from bttackler.runtime.backends.ray_cluster import check_reachable, import_ray
+
+    import_ray()
+    address = settings.ray_address or os.environ.get("RAY_ADDRESS")
+    if address:
+        check_reachable(address)
 
 
 def _prepare_task(module: Any, task: TaskSpec, settings: RunSettings) -> None:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import socket
 import tempfile
 import threading
 import time
@@ -354,6 +355,9 @@ class RayBackend:
         self.ray = import_ray()
         self._connected_here = not self.ray.is_initialized()
         if self._connected_here:
+            address = address or os.environ.get("RAY_ADDRESS") or None
+            if address:
+                check_reachable(address)  # Ray itself would retry a wrong address for minutes
             self.ray.init(**_init_arguments(address))
         self.ring_capacity = ring_capacity
         self.start_timeout = start_timeout
@@ -428,6 +432,22 @@ def slot_shape(workers: int, cpus: int, gpus: int, cpus_per_trial: int) -> tuple
     return "cpu", cpus_per_trial
 
 
+def check_reachable(address: str, timeout: float = 5.0) -> None:
+    """Fail with one line if ``HOST:PORT`` does not accept connections ("auto" and other
+    forms are left to Ray)."""
+    host, sep, port = address.rpartition(":")
+    if not sep or not host or not port.isdigit() or "/" in host:
+        return
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise BttacklerError(
+            f"cannot reach the Ray cluster at {address} ({reason}); is `ray start --head` "
+            "running there, and is the port the one it printed?"
+        ) from exc
+
+
 def _init_arguments(address: str | None) -> dict[str, Any]:
     """``ray.init`` arguments: connect to ``address`` (or RAY_ADDRESS), else start a
     single-node Ray here; quiet (trial output goes to the run's trial logs)."""
@@ -438,6 +458,6 @@ def _init_arguments(address: str | None) -> dict[str, Any]:
     }
     if address:
         arguments["address"] = address
-    elif not os.environ.get("RAY_ADDRESS"):
+    else:
         arguments["include_dashboard"] = False
     return arguments

@@ -3,11 +3,19 @@ the configuration that asks for Ray."""
 
 from __future__ import annotations
 
+import socket
+import subprocess
+import sys
+
 import pytest
 
 from bttackler.core.config import run_settings
 from bttackler.core.errors import BttacklerError
-from bttackler.runtime.backends.ray_cluster import _task_on_this_node, slot_shape
+from bttackler.runtime.backends.ray_cluster import (
+    _task_on_this_node,
+    check_reachable,
+    slot_shape,
+)
 
 
 def test_cpu_slots_take_cpus_per_trial_threads():
@@ -53,3 +61,29 @@ def test_backend_settings_are_validated():
         run_settings({"run": {"backend": "slurm"}})
     with pytest.raises(BttacklerError, match="ray_address .* is for backend ray"):
         run_settings({"run": {"ray_address": "10.0.0.5:6379"}})
+
+
+def test_an_unreachable_cluster_address_is_one_line_not_minutes_of_retries():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed once the block ends: nothing listens there
+    with pytest.raises(BttacklerError, match=f"cannot reach the Ray cluster at 127.0.0.1:{port}"):
+        check_reachable(f"127.0.0.1:{port}")
+    check_reachable("auto")  # left to Ray
+
+
+def test_the_cli_refuses_an_unreachable_cluster_before_writing_anything(tmp_path):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    out = subprocess.run(
+        [sys.executable, "-m", "bttackler.cli", "run", "--backend", "ray", "--ray-address",
+         f"127.0.0.1:{port}", "--budget", "5s", "--results-dir", str(tmp_path / "r")],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert out.returncode == 2
+    assert out.stderr.strip().splitlines() == [
+        f"error: cannot reach the Ray cluster at 127.0.0.1:{port} (Connection refused); is "
+        "`ray start --head` running there, and is the port the one it printed?"
+    ]
+    assert not (tmp_path / "r").exists()
