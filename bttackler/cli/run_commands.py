@@ -26,7 +26,9 @@ from bttackler.core.verdict import plural
 @click.option("--budget", help="Wall-clock budget: 90s, 10m, 6h, 1h30m (a bare number is "
               "seconds).  [default: 10m]")  # fmt: skip
 @click.option("--max-trials", type=click.IntRange(min=1), help="Stop after N trials ended.")
-@click.option("--workers", type=click.IntRange(min=1), help="CPU worker slots.  [default: 1]")
+@click.option("--workers", type=click.IntRange(min=1), help="Trials at once: CPU worker "
+              "slots here (one per GPU when GPUs are visible), or Ray actors with --backend "
+              "ray.  [default: 1]")  # fmt: skip
 @click.option("--seed", type=click.IntRange(min=0), help="Seed of the method and trials.")
 @click.option("--name", help="Run name: results go to RESULTS_DIR/NAME.")
 @click.option("--results-dir", type=click.Path(file_okay=False),

@@ -240,6 +240,34 @@ def test_the_driver_killed_with_sigkill_leaves_no_trial_and_resumes(cluster, tmp
     assert not rows(run_dir, "SELECT id FROM trials WHERE state = 'running'")
 
 
+def test_ctrl_c_stops_every_remote_trial_and_leaves_no_process(cluster, tmp_path):
+    run_dir = tmp_path / "ctrl-c"
+    driver = subprocess.Popen(
+        ray_run(cluster, tmp_path, "ctrl-c", "--task", DIAGNOSIS_TASK, "--budget", "60s",
+                "--task-opt", "behaviour=healthy", "--task-opt", "epoch_seconds=0.3"),
+        cwd=ROOT, env=cluster.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        wait_until(
+            lambda: rows(run_dir, "SELECT COUNT(DISTINCT slot) FROM trials "
+                         "WHERE state = 'running'")[0][0] == 2,
+            60, "trials running on both slots",
+        )  # fmt: skip
+        driver.send_signal(signal.SIGINT)
+        stdout, stderr = driver.communicate(timeout=60)
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+    assert driver.returncode == 130, stdout + stderr
+    states = dict(rows(run_dir, "SELECT state, COUNT(*) FROM trials GROUP BY state"))
+    assert states.get("stopped") == 2 and "running" not in states, states
+    nodes = [cluster.head.pid, cluster.node2.pid]  # type: ignore[union-attr]
+    wait_until(
+        lambda: not [p for n in nodes for p, args in _descendants(n) if "spawn_main" in args],
+        15, "every worker and trial process gone",
+    )  # fmt: skip
+
+
 def test_a_node_lost_mid_run_interrupts_its_trial_and_the_run_goes_on(cluster, tmp_path):
     run_dir = tmp_path / "lost"
     driver = subprocess.Popen(
