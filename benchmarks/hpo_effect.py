@@ -182,6 +182,20 @@ def bad_trials(run_dir: Path) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------- reading a cell
+def good_killed(cell: dict[str, Any]) -> list[int]:
+    """Of the baseline's top-10 trials that replay would kill, those counted better than the
+    run's median: good trials lost. In a short run the top 10 is most of the run and holds
+    bad trials too (a run of 12 trials has 10 of them in its top 10), so a kill there is not
+    always a false alarm; this says which are."""
+    ids = cell["replay"].get("killed_top10", [])
+    median = cell["bad"].get("median")
+    if not ids or median is None:
+        return []
+    run = load_run(Path(cell["compare"]["runs"][0]["path"]))
+    values = {r.id: counted_value(r, CountRule.LAST) for r in run.trials}
+    return [i for i in ids if (v := values.get(i)) is not None and is_better(v, median, run.mode)]
+
+
 def arm_numbers(cell: dict[str, Any], arm: str) -> dict[str, Any]:
     """The arm's numbers in one cell, from the compare document (the project's metrics)."""
     t = cell["compare"]["tables"]
@@ -254,7 +268,9 @@ def print_table(cells: list[dict[str, Any]]) -> bool:
                     for k, ids in c["replay"].get("by_indicator", {}).items():
                         who[k] = who.get(k, 0) + len(ids)
                 named = f" {' '.join(f'{k}:{n}' for k, n in sorted(who.items()))}" if who else ""
-                extra = f" | {sum(killed)}{named} (target 0), {percent} ({bad}/{judged} trials bad)"
+                good = sum(len(good_killed(c)) for c in group)
+                extra = (f" | {sum(killed)}{named} (target 0; {good} above the median), "
+                         f"{percent} ({bad}/{judged} trials bad)")  # fmt: skip
                 if errors:
                     extra += f" replay error: {errors[0]}"
             trials = pm([n["trials"] for n in nums], "{:.1f}")
@@ -291,10 +307,11 @@ def print_summary(cells: list[dict[str, Any]], arms: list[str]) -> bool:
         print(f"  {arm:<14} Top10HR {_pct(hr)}  TSBA {_pct(tsba, '{:+.1f}')} "
               f"(reached in {reached}/{len(nums)})  Top10HR by method: {methods_text}")  # fmt: skip
     killed = sum(len(c["replay"].get("killed_top10", [])) for c in cells)
+    good = sum(len(good_killed(c)) for c in cells)
     shares = [c["bad"]["share"] for c in cells if c["bad"]["share"] is not None]
     print(f"  baseline       replay: {killed} top-10 trial(s) a problem indicator would have "
-          f"killed (target 0); bad trials took {_pct(mean(s * 100 for s in shares))} "
-          "of the trial time")  # fmt: skip
+          f"killed (target 0), {good} of them better than their run's median; bad trials "
+          f"took {_pct(mean(s * 100 for s in shares))} of the trial time")  # fmt: skip
     btt = per_arm.get("bttackler")
     if btt is None:
         print("targets: not judged (no bttackler arm)")
