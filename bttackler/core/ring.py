@@ -248,7 +248,7 @@ def sweep_stale_segments(shm_dir: str = "/dev/shm") -> list[str]:
         parts = entry.split("-")
         if len(parts) < 3 or parts[0] != SHM_PREFIX or not parts[1].isdigit():
             continue
-        if _pid_alive(int(parts[1])):
+        if pid_alive(int(parts[1])):
             continue
         try:
             os.unlink(os.path.join(shm_dir, entry))
@@ -258,7 +258,7 @@ def sweep_stale_segments(shm_dir: str = "/dev/shm") -> list[str]:
     return removed
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

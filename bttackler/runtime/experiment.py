@@ -91,17 +91,20 @@ def prepare_resume(run_dir: Path) -> PreparedRun:
     task = with_planned_epochs(task, module, settings.task_options)
     space = _load_space(settings, task)
     _prepare_task(module, task, settings)
+    if settings.backend == "ray":
+        _check_ray(settings)
     return PreparedRun(run_dir, config, settings, task, space, resumed=True)
 
 
 def _check_ray(settings: RunSettings) -> None:
-    """Ray installed and its cluster reachable, before the run's directory exists."""
-    from bttackler.runtime.backends.ray_cluster import check_reachable, import_ray
+    """Ray installed, its cluster joined and big enough for the slots, before the run's
+    directory exists (the connection is kept for the run)."""
+    from bttackler.runtime.backends.ray_cluster import cluster_shape, connect, slot_shape
 
-    import_ray()
-    address = settings.ray_address or os.environ.get("RAY_ADDRESS")
-    if address:
-        check_reachable(address)
+    ray = connect(settings.ray_address)
+    cpus, gpus, _ = cluster_shape(ray.nodes())
+    slot_shape(settings.workers, cpus, gpus if settings.gpus != "none" else 0,
+               settings.cpus_per_trial)  # fmt: skip
 
 
 def _prepare_task(module: Any, task: TaskSpec, settings: RunSettings) -> None:
@@ -121,10 +124,16 @@ def _common_spec(settings: RunSettings, task_path: Path) -> dict[str, Any]:
         "shm_name": "",
         "task_path": str(task_path),
         "parent_pid": os.getpid(),
-        "data_dir": settings.data_dir or os.environ.get("BTTACKLER_DATA"),
+        "data_dir": _absolute(settings.data_dir or os.environ.get("BTTACKLER_DATA")),
         "options": dict(settings.task_options),
         "trace": settings.trace,
     }
+
+
+def _absolute(path: str | None) -> str | None:
+    """A data folder as every slot must see it, wherever its process started (a Ray node's
+    worker starts in the folder of ``ray start``)."""
+    return str(Path(path).expanduser().absolute()) if path else None
 
 
 def make_backend(settings: RunSettings, task_path: Path) -> tuple[Backend, list[SlotSpec]]:
@@ -139,6 +148,8 @@ def make_backend(settings: RunSettings, task_path: Path) -> tuple[Backend, list[
         cpus_per_trial=settings.cpus_per_trial,
         ring_capacity=settings.ring_capacity,
         task_path=task_path,
+        use_gpus=settings.gpus != "none",
+        kill_grace=settings.kill_grace,
     )
     try:
         return backend, backend.slot_specs(settings.workers, _common_spec(settings, task_path))

@@ -313,7 +313,12 @@ class Monitor(threading.Thread):
 
     def run(self) -> None:
         while not self._stop_event.is_set():
-            if self.drain_once() == 0:
+            try:
+                read = self.drain_once()
+            except Exception as exc:  # one bad source must not blind the whole run
+                self.errors.append(f"{type(exc).__name__}: {exc}")
+                read = 0
+            if read == 0:
                 self._stop_event.wait(self.interval)
 
     def stop(self) -> None:

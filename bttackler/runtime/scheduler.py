@@ -52,6 +52,10 @@ _SIGNAL_HINTS = {
 }
 
 
+KILL_CONFIRM = 5.0  # seconds after SIGKILL by which a killed trial's end must have arrived
+SLOT_WAIT_WARNING = 60.0  # seconds a replaced slot may wait for its worker before a warning
+
+
 @dataclass(frozen=True, kw_only=True)
 class SchedulerSettings:
     budget_seconds: float
@@ -85,6 +89,7 @@ class LiveTrial:
     indicator: str | None = None  # the verdict that stopped it, if one did
     reported: set[str] = field(default_factory=set)  # every metric name it reported
     layer_stats: bool = False  # whether any epoch carried per-layer statistics
+    retry_of: int | None = None  # the interrupted trial this one runs again
 
 
 class Scheduler:
@@ -125,6 +130,7 @@ class Scheduler:
         self.warnings: list[str] = []  # said once per run: live view, log, summary, store
         self._unread = UnreadParams()
         self._warned_blind = False
+        self._warned_waiting = False
         self._t0 = time.monotonic()
         self._ended_at: float | None = None
         self.outcome = "completed"
@@ -288,7 +294,9 @@ class Scheduler:
                     self.view.event(self._stop_reason)
                     return
             trial_id = self.store.add_trial(params, slot.index, now, retry_of=retry_of)
-            self.live[trial_id] = LiveTrial(trial_id, dict(params), slot.index, now)
+            self.live[trial_id] = LiveTrial(
+                trial_id, dict(params), slot.index, now, retry_of=retry_of
+            )
             self.monitor.expect(
                 slot.index,
                 trial_id,
@@ -310,18 +318,23 @@ class Scheduler:
                 error = slot.poll_ready()  # a replacement worker saying hello
                 if error:
                     raise BttacklerError(f"worker slot {slot.index} could not restart: {error}")
+                self._warn_if_waiting(slot)
                 continue
             if not slot.alive():  # the worker itself died (not just a trial it ran)
+                self._handle_events(self.monitor, timeout=0)  # its last trial's end, if sent
                 if slot.trial_id is not None:
-                    state, reason = slot.death()
-                    live = self.live.get(slot.trial_id)
-                    if state is TrialState.INTERRUPTED and live is not None:
-                        self.retries.append((live.params, live.trial_id))  # run it again
-                    self._end(slot.trial_id, state, reason, now)
-                    slot.finish()
+                    self._end_with_slot(slot, *self._slot_death(slot), now)
                 self._replace_slot(slot)
                 continue
             if slot.trial_id is None:
+                continue
+            if (
+                slot.kill_requested_at is not None
+                and slot.kill_reason is not None
+                and now - slot.kill_requested_at > self.s.kill_grace + KILL_CONFIRM
+            ):  # killed, but its end never reported (a lost worker or node): record the kill
+                self._end_with_slot(slot, *slot.kill_reason, now)
+                self._replace_slot(slot)
                 continue
             if (
                 self.s.trial_timeout is not None
@@ -330,6 +343,32 @@ class Scheduler:
             ):
                 reason = f"timed out after {self.s.trial_timeout:g} s"
                 slot.kill(TrialState.FAILED, reason, now, self.s.kill_grace)
+
+    def _slot_death(self, slot: SlotHandle) -> tuple[TrialState, str]:
+        """How the trial of a dead slot ended: as it was being stopped, if it was; else as
+        the backend says (a lost Ray node: interrupted, and run again once)."""
+        if slot.kill_reason is not None:
+            return slot.kill_reason
+        state, reason = slot.death()
+        live = self.live.get(slot.trial_id) if slot.trial_id is not None else None
+        if state is TrialState.INTERRUPTED and live is not None:
+            if live.retry_of is not None:  # lost twice: not run a third time
+                return TrialState.FAILED, f"{reason}; it was a re-run already"
+            self.retries.append((live.params, live.trial_id))
+        return state, reason
+
+    def _end_with_slot(self, slot: SlotHandle, state: TrialState, reason: str, now: float) -> None:
+        if slot.trial_id is not None:
+            self._end(slot.trial_id, state, reason, now)
+        slot.finish()
+
+    def _warn_if_waiting(self, slot: SlotHandle) -> None:
+        """Once per run: a slot that has waited a minute for its worker (a Ray actor the
+        cluster has no room for) is said, not left silent."""
+        if self._warned_waiting or time.monotonic() - slot.created < SLOT_WAIT_WARNING:
+            return
+        self._warned_waiting = True
+        self._warn(f"slot {slot.index} {self.backend.waiting(slot) or 'is still starting'}")
 
     def _replace_slot(self, slot: SlotHandle) -> None:
         self._slots[self._slots.index(slot)] = self.backend.replace(slot)

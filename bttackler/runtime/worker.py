@@ -191,11 +191,15 @@ def _report_exit(buf: memoryview, trial_id: int, status: int, kill_requested: bo
 
 
 def _fork_trial(spec: SlotSpec, buf: memoryview, module: Any, order: TrialOrder) -> int:
+    worker = os.getpid()
     pid = os.fork()
     if pid:
         return pid
     code = 1
     try:
+        _die_with_parent(signal.SIGKILL)
+        if os.getppid() != worker:  # the worker died before the signal was set: no orphans
+            os._exit(1)
         code = _run_trial_child(spec, buf, module, order)
     finally:
         os._exit(code)
@@ -203,7 +207,6 @@ def _fork_trial(spec: SlotSpec, buf: memoryview, module: Any, order: TrialOrder)
 
 def _run_trial_child(spec: SlotSpec, buf: memoryview, module: Any, order: TrialOrder) -> int:
     """Runs in the forked child: the trial itself. Returns the exit code."""
-    _die_with_parent(signal.SIGKILL)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     writer = RingWriter(buf)
     log = open(order.log_path, "ab", buffering=0)  # noqa: SIM115  (lives until os._exit)

@@ -9,6 +9,7 @@ share (which trial, since when, why it is being killed); a backend adds how orde
 
 from __future__ import annotations
 
+import time
 from typing import Protocol
 
 from bttackler.core.store import TrialState
@@ -29,6 +30,7 @@ class SlotHandle:
         self.epoch: int | None = None
         self.ready = False
         self.node: str | None = None  # where the slot runs, when the backend knows it
+        self.created = time.monotonic()
 
     @property
     def busy(self) -> bool:

@@ -21,6 +21,7 @@ A node that is lost takes its slots' actors with it: their trials are recorded a
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import shutil
 import socket
@@ -34,7 +35,15 @@ from typing import Any
 import numpy as np
 
 from bttackler.core.errors import BttacklerError
-from bttackler.core.ring import RECORD_DTYPE, Kind, RingReader, create_ring, shm_name
+from bttackler.core.ring import (
+    RECORD_DTYPE,
+    Kind,
+    RingReader,
+    create_ring,
+    pid_alive,
+    shm_name,
+    sweep_stale_segments,
+)
 from bttackler.core.store import TrialState
 from bttackler.runtime.backends.base import SlotHandle
 from bttackler.runtime.backends.local import LocalSlot
@@ -71,7 +80,9 @@ class SlotHost:
         import ray
 
         self.node = ray.get_runtime_context().get_node_id()
-        self._scratch = Path(tempfile.mkdtemp(prefix=f"bttackler-slot{spec.index}-"))
+        sweep_stale_segments()  # rings and folders of actors killed before they could stop
+        sweep_stale_scratch()
+        self._scratch = Path(tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-"))
         task_path = _task_on_this_node(spec.task_path, task_source, self._scratch)
         self._shm = create_ring(shm_name(f"ray{os.getpid()}", spec.index), ring_capacity)
         self._reader = RingReader(self._shm.buf)  # type: ignore[arg-type]
@@ -81,7 +92,10 @@ class SlotHost:
         self._pipe_lock = threading.Lock()
         self._drain_lock = threading.Lock()
         self._logs: dict[int, list[Any]] = {}  # trial id -> [local path, bytes sent]
-        self._closed = threading.Event()
+        self._killed: set[int] = set()  # kills that may arrive before their run (threaded)
+        self._unacked = np.zeros(0, dtype=RECORD_DTYPE)  # sent, not yet confirmed received
+        self._closed = threading.Event()  # the ring is gone: drain returns at once
+        self._released = threading.Event()  # the owner thread (and so the worker) may end
         self._worker: LocalSlot | None = None
         started = threading.Event()
         # The worker dies with the thread that started it (its parent-death signal), so a
@@ -97,7 +111,7 @@ class SlotHost:
             self._worker = LocalSlot(self._spec)
         finally:
             started.set()
-        self._closed.wait()
+        self._released.wait()
 
     def hello(self, timeout: float) -> tuple[str, str, str]:
         """Wait for the worker to load torch and the task: ("ready"|"error", detail, node)."""
@@ -117,38 +131,48 @@ class SlotHost:
             time.sleep(0.01)
         return "error", f"the worker did not start within {timeout:g} s", self.node
 
-    def run(self, order: TrialOrder) -> None:
+    def run(self, order: TrialOrder, grace: float) -> None:
         path = self._scratch / f"{order.trial_id}.log"
         self._logs[order.trial_id] = [path, 0]
         with self._pipe_lock:
             assert self._worker is not None
             self._worker.finish()
             self._worker.start(replace(order, log_path=str(path)), 0.0)
+            if order.trial_id in self._killed:  # its kill overtook it (calls run concurrently)
+                self._worker.kill(TrialState.STOPPED, "asked by the driver", 0.0, grace)
 
     def kill(self, trial_id: int, grace: float) -> None:
         with self._pipe_lock:
+            self._killed.add(trial_id)
             worker = self._worker
             if worker is not None and worker.trial_id == trial_id:
                 worker.kill(TrialState.STOPPED, "asked by the driver", 0.0, grace)
 
-    def drain(self, wait: float) -> tuple[np.ndarray, int, dict[int, bytes], bool, float]:
-        """The records written since the last call (waiting up to ``wait`` seconds for the
-        first), the records lost meanwhile, new log output per trial, whether the worker is
-        alive, and this node's clock."""
+    def drain(
+        self, wait: float, received: int
+    ) -> tuple[np.ndarray, int, dict[int, bytes], bool, float]:
+        """The records the driver has not confirmed (``received``: the highest sequence
+        number it has) plus those written since, waiting up to ``wait`` seconds for new
+        ones; the records lost to overrun meanwhile, new log output per trial, whether the
+        worker is alive, and this node's clock. A batch whose reply never arrived is sent
+        again, so a lost reply loses nothing."""
         deadline = time.monotonic() + wait
-        while (
-            self._reader.pending() == 0
-            and time.monotonic() < deadline
-            and not self._closed.is_set()
-        ):
+        while time.monotonic() < deadline and not self._closed.is_set():
+            with self._drain_lock:
+                if self._closed.is_set() or self._reader.pending() > 0:
+                    break
             time.sleep(POLL)
         with self._drain_lock:
+            alive = self._worker is not None and self._worker.alive()
+            if self._closed.is_set():
+                return self._unacked[:0], 0, {}, alive, time.time()
             lost_before = self._reader.lost
-            rows = self._reader.read_array()
+            fresh = self._reader.read_array()
             lost = self._reader.lost - lost_before
-            logs = self._collect_logs(rows)
-        alive = self._worker is not None and self._worker.alive()
-        return rows, lost, logs, alive, time.time()
+            keep = self._unacked[self._unacked["seq"] > received]
+            self._unacked = np.concatenate([keep, fresh]) if len(keep) else fresh
+            logs = self._collect_logs(fresh)
+            return self._unacked, lost, logs, alive, time.time()
 
     def _collect_logs(self, rows: np.ndarray) -> dict[int, bytes]:
         ended = set(rows["trial_id"][rows["kind"] == Kind.EXIT].tolist()) if len(rows) else set()
@@ -170,16 +194,32 @@ class SlotHost:
 
     def stop(self) -> None:
         """End the worker (and any trial), free the ring and the scratch folder."""
-        self._closed.set()
         with self._pipe_lock:
             if self._worker is not None:
-                self._worker.shutdown(timeout=2.0)
+                self._worker.shutdown(timeout=2.0)  # its own "stop": the trial first
+        self._released.set()
         with self._drain_lock:
+            self._closed.set()
             with contextlib.suppress(Exception):
                 self._shm.close()
             with contextlib.suppress(FileNotFoundError):
                 self._shm.unlink()
         shutil.rmtree(self._scratch, ignore_errors=True)
+
+
+SCRATCH_PREFIX = "bttackler-ray-slot-"
+
+
+def sweep_stale_scratch() -> list[Path]:
+    """Remove the scratch folders of slot actors that no longer exist (killed with their
+    driver, or by Ray, before ``stop``): their pid is in the name."""
+    removed = []
+    for folder in Path(tempfile.gettempdir()).glob(f"{SCRATCH_PREFIX}*"):
+        pid = folder.name[len(SCRATCH_PREFIX) :].split("-")[0]
+        if pid.isdigit() and not pid_alive(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed
 
 
 def _task_on_this_node(path: str, source: str, scratch: Path) -> Path:
@@ -210,13 +250,18 @@ class RemoteRing:
         self._log_paths: dict[int, Path] = {}
         self.lost = 0
         self.dead: str | None = None  # why the actor is gone, once it is
-        self.worker_alive = True
+        self.worker_alive = self._alive_next = True
+        self._received = 0  # the highest sequence number received from the current actor
+        self._sent_at = 0.0
+        self._offset = math.inf
         self._empty = np.zeros(0, dtype=RECORD_DTYPE)
 
     def attach(self, host: Any) -> None:
         with self._lock:
-            self._host, self._pending = host, None
-            self._unavailable_since, self.dead, self.worker_alive = None, None, True
+            self._host, self._pending, self._received = host, None, 0
+            self._unavailable_since, self.dead = None, None
+            self.worker_alive = self._alive_next = True
+            self._offset = math.inf  # receive minus node clock, smallest seen (transit)
 
     def log_to(self, trial_id: int, path: Path) -> None:
         """Where the trial's log goes on this machine (created now, as a local trial's is)."""
@@ -226,36 +271,50 @@ class RemoteRing:
 
     def read_array(self, limit: int | None = None) -> np.ndarray:
         with self._lock:
+            # The worker's death is told one batch late: the events of the batch that came
+            # with it (its last trial's EXIT, say) are queued for the scheduler by then.
+            self.worker_alive = self._alive_next
             host = self._host
             if host is None or self.dead is not None:
                 return self._empty
+            now = time.monotonic()
             if self._pending is None:
-                self._pending = host.drain.remote(DRAIN_WAIT)
+                self._send(host, now)
                 return self._empty
             done, _ = self._ray.wait([self._pending], timeout=0)
             if not done:
+                if now - self._sent_at > UNAVAILABLE_GRACE + DRAIN_WAIT:
+                    self.dead = f"no answer for {UNAVAILABLE_GRACE:g} s"  # a hung call
                 return self._empty
+            exceptions = self._ray.exceptions
             try:
                 rows, lost, logs, alive, node_clock = self._ray.get(self._pending)
-            except self._ray.exceptions.ActorUnavailableError as exc:
-                self._pending = host.drain.remote(DRAIN_WAIT)  # perhaps a passing blip
-                now = time.monotonic()
+            except exceptions.ActorUnavailableError as exc:
                 self._unavailable_since = self._unavailable_since or now
                 if now - self._unavailable_since > UNAVAILABLE_GRACE:
                     self.dead = f"unreachable for {UNAVAILABLE_GRACE:g} s ({type(exc).__name__})"
+                else:
+                    self._send(host, now)  # perhaps a passing blip: the batch comes again
                 return self._empty
-            except self._ray.exceptions.RayActorError as exc:
+            except exceptions.RayError as exc:  # the actor died, or its drain failed
                 self.dead = type(exc).__name__
                 return self._empty
-            self._pending = host.drain.remote(DRAIN_WAIT)
             self._unavailable_since = None
-        self.lost += int(lost)
-        self.worker_alive = bool(alive)
-        self._write_logs(logs)
-        skew = time.time() - float(node_clock)
-        if len(rows) and abs(skew) > CLOCK_SKEW:
-            rows["time"] += skew
+            rows = rows[rows["seq"] > self._received]  # a batch sent again after a lost reply
+            if len(rows):
+                self._received = int(rows["seq"][-1])
+            self._send(host, now)
+            self._alive_next = bool(alive)
+            self.lost += int(lost)
+            self._write_logs(logs)
+            self._offset = min(self._offset, time.time() - float(node_clock))
+            if len(rows) and abs(self._offset) > CLOCK_SKEW:
+                rows["time"] += self._offset  # a node whose clock is off: its records' times
         return rows
+
+    def _send(self, host: Any, now: float) -> None:
+        self._pending = host.drain.remote(DRAIN_WAIT, self._received)
+        self._sent_at = now
 
     def _write_logs(self, logs: dict[int, bytes]) -> None:
         for trial_id, data in logs.items():
@@ -295,6 +354,8 @@ class RaySlot(SlotHandle):
         try:
             status, detail, node = self._ray.get(self._hello)
         except self._ray.exceptions.RayActorError as exc:
+            if getattr(exc, "actor_init_failed", False):  # e.g. bttackler missing on the node
+                return f"its Ray actor could not start: {_last_line(exc)}"
             # Placed on a node that died meanwhile (Ray may not know it yet): place it again.
             if time.monotonic() > self._deadline:
                 return f"its Ray actor kept dying while starting ({type(exc).__name__})"
@@ -310,7 +371,7 @@ class RaySlot(SlotHandle):
 
     def _send_run(self, order: TrialOrder) -> None:
         self.ring.log_to(order.trial_id, Path(order.log_path))
-        self.host.run.remote(order)
+        self.host.run.remote(order, self._backend.kill_grace)
 
     def _send_kill(self, trial_id: int, grace: float) -> None:
         self.host.kill.remote(trial_id, grace)
@@ -350,21 +411,18 @@ class RayBackend:
         cpus_per_trial: int,
         ring_capacity: int,
         task_path: Path,
+        use_gpus: bool = True,
+        kill_grace: float = 0.5,
         start_timeout: float = 240.0,
     ) -> None:
-        self.ray = import_ray()
-        self._connected_here = not self.ray.is_initialized()
-        if self._connected_here:
-            address = address or os.environ.get("RAY_ADDRESS") or None
-            if address:
-                check_reachable(address)  # Ray itself would retry a wrong address for minutes
-            self.ray.init(**_init_arguments(address))
+        self.ray = connect(address)
         self.ring_capacity = ring_capacity
+        self.kill_grace = kill_grace
         self.start_timeout = start_timeout
         self.task_source = task_path.read_text()
-        resources = self.ray.cluster_resources()
-        self.gpus = int(resources.get("GPU", 0))
-        self.cpus = int(resources.get("CPU", 0))
+        self.cpus, self.gpus, self.cpus_per_gpu = cluster_shape(self.ray.nodes())
+        if not use_gpus:  # --gpus none (gpus = "none")
+            self.gpus = 0
         self.cpus_per_trial = cpus_per_trial
         if self.gpus:
             self.actor_options: dict[str, Any] = {"num_gpus": 1, "num_cpus": 0}
@@ -377,6 +435,8 @@ class RayBackend:
     def slot_specs(self, workers: int, common: dict[str, Any]) -> list[SlotSpec]:
         """``workers`` slots, refused at once if the cluster cannot hold them together."""
         device, threads = slot_shape(workers, self.cpus, self.gpus, self.cpus_per_trial)
+        if device != "cpu":
+            threads = self.cpus_per_gpu
         return [
             SlotSpec(index=i, device=device, cuda_visible_devices=None, threads=threads,
                      **common)
@@ -396,7 +456,9 @@ class RayBackend:
         return [RaySlot(spec, self) for spec in specs]
 
     def replace(self, slot: SlotHandle) -> SlotHandle:
-        slot.shutdown(timeout=0.5)
+        assert isinstance(slot, RaySlot)
+        with contextlib.suppress(Exception):  # no waiting on the scheduler's thread: its
+            self.ray.kill(slot.host)  # worker and trial die with it (parent-death signals)
         return RaySlot(slot.spec, self)
 
     def waiting(self, slot: SlotHandle) -> str | None:
@@ -408,9 +470,16 @@ class RayBackend:
             slot.request_stop()  # all at once: actors stop in parallel
         for slot in slots:
             slot.shutdown()
-        if self._connected_here:
+        global _CONNECTED_HERE
+        if _CONNECTED_HERE:
             with contextlib.suppress(Exception):
                 self.ray.shutdown()
+            _CONNECTED_HERE = False
+
+
+def _last_line(exc: BaseException) -> str:
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    return (lines[-1] if lines else type(exc).__name__)[:300]
 
 
 def slot_shape(workers: int, cpus: int, gpus: int, cpus_per_trial: int) -> tuple[str, int]:
@@ -423,13 +492,46 @@ def slot_shape(workers: int, cpus: int, gpus: int, cpus_per_trial: int) -> tuple
                 f"the Ray cluster has {gpus} GPU(s): --workers {workers} slots of one GPU "
                 "each do not fit; lower --workers"
             )
-        return "cuda:0", max(1, cpus // gpus)
+        return "cuda:0", max(1, cpus // gpus)  # the backend refines it per GPU node
     if workers * cpus_per_trial > cpus:
         raise BttacklerError(
             f"the Ray cluster has {cpus} CPU(s): --workers {workers} x --cpus-per-trial "
             f"{cpus_per_trial} do not fit; lower either"
         )
     return "cpu", cpus_per_trial
+
+
+_CONNECTED_HERE = False  # whether this process's Ray connection is ours to shut down
+
+
+def connect(address: str | None) -> Any:
+    """Ray, connected to ``address`` (or RAY_ADDRESS, or a Ray started here); a wrong
+    address or a Ray that does not start is one error line, not minutes of retries or a
+    traceback."""
+    global _CONNECTED_HERE
+    ray = import_ray()
+    if ray.is_initialized():
+        return ray
+    address = address or os.environ.get("RAY_ADDRESS") or None
+    if address:
+        check_reachable(address)
+    try:
+        ray.init(**_init_arguments(address))
+    except Exception as exc:
+        where = f"the Ray cluster at {address}" if address else "a Ray on this machine"
+        raise BttacklerError(f"could not join {where}: {_last_line(exc)}") from exc
+    _CONNECTED_HERE = True
+    return ray
+
+
+def cluster_shape(nodes: list[dict[str, Any]]) -> tuple[int, int, int]:
+    """Of the live nodes (``ray.nodes()``): CPUs, GPUs, and the CPUs per GPU of the GPU node
+    that has the fewest (each GPU trial's torch threads; CPU-only nodes do not count)."""
+    alive = [n.get("Resources", {}) for n in nodes if n.get("Alive")]
+    cpus = sum(int(r.get("CPU", 0)) for r in alive)
+    gpus = sum(int(r.get("GPU", 0)) for r in alive)
+    per_gpu = [int(r.get("CPU", 0)) // int(r["GPU"]) for r in alive if int(r.get("GPU", 0))]
+    return cpus, gpus, max(1, min(per_gpu, default=1))
 
 
 def check_reachable(address: str, timeout: float = 5.0) -> None:

@@ -201,9 +201,13 @@ def test_a_verdict_kills_a_trial_on_the_second_node(cluster, tmp_path):
     assert len(node2_slots) == 1
     killed = rows(
         run_dir,
-        f"SELECT id, indicator FROM trials WHERE state = 'terminated' AND slot = {node2_slots[0]}",
+        "SELECT id, indicator, epochs, ended - started FROM trials "
+        f"WHERE state = 'terminated' AND slot = {node2_slots[0]}",
     )
-    assert killed and {indicator for _, indicator in killed} == {"AGV"}, killed
+    assert killed and {row[1] for row in killed} == {"AGV"}, killed
+    # killed inside its first epoch, not recorded as killed after running to its end (12
+    # epochs of 0.15 s): the kill reached the node
+    assert all(epochs <= 1 and seconds < 1.5 for _, _, epochs, seconds in killed), killed
     # its log travelled back from the node
     trial_id = killed[0][0]
     assert (run_dir / "trials" / f"{trial_id}.log").is_file()
@@ -254,11 +258,14 @@ def test_ctrl_c_stops_every_remote_trial_and_leaves_no_process(cluster, tmp_path
             60, "trials running on both slots",
         )  # fmt: skip
         driver.send_signal(signal.SIGINT)
+        sent = time.monotonic()
         stdout, stderr = driver.communicate(timeout=60)
+        took = time.monotonic() - sent
     finally:
         if driver.poll() is None:
             driver.kill()
     assert driver.returncode == 130, stdout + stderr
+    assert took < 5.0, took  # the trials were killed on their nodes, not waited out
     states = dict(rows(run_dir, "SELECT state, COUNT(*) FROM trials GROUP BY state"))
     assert states.get("stopped") == 2 and "running" not in states, states
     nodes = [cluster.head.pid, cluster.node2.pid]  # type: ignore[union-attr]
