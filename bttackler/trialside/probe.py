@@ -95,6 +95,7 @@ from torch.utils.hooks import RemovableHandle
 
 from bttackler.core.history import STAT_NAMES
 from bttackler.trialside.early import DEFAULT_AT_BATCH, EarlyWindow
+from bttackler.trialside.host_blocks import host_blocks
 from bttackler.trialside.probe_budget import CheckBudget, SamplingBudget
 from bttackler.trialside.probe_layers import (
     WEIGHTED_TYPES,
@@ -843,36 +844,6 @@ class Probe:
         self._act_modules.clear()
         self._stash.clear()
         self._last_grads = None
-
-
-Blocks = tuple[np.ndarray, np.ndarray, np.ndarray]  # addresses, sizes, float64 or not
-
-
-def host_blocks(tensors: Sequence[Tensor | None]) -> Blocks | None:
-    """Where the elements of each tensor are (an empty block for a None), for the compiled
-    kernels of :mod:`bttackler.trialside.segment_stats` that read them in one call; None
-    when one is not a dense float32/float64 CPU tensor (the caller takes a torch path).
-    The tensors must outlive the kernel call."""
-    addresses, sizes, wide = [], [], []
-    for t in tensors:
-        if t is None:
-            addresses.append(0)
-            sizes.append(0)
-            wide.append(False)
-            continue
-        dtype = t.dtype
-        if not (dtype is torch.float32 or dtype is torch.float64) or not t.is_cpu:
-            return None
-        if not t.is_contiguous():  # sparse, strided views, other memory formats
-            return None
-        addresses.append(t.data_ptr())
-        sizes.append(t.numel())
-        wide.append(dtype is torch.float64)
-    return (
-        np.array(addresses, dtype=np.int64),
-        np.array(sizes, dtype=np.int64),
-        np.array(wide, dtype=np.int8),
-    )
 
 
 def host_abs_maxima(grads: Sequence[Tensor | None]) -> list[float] | None:
