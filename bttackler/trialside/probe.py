@@ -97,12 +97,11 @@ from bttackler.trialside.probe_layers import (
     weighted_layer,
 )
 from bttackler.trialside.segment_stats import (
-    gather_blocks,
     gather_float32,
     segment_stats,
-    update_ratios,
 )
 from bttackler.trialside.tensor_stats import _layout, cpu_stats_rows, flat_array, stats_matrix
+from bttackler.trialside.update_ratios import UpdateRatios
 
 _NONFINITE_COLUMNS = [STAT_NAMES.index("nan_count"), STAT_NAMES.index("inf_count")]
 # how each statistic combines over the sampled batches of an epoch (the rest: means)
@@ -194,13 +193,7 @@ class Probe:
         self._optimizers: dict[int, bool] = {}  # id(optimizer) -> whether it steps our weights
         self._stepping = False  # such an optimizer has stepped: it runs the every-batch check
         self._end_handle: RemovableHandle | None = None  # the one-shot forward hook
-        # the weights of the last sampled batch before its optimizer step (layers, weights,
-        # copies), until the next training batch (or flush) measures the step's size
-        # (on the host: each one's layer and one float64 array of their values)
-        self._before: (
-            tuple[list[Layer], list[Tensor], list[Tensor] | tuple[np.ndarray, np.ndarray]] | None
-        ) = None
-        self._ratios = SampleMeans()  # the update ratios of the epoch, one column
+        self._updates = UpdateRatios()
         self._in_backward = False
         self._handles: list[RemovableHandle] = []
         params: list[Tensor] = []
@@ -267,7 +260,7 @@ class Probe:
             self._forwards = batch + 1
             if self._early is not None and batch >= self._early.at_batch:
                 self._emit_early(batch)
-            if self._before is not None:  # the sampled batch's optimizer step is done
+            if self._updates.pending:  # the sampled batch's optimizer step is done
                 self._measure_update()
             sample_due = self._budget.due(batch)
             # without an optimizer step to run it at, the check runs at the end of the
@@ -351,7 +344,7 @@ class Probe:
         sync = self._check.on_host() or sampled or self._check.seconds_passed()
         bad = self._check.after_backward(batch, sync)
         if sampled and bad is not None and self._sample(batch, bad):
-            self._keep_weights()
+            self._updates.keep(self._weighted, self._check.on_host())
             self._budget.sampled(began)
 
     def _on_optimizer_step(self, optimizer: torch.optim.Optimizer, args: Any, kw: Any) -> None:
@@ -415,83 +408,12 @@ class Probe:
             draws = torch.rand(self._sample_size, dtype=torch.float64, generator=gen).numpy()
         return segment_stats(gather_float32(*blocks[:2]), bounds, draws, self._sample_size)
 
-    def _keep_weights(self) -> None:
-        """Copy the weights before the optimizer steps (float32 at least: float16 norms
-        overflow), on their device, for :meth:`_measure_update`. On the host, one kernel
-        call copies them all into one float64 array (torch's copies and norms, a dozen
-        calls, cost as much as the rest of a sample)."""
-        layers = [layer for layer in self._weighted if layer.weights]
-        if self._check.on_host():
-            params = [w for layer in layers for w in layer.weights]
-            blocks = host_blocks(params)
-            if blocks is not None:
-                owner = [i for i, layer in enumerate(layers) for _ in layer.weights]
-                owners = np.array(owner, dtype=np.int64)
-                self._before = (layers, params, (owners, gather_blocks(*blocks)))
-                return
-        weights = [w.detach() for layer in layers for w in layer.weights]
-        copies = [w.to(torch.float64 if w.dtype == torch.float64 else torch.float32, copy=True)
-                  for w in weights]  # fmt: skip
-        self._before = (layers, weights, copies)
-
     def _measure_update(self) -> None:
-        """The weight-update ratio ||W_after - W_before|| / ||W_before|| of each layer (all
-        its weight matrices as one vector) over the step since :meth:`_keep_weights`; with
-        torch ops on the weights' device, kept there until flush (on the host: one kernel
-        call, squares summed in float64)."""
-        assert self._before is not None
+        """The update ratios of the last sampled batch's step, timed as part of the
+        epoch's samples."""
         began = self._budget.now()
-        layers, weights, copies = self._before
-        self._before = None
-        entries: list[Entry] = [(layer, "weight") for layer in layers]
-        if isinstance(copies, tuple):  # kept on the host
-            owners, kept = copies
-            blocks = host_blocks(weights)
-            if blocks is not None:  # else a weight was replaced (.data =): not measured
-                column = update_ratios(*blocks, kept, owners, len(layers))
-                if len(column):
-                    self._ratios.add(entries, column)
-            self._budget.spent(began)
-            return
-        with torch.no_grad():
-            before_t = torch.stack(torch._foreach_norm(copies)).double()
-            torch._foreach_sub_(copies, weights)
-            change_t = torch.stack(torch._foreach_norm(copies)).double()
-            if len(copies) > len(layers):  # a layer of several matrices: sum the squares
-                owner = [i for i, layer in enumerate(layers) for _ in layer.weights]
-                slots = torch.tensor(owner, device=before_t.device)
-                zeros = torch.zeros(len(layers), dtype=torch.float64, device=before_t.device)
-                before_t = zeros.index_add(0, slots, before_t.square()).sqrt()
-                change_t = zeros.index_add(0, slots, change_t.square()).sqrt()
-            ratio = (change_t / before_t)[:, None]
-        self._ratios.add(entries, ratio.numpy() if ratio.device.type == "cpu" else ratio)
+        self._updates.measure()
         self._budget.spent(began)
-
-    def _update_ratio_column(self, entries: list[Entry], like: Tensor | np.ndarray) -> Any:
-        """The epoch's mean update ratio of each entry (weights; NaN for gradients and for
-        layers never measured), as a column for a matrix like ``like``."""
-        ratios = self._ratios.means()
-        column: Tensor | np.ndarray
-        if isinstance(like, Tensor):
-            column = torch.full((len(entries), 1), math.nan, dtype=like.dtype, device=like.device)
-        else:
-            column = np.full((len(entries), 1), np.nan)
-        if ratios is None:
-            return column
-        at = {id(layer): row for row, (layer, _) in enumerate(ratios[0])}
-        rows, sources = [], []
-        for row, (layer, kind) in enumerate(entries):
-            if kind == "weight" and id(layer) in at:
-                rows.append(row)
-                sources.append(at[id(layer)])
-        if rows:
-            if isinstance(column, Tensor):
-                column[rows] = torch.as_tensor(ratios[1], device=column.device)[sources].to(
-                    column.dtype
-                )
-            else:
-                column[rows] = np.asarray(ratios[1])[sources]
-        return column
 
     def _host_rows(
         self, means: tuple[list[Entry], Tensor | np.ndarray] | None
@@ -512,11 +434,7 @@ class Probe:
         values: list[list[float]] = []
         if means is not None:
             entries, matrix = means
-            ratio_means = self._ratios.means()
-            ratio_of: dict[int, float] = {}
-            if ratio_means is not None:
-                listed = np.asarray(ratio_means[1]).tolist()
-                ratio_of = {id(layer): r[0] for (layer, _), r in zip(ratio_means[0], listed)}
+            ratio_of = self._updates.host_means()
             high = self._check.grad_max
             for (layer, kind), row in zip(entries, matrix.tolist()):  # type: ignore[union-attr]
                 params = self._check.layer_params.get(id(layer))
@@ -588,7 +506,7 @@ class Probe:
         if self._early is not None and self._forwards:  # epoch 1 ended first
             self._emit_early(self._forwards)
         self._early = None  # only ever from inside the first epoch
-        if self._before is not None:  # the last sampled batch was the epoch's last
+        if self._updates.pending:  # the last sampled batch was the epoch's last
             self._measure_update()
         if self._forwards:  # the last batch's gradients, in case no check covered them
             last = self._forwards - 1
@@ -612,7 +530,7 @@ class Probe:
         elif means is not None:
             entries, matrix = means
             self._fold_gradient_maxima(entries, matrix)
-            column = self._update_ratio_column(entries, matrix)
+            column = self._updates.column(entries, matrix)
             if isinstance(matrix, Tensor):
                 matrix = torch.cat([matrix, column], dim=1)
             else:
@@ -637,7 +555,7 @@ class Probe:
         for layer in self._activations:
             layer.inactive, layer.total = None, 0
         self._means.clear()
-        self._ratios.clear()
+        self._updates.clear()
         self._check.end_epoch()
         self._budget.end_epoch(self._forwards, flush_began)  # the next epoch's stride
         self._forwards = 0
