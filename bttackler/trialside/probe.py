@@ -81,34 +81,22 @@ from torch.utils.hooks import RemovableHandle
 from bttackler.core.history import STAT_NAMES
 from bttackler.trialside.early import DEFAULT_AT_BATCH, EarlyWindow
 from bttackler.trialside.gradient_check import Emit, GradientCheck
-from bttackler.trialside.host_blocks import host_blocks
 from bttackler.trialside.probe_budget import CheckBudget, SamplingBudget
 from bttackler.trialside.probe_layers import (
     WEIGHTED_TYPES,
     Entry,
     Inactive,
     Layer,
-    SampleMeans,
     activation_rule,
     count_inactive_outputs,
     first_grad_tensor,
-    flat_cat,
     host_rows,
     weighted_layer,
 )
-from bttackler.trialside.segment_stats import (
-    gather_float32,
-    segment_stats,
-)
-from bttackler.trialside.tensor_stats import _layout, cpu_stats_rows, flat_array, stats_matrix
+from bttackler.trialside.sampled_stats import SampledStats
 from bttackler.trialside.update_ratios import UpdateRatios
 
-_NONFINITE_COLUMNS = [STAT_NAMES.index("nan_count"), STAT_NAMES.index("inf_count")]
-# how each statistic combines over the sampled batches of an epoch (the rest: means)
-_MAXIMA = [STAT_NAMES.index("max"), STAT_NAMES.index("abs_max")]
-_MINIMA = [STAT_NAMES.index("min")]
 _ABS_MAX = STAT_NAMES.index("abs_max")
-_NO_DRAWS = np.zeros(0)  # no tensor is sampled for its quantiles
 
 
 class Probe:
@@ -175,14 +163,11 @@ class Probe:
         if check_seconds < 0:
             raise ValueError(f"check_seconds must be >= 0, got {check_seconds}")
         self._emit = emit
-        self._sample_size = sample_size
         self._budget = SamplingBudget(stats_every, max_samples, overhead_budget, clock)
         # built before any hook is installed: a bad value raises with the model untouched
         checks = CheckBudget(check_budget, check_first)
-        self._means = SampleMeans(_MAXIMA, _MINIMA, _NONFINITE_COLUMNS)
-        self._seed = seed
+        self._stats = SampledStats(sample_size, seed)
         self._early = EarlyWindow(early_batches) if early_batches else None  # until emitted
-        self._generators: dict[torch.device, torch.Generator] = {}
         self._ordered: list[Layer] = []  # weighted and activation layers, by index
         self._weighted: list[Layer] = []
         self._activations: list[Layer] = []
@@ -320,7 +305,7 @@ class Probe:
         if not (self._armed and m.training and isinstance(output, Tensor)):
             return
         count, total = count_inactive_outputs(
-            output.detach(), rule, self._sample_size, self._generator
+            output.detach(), rule, self._stats.sample_size, self._stats.generator
         )
         layer.inactive = count if layer.inactive is None else layer.inactive + count
         layer.total += total
@@ -343,7 +328,11 @@ class Probe:
         # (their statistics need it) and every check_every-th, check_seconds apart.
         sync = self._check.on_host() or sampled or self._check.seconds_passed()
         bad = self._check.after_backward(batch, sync)
-        if sampled and bad is not None and self._sample(batch, bad):
+        if (
+            sampled
+            and bad is not None
+            and self._stats.sample(self._weighted, bad, self._check.on_host())
+        ):
             self._updates.keep(self._weighted, self._check.on_host())
             self._budget.sampled(began)
 
@@ -360,53 +349,6 @@ class Probe:
             return
         self._stepping = True
         self._check.at_optimizer_step(batch)
-
-    def _sample(self, batch: int, bad: set[int]) -> bool:
-        """Statistics of the weights and gradients of this step, in one batched call: the
-        weights are those the gradients were computed with (the optimizer has not stepped
-        yet). ``bad``: the layers found non-finite (their statistics take the masked path
-        on accelerators). Returns whether there was anything to measure (no gradient yet:
-        nothing)."""
-        entries: list[Entry] = []
-        grouped: list[list[Tensor]] = []  # the tensors of each entry
-        finite = []
-        for layer in self._weighted:
-            layer_grads = [p.grad for p in layer.weights if p.grad is not None]
-            if layer_grads:
-                entries.append((layer, "grad"))
-                grouped.append(layer_grads)
-                finite.append(layer.index not in bad)
-        if not entries:
-            return False
-        for layer in self._weighted:
-            if layer.weights:
-                entries.append((layer, "weight"))
-                grouped.append(layer.weights)
-                finite.append(not bad)  # NaN weights: NaN gradients
-        rows: Tensor | np.ndarray | None = (
-            self._host_stats(grouped) if self._check.on_host() else None
-        )
-        if rows is None:
-            rows = self._stats_matrix([flat_cat(tensors) for tensors in grouped], finite)
-        self._means.add(entries, rows)
-        return True
-
-    def _host_stats(self, grouped: list[list[Tensor]]) -> np.ndarray | None:
-        """:meth:`_stats_matrix` of dense float32 CPU tensors, one each (the usual case),
-        with their elements gathered by one kernel call (not a numpy view and a torch call
-        or three each, then a concatenation): the same array, so the same statistics.
-        None otherwise."""
-        if any(len(tensors) != 1 for tensors in grouped):
-            return None
-        blocks = host_blocks([tensors[0] for tensors in grouped])
-        if blocks is None or blocks[2].any():  # float64 among them: the general path
-            return None
-        bounds, sampled = _layout(tuple(blocks[1].tolist()), self._sample_size)
-        draws = _NO_DRAWS
-        if sampled:
-            gen = self._generator(torch.device("cpu"))
-            draws = torch.rand(self._sample_size, dtype=torch.float64, generator=gen).numpy()
-        return segment_stats(gather_float32(*blocks[:2]), bounds, draws, self._sample_size)
 
     def _measure_update(self) -> None:
         """The update ratios of the last sampled batch's step, timed as part of the
@@ -478,22 +420,6 @@ class Probe:
             found_np[found_np == -np.inf] = np.nan
             matrix[rows, _ABS_MAX] = np.fmax(matrix[rows, _ABS_MAX], found_np)
 
-    def _generator(self, device: torch.device) -> torch.Generator:
-        gen = self._generators.get(device)
-        if gen is None:
-            gen = torch.Generator(device=device).manual_seed(self._seed)
-            self._generators[device] = gen
-        return gen
-
-    def _stats_matrix(self, tensors: list[Tensor], finite: list[bool]) -> Tensor | np.ndarray:
-        """Statistics of several tensors of one device, one row each: a numpy array on the
-        CPU (the kernel's own output: the epoch's means stay on the host), else a tensor."""
-        gen = self._generator(tensors[0].device)
-        if tensors[0].device.type == "cpu":
-            arrays = [flat_array(t) for t in tensors]
-            return cpu_stats_rows(arrays, self._sample_size, gen)
-        return stats_matrix(tensors, sample_size=self._sample_size, generator=gen, finite=finite)
-
     # ---- epoch boundary -----------------------------------------------------------------
     def flush(self, epoch: int) -> None:
         """Emit the statistics of the epoch just finished and reset the accumulators.
@@ -512,18 +438,11 @@ class Probe:
             last = self._forwards - 1
             bad = self._check.at_flush(last)
             if bad is not None and not self._budget.samples:  # an epoch too short to sample
-                self._sample(last, bad)
-        unsampled: list[Entry] = [
-            (layer, "weight")
-            for layer in self._weighted
-            if layer.weights and not self._means.covers(layer, "weight")
-        ]
-        if unsampled:  # no sampled batch this epoch: the weights as they are now
-            flat = [flat_cat(layer.weights) for layer, _ in unsampled]
-            self._means.add(unsampled, self._stats_matrix(flat, [False] * len(flat)))
+                self._stats.sample(self._weighted, bad, self._check.on_host())
+        self._stats.add_unsampled_weights(self._weighted)
         rows: list[Entry] = []
         parts: list[Tensor | np.ndarray] = []  # one value per row, in order
-        means = self._means.means()
+        means = self._stats.means.means()
         host = self._host_rows(means)
         if host is not None:
             rows, values = host
@@ -554,7 +473,7 @@ class Probe:
             self._emit(kind, index, name, vals)
         for layer in self._activations:
             layer.inactive, layer.total = None, 0
-        self._means.clear()
+        self._stats.means.clear()
         self._updates.clear()
         self._check.end_epoch()
         self._budget.end_epoch(self._forwards, flush_began)  # the next epoch's stride
