@@ -67,36 +67,30 @@ spans several batches).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from functools import partial
 from typing import Any
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 from torch.optim.optimizer import register_optimizer_step_pre_hook
 from torch.utils.hooks import RemovableHandle
 
-from bttackler.core.history import STAT_NAMES
 from bttackler.trialside.early import DEFAULT_AT_BATCH, EarlyWindow
+from bttackler.trialside.flush_rows import epoch_rows
 from bttackler.trialside.gradient_check import Emit, GradientCheck
 from bttackler.trialside.probe_budget import CheckBudget, SamplingBudget
 from bttackler.trialside.probe_layers import (
     WEIGHTED_TYPES,
-    Entry,
     Inactive,
     Layer,
     activation_rule,
     count_inactive_outputs,
     first_grad_tensor,
-    host_rows,
     weighted_layer,
 )
 from bttackler.trialside.sampled_stats import SampledStats
 from bttackler.trialside.update_ratios import UpdateRatios
-
-_ABS_MAX = STAT_NAMES.index("abs_max")
 
 
 class Probe:
@@ -357,69 +351,6 @@ class Probe:
         self._updates.measure()
         self._budget.spent(began)
 
-    def _host_rows(
-        self, means: tuple[list[Entry], Tensor | np.ndarray] | None
-    ) -> tuple[list[Entry], list[list[float]]] | None:
-        """The epoch's rows on the host (statistics computed there, activations counted
-        there), as flush builds them: with the every-batch maxima folded into ``abs_max``,
-        the update ratio appended and the activation ratios after them, by Python floats
-        (a dozen numpy calls cost ~10 us each just after the validation pass). None when
-        something lives on a device."""
-        if means is not None and not isinstance(means[1], np.ndarray):
-            return None
-        active = [layer for layer in self._activations if layer.inactive is not None]
-        if any(isinstance(layer.inactive, Tensor) for layer in active):
-            return None
-        if means is not None and isinstance(self._check.grad_max, Tensor):
-            return None
-        rows: list[Entry] = []
-        values: list[list[float]] = []
-        if means is not None:
-            entries, matrix = means
-            ratio_of = self._updates.host_means()
-            high = self._check.grad_max
-            for (layer, kind), row in zip(entries, matrix.tolist()):  # type: ignore[union-attr]
-                params = self._check.layer_params.get(id(layer))
-                if kind == "grad" and params and isinstance(high, list):
-                    found = max(high[i] for i in params)
-                    if found > -math.inf and not found <= row[_ABS_MAX]:  # np.fmax
-                        row[_ABS_MAX] = found
-                row.append(ratio_of.get(id(layer), math.nan) if kind == "weight" else math.nan)
-                values.append(row)
-            rows += entries
-        for layer in active:
-            rows.append((layer, "activation"))
-            count = float(layer.inactive)  # type: ignore[arg-type]
-            values.append([count / layer.total if layer.total else math.nan])
-        return rows, values
-
-    def _fold_gradient_maxima(self, entries: list[Entry], matrix: Tensor | np.ndarray) -> None:
-        """Raise each gradient row's ``abs_max`` to its layer's max |g| over every batch of
-        the epoch (the every-batch check's), not only the sampled ones."""
-        if self._check.grad_max is None:
-            return
-        rows: list[int] = []
-        maxima: list[Any] = []  # floats on the host, device scalars elsewhere
-        high = self._check.grad_max
-        for row, (layer, kind) in enumerate(entries):
-            params = self._check.layer_params.get(id(layer))
-            if kind == "grad" and params:
-                rows.append(row)
-                if isinstance(high, list):
-                    maxima.append(max(high[i] for i in params))
-                else:
-                    maxima.append(high[params].max())
-        if not rows:
-            return
-        if isinstance(matrix, Tensor):
-            found = torch.stack(maxima).to(matrix.dtype)  # type: ignore[arg-type]
-            found = torch.where(found > -math.inf, found, math.nan)
-            matrix[rows, _ABS_MAX] = torch.fmax(matrix[rows, _ABS_MAX], found)
-        else:
-            found_np = np.array(maxima, dtype=np.float64)
-            found_np[found_np == -np.inf] = np.nan
-            matrix[rows, _ABS_MAX] = np.fmax(matrix[rows, _ABS_MAX], found_np)
-
     # ---- epoch boundary -----------------------------------------------------------------
     def flush(self, epoch: int) -> None:
         """Emit the statistics of the epoch just finished and reset the accumulators.
@@ -440,36 +371,9 @@ class Probe:
             if bad is not None and not self._budget.samples:  # an epoch too short to sample
                 self._stats.sample(self._weighted, bad, self._check.on_host())
         self._stats.add_unsampled_weights(self._weighted)
-        rows: list[Entry] = []
-        parts: list[Tensor | np.ndarray] = []  # one value per row, in order
         means = self._stats.means.means()
-        host = self._host_rows(means)
-        if host is not None:
-            rows, values = host
-        elif means is not None:
-            entries, matrix = means
-            self._fold_gradient_maxima(entries, matrix)
-            column = self._updates.column(entries, matrix)
-            if isinstance(matrix, Tensor):
-                matrix = torch.cat([matrix, column], dim=1)
-            else:
-                matrix = np.hstack([matrix, column])
-            rows += entries
-            parts.append(matrix)
-        active = [layer for layer in self._activations if layer.inactive is not None]
-        if active and host is None:
-            rows += [(layer, "activation") for layer in active]
-            counts = [layer.inactive for layer in active]
-            totals = [float(layer.total) for layer in active]
-            if isinstance(counts[0], Tensor):  # on the model's device (a GPU): no sync here
-                inactive = torch.stack(counts)  # type: ignore[arg-type]
-                parts.append(inactive / torch.tensor(totals, device=inactive.device))
-            else:  # counted on the host
-                parts.append(np.divide(counts, totals))  # type: ignore[arg-type]
-        if host is None:
-            values = host_rows(parts)  # the one host sync of the epoch's statistics
-        out = [(layer.index, kind, layer.name, vals) for (layer, kind), vals in zip(rows, values)]
-        for index, kind, name, vals in sorted(out, key=lambda row: row[0]):
+        records = epoch_rows(means, self._activations, self._check, self._updates)
+        for index, kind, name, vals in records:
             self._emit(kind, index, name, vals)
         for layer in self._activations:
             layer.inactive, layer.total = None, 0
