@@ -58,6 +58,13 @@ when it holds one) is folded into the epoch's gradient ``abs_max``, and a layer 
 non-finite is emitted at once as ``"nonfinite"`` with ``[nan_count, inf_count, batch]``, at
 most once per layer per epoch (when and how: :mod:`bttackler.trialside.gradient_check`).
 
+The :class:`Probe` owns the hooks and decides which batch gets what; the work is done by
+:mod:`~bttackler.trialside.gradient_check` (the every-batch check),
+:mod:`~bttackler.trialside.sampled_stats` (a sampled batch's statistics),
+:mod:`~bttackler.trialside.update_ratios` and :mod:`~bttackler.trialside.flush_rows` (the
+records of an epoch), with :mod:`~bttackler.trialside.probe_layers` (what a layer is) and
+:mod:`~bttackler.trialside.probe_budget` (which batches are sampled or checked).
+
 Limitations: one device per model; ``emit`` may be called from autograd's backward thread
 (``"nonfinite"``); hooks need ``model(...)`` to be called (not ``model.some_method()``); the
 end-of-backward callback uses torch's ``_execution_engine.queue_callback`` (as DDP does); the
