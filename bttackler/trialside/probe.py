@@ -53,24 +53,17 @@ out of the caches (~10 us for an ``np.zeros(3).tolist()``, 0.3 us the next time)
 accelerator all of it stays on the device until ``flush`` copies everything to the host in
 one go.
 
-The every-batch check: on every training batch, as a torch optimizer stepping these weights
-steps (a global optimizer step pre-hook: after backward and any clipping, before the update),
-one fused reduction (on the CPU, one kernel call) gives each weight gradient's max |g|: NaN
-if it holds a NaN, Inf if an Inf, and no sum, so large finite float16 values cannot
-overflow into a fake Inf. The maxima are folded into the epoch's gradient ``abs_max``. On
-the CPU reading them costs no sync; the checks of up to 4 batches run together, in one
-kernel call on each batch's own gradients (kept until then: 64 MB at most, else each
-batch is checked at once, as when the optimizer zeroes its gradients in place), at the
-fourth, a sampled batch or ``flush``, so a non-finite gradient is reported within 3 checked
-batches of the one it appears in, with that batch's index. On an accelerator they are kept
-on the device (the maxima and the NaN/Inf seen) and read, one sync, at sampled batches and every
-``check_every``-th batch once ``check_seconds`` have passed since the last read, and at
-``flush``. Without such an optimizer (a hand-written update) the check runs at the end of the
-backward of sampled batches and of every ``check_every``-th batch (``check_seconds`` apart):
-a NaN/Inf gradient poisons the weights, so the next check still sees it. A layer found
-non-finite is emitted at once as ``"nonfinite"`` with ``[nan_count, inf_count, batch]``: exact
-counts over its current gradient (at least 1 of the seen kind if the gradient has recovered
-since), and the batch index of the check. At most once per layer per epoch.
+The every-batch check: on every training batch each weight gradient's max |g| (NaN/Inf
+when it holds one) is folded into the epoch's gradient ``abs_max``, and a layer found
+non-finite is emitted at once as ``"nonfinite"`` with ``[nan_count, inf_count, batch]``, at
+most once per layer per epoch (when and how: :mod:`bttackler.trialside.gradient_check`).
+
+The :class:`Probe` owns the hooks and decides which batch gets what; the work is done by
+:mod:`~bttackler.trialside.gradient_check` (the every-batch check),
+:mod:`~bttackler.trialside.sampled_stats` (a sampled batch's statistics),
+:mod:`~bttackler.trialside.update_ratios` and :mod:`~bttackler.trialside.flush_rows` (the
+records of an epoch), with :mod:`~bttackler.trialside.probe_layers` (what a layer is) and
+:mod:`~bttackler.trialside.probe_budget` (which batches are sampled or checked).
 
 Limitations: one device per model; ``emit`` may be called from autograd's backward thread
 (``"nonfinite"``); hooks need ``model(...)`` to be called (not ``model.some_method()``); the
@@ -81,52 +74,30 @@ spans several batches).
 
 from __future__ import annotations
 
-import math
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from functools import partial
 from typing import Any
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 from torch.optim.optimizer import register_optimizer_step_pre_hook
 from torch.utils.hooks import RemovableHandle
 
-from bttackler.core.history import STAT_NAMES
 from bttackler.trialside.early import DEFAULT_AT_BATCH, EarlyWindow
+from bttackler.trialside.flush_rows import epoch_rows
+from bttackler.trialside.gradient_check import Emit, GradientCheck
 from bttackler.trialside.probe_budget import CheckBudget, SamplingBudget
 from bttackler.trialside.probe_layers import (
     WEIGHTED_TYPES,
-    Entry,
     Inactive,
     Layer,
-    SampleMeans,
     activation_rule,
     count_inactive_outputs,
     first_grad_tensor,
-    flat_cat,
-    host_rows,
     weighted_layer,
 )
-from bttackler.trialside.segment_stats import (
-    abs_maxima,
-    gather_blocks,
-    gather_float32,
-    segment_stats,
-    update_ratios,
-)
-from bttackler.trialside.tensor_stats import _layout, cpu_stats_rows, flat_array, stats_matrix
-
-Emit = Callable[[str, int, str, Sequence[float]], None]
-_NONFINITE_COLUMNS = [STAT_NAMES.index("nan_count"), STAT_NAMES.index("inf_count")]
-# how each statistic combines over the sampled batches of an epoch (the rest: means)
-_MAXIMA = [STAT_NAMES.index("max"), STAT_NAMES.index("abs_max")]
-_MINIMA = [STAT_NAMES.index("min")]
-_ABS_MAX = STAT_NAMES.index("abs_max")
-_NO_DRAWS = np.zeros(0)  # no tensor is sampled for its quantiles
-_STASH = 4  # on the CPU, checks run together (one kernel call) for up to this many batches
-_STASH_BYTES = 64 << 20  # ... while their gradients take at most this much memory
+from bttackler.trialside.sampled_stats import SampledStats
+from bttackler.trialside.update_ratios import UpdateRatios
 
 
 class Probe:
@@ -193,16 +164,11 @@ class Probe:
         if check_seconds < 0:
             raise ValueError(f"check_seconds must be >= 0, got {check_seconds}")
         self._emit = emit
-        self._check_every = check_every
-        self._check_seconds = check_seconds
-        self._last_check = -math.inf  # the first check is due at once
-        self._sample_size = sample_size
         self._budget = SamplingBudget(stats_every, max_samples, overhead_budget, clock)
-        self._check_budget = CheckBudget(check_budget, check_first)
-        self._means = SampleMeans(_MAXIMA, _MINIMA, _NONFINITE_COLUMNS)
-        self._seed = seed
+        # built before any hook is installed: a bad value raises with the model untouched
+        checks = CheckBudget(check_budget, check_first)
+        self._stats = SampledStats(sample_size, seed)
         self._early = EarlyWindow(early_batches) if early_batches else None  # until emitted
-        self._generators: dict[torch.device, torch.Generator] = {}
         self._ordered: list[Layer] = []  # weighted and activation layers, by index
         self._weighted: list[Layer] = []
         self._activations: list[Layer] = []
@@ -210,34 +176,14 @@ class Probe:
         self._forwards = 0  # training forward passes with autograd on, this epoch
         self._armed = False  # this training forward pass is a sampled one
         self._due: tuple[int, bool] | None = None  # (batch, sampled) of this training forward
-        # every batch's max |g| per parameter this epoch (finite ones; -inf: none yet) and,
-        # on an accelerator, the NaN (1) / Inf (2) seen since the last host sync
-        self._grad_max: list[float] | Tensor | None = None
-        self._unsynced: Tensor | None = None
-        self._device_path = False  # tests: take the accelerator's path on the CPU
         self._optimizers: dict[int, bool] = {}  # id(optimizer) -> whether it steps our weights
         self._stepping = False  # such an optimizer has stepped: it runs the every-batch check
-        self._checked = -1  # the batch whose gradients were checked last
-        # On the CPU the checks of up to _STASH batches are run together, in one kernel call
-        # (each call is ~70 us of cold caches after a training step, whatever it reads):
-        # their gradients are kept (the references: an optimizer zeroing them in place, seen
-        # as the same tensors twice, turns this off) until then, or a sample, or flush.
-        self._stash: list[tuple[int, list[Tensor | None]]] = []
-        self._stash_size = 1  # 1 until the second check shows fresh gradient tensors
-        self._last_grads: list[Tensor | None] | None = None
         self._end_handle: RemovableHandle | None = None  # the one-shot forward hook
-        # the weights of the last sampled batch before its optimizer step (layers, weights,
-        # copies), until the next training batch (or flush) measures the step's size
-        # (on the host: each one's layer and one float64 array of their values)
-        self._before: (
-            tuple[list[Layer], list[Tensor], list[Tensor] | tuple[np.ndarray, np.ndarray]] | None
-        ) = None
-        self._ratios = SampleMeans()  # the update ratios of the epoch, one column
+        self._updates = UpdateRatios()
         self._in_backward = False
-        self._reported: set[int] = set()
         self._handles: list[RemovableHandle] = []
-        self._params: list[Tensor] = []
-        self._param_layer: list[Layer] = []
+        params: list[Tensor] = []
+        param_layer: list[Layer] = []  # the layer of each of params
         # activation hooks are installed only for the sampled forward passes (hooks cost)
         self._act_modules: list[tuple[nn.Module, Callable[..., None]]] = []
         self._act_handles: list[RemovableHandle] = []
@@ -256,14 +202,17 @@ class Probe:
                 self._handles.append(handle_box[0])
                 for sub in layer.sub or [layer]:
                     for p in sub.weights:
-                        if p.requires_grad and all(p is not q for q in self._params):
-                            self._params.append(p)
-                            self._param_layer.append(sub)
-        grad_bytes = sum(p.numel() * p.element_size() for p in self._params)
-        self._defers = grad_bytes * _STASH <= _STASH_BYTES  # may keep checks for later
-        self._layer_params: dict[int, list[int]] = {}  # id(layer) -> its indices in _params
-        for i, sub in enumerate(self._param_layer):
-            self._layer_params.setdefault(id(sub), []).append(i)
+                        if p.requires_grad and all(p is not q for q in params):
+                            params.append(p)
+                            param_layer.append(sub)
+        self._check = GradientCheck(
+            params,
+            param_layer,
+            emit,
+            check_every=check_every,
+            check_seconds=check_seconds,
+            budget=checks,
+        )
         self._handles.append(model.register_forward_pre_hook(self._on_forward_pre))
         # the every-batch check runs as an optimizer holding these weights steps
         self._handles.append(register_optimizer_step_pre_hook(self._on_optimizer_step))
@@ -297,19 +246,17 @@ class Probe:
             self._forwards = batch + 1
             if self._early is not None and batch >= self._early.at_batch:
                 self._emit_early(batch)
-            if self._before is not None:  # the sampled batch's optimizer step is done
+            if self._updates.pending:  # the sampled batch's optimizer step is done
                 self._measure_update()
             sample_due = self._budget.due(batch)
             # without an optimizer step to run it at, the check runs at the end of the
             # backward of every check_every-th batch (check_seconds apart)
-            check_due = not self._stepping and (batch + 1) % self._check_every == 0
+            check_due = not self._stepping and (batch + 1) % self._check.check_every == 0
             if not (sample_due or check_due) and self._initialized and self._end_handle is None:
                 self._armed = False
                 return  # neither sampled nor watched: this call is the probe's cost
             self._armed = sample_due
-            checked = sample_due or (
-                check_due and time.perf_counter() - self._last_check >= self._check_seconds
-            )
+            checked = sample_due or (check_due and self._check.seconds_passed())
             self._due = (batch, sample_due) if checked else None
         else:  # validation, or a forward without autograd: not watched
             self._armed, self._due = False, None
@@ -359,7 +306,7 @@ class Probe:
         if not (self._armed and m.training and isinstance(output, Tensor)):
             return
         count, total = count_inactive_outputs(
-            output.detach(), rule, self._sample_size, self._generator
+            output.detach(), rule, self._stats.sample_size, self._stats.generator
         )
         layer.inactive = count if layer.inactive is None else layer.inactive + count
         layer.total += total
@@ -373,20 +320,21 @@ class Probe:
 
     def _on_backward_end(self, batch: int, sampled: bool) -> None:
         self._in_backward = False
-        on_cpu = bool(self._params) and self._params[0].is_cpu
-        if not on_cpu:
+        params = self._check.params
+        if not (params and params[0].is_cpu):
             self._budget.use_wall_clock()  # the thread's CPU time misses a device's work
         began = self._budget.now() if sampled else 0.0
         # On the CPU reading the check costs nothing more: every batch is checked. On an
         # accelerator the check stays on the device (no sync) but for sampled batches
         # (their statistics need it) and every check_every-th, check_seconds apart.
-        sync = (on_cpu and not self._device_path) or sampled or self._check_seconds_passed()
-        if self._stash:
-            self._drain()  # the kept checks come first (their batches are earlier)
-        bad = self._check_gradients(batch, sync)
-        self._checked = batch
-        if sampled and bad is not None and self._sample(batch, bad):
-            self._keep_weights()
+        sync = self._check.on_host() or sampled or self._check.seconds_passed()
+        bad = self._check.after_backward(batch, sync)
+        if (
+            sampled
+            and bad is not None
+            and self._stats.sample(self._weighted, bad, self._check.on_host())
+        ):
+            self._updates.keep(self._weighted, self._check.on_host())
             self._budget.sampled(began)
 
     def _on_optimizer_step(self, optimizer: torch.optim.Optimizer, args: Any, kw: Any) -> None:
@@ -395,353 +343,20 @@ class Probe:
         ours = self._optimizers.get(id(optimizer))
         if ours is None:
             stepped = {id(p) for group in optimizer.param_groups for p in group["params"]}
-            ours = any(id(p) in stepped for p in self._params)
+            ours = any(id(p) in stepped for p in self._check.params)
             self._optimizers[id(optimizer)] = ours
         batch = self._forwards - 1
-        if not ours or batch < 0 or batch == self._checked:
+        if not ours or batch < 0 or batch == self._check.checked:
             return
         self._stepping = True
-        self._checked = batch
-        if self._on_host():  # reading it costs no sync, but it is the training thread's time
-            if self._check_budget.due(batch):
-                began = time.perf_counter()
-                self._stash_check(batch)
-                self._check_budget.spent(time.perf_counter() - began)
-            return
-        sync = (batch + 1) % self._check_every == 0
-        self._check_gradients(batch, sync and self._check_seconds_passed())
-
-    def _stash_check(self, batch: int) -> None:
-        """The host's every-batch check of ``batch``, kept for :meth:`_drain` (which runs
-        now when the stash is full)."""
-        grads = [p.grad for p in self._params]
-        last = self._last_grads
-        if last is not None and self._stash_size == 1 and self._defers:
-            fresh = all(a is None or a is not b for a, b in zip(last, grads))
-            self._stash_size = _STASH if fresh else 1
-            self._defers = fresh
-        self._last_grads = grads if self._defers else None
-        self._stash.append((batch, grads))
-        if len(self._stash) >= self._stash_size:
-            self._drain()
-
-    def _drain(self) -> None:
-        """Run the kept checks: every batch's maxima by one kernel call, folded in order."""
-        stash, self._stash = self._stash, []
-        if len(stash) == 1:
-            self._check_gradients(stash[0][0], True, stash[0][1])
-            return
-        every = [g for _, grads in stash for g in grads]
-        listed = host_abs_maxima(every) if any(g is not None for g in every) else None
-        n = len(self._params)
-        for k, (batch, grads) in enumerate(stash):
-            if listed is None or all(g is None for g in grads):
-                self._check_gradients(batch, True, grads)  # the general path
-            else:
-                self._fold_host(batch, listed[k * n : (k + 1) * n], grads)
-
-    def _on_host(self) -> bool:
-        """Whether the weights live on the CPU (where reading the check needs no sync)."""
-        return bool(self._params) and self._params[0].is_cpu and not self._device_path
-
-    def _check_seconds_passed(self) -> bool:
-        return time.perf_counter() - self._last_check >= self._check_seconds
-
-    def _sample(self, batch: int, bad: set[int]) -> bool:
-        """Statistics of the weights and gradients of this step, in one batched call: the
-        weights are those the gradients were computed with (the optimizer has not stepped
-        yet). ``bad``: the layers found non-finite (their statistics take the masked path
-        on accelerators). Returns whether there was anything to measure (no gradient yet:
-        nothing)."""
-        entries: list[Entry] = []
-        grouped: list[list[Tensor]] = []  # the tensors of each entry
-        finite = []
-        for layer in self._weighted:
-            layer_grads = [p.grad for p in layer.weights if p.grad is not None]
-            if layer_grads:
-                entries.append((layer, "grad"))
-                grouped.append(layer_grads)
-                finite.append(layer.index not in bad)
-        if not entries:
-            return False
-        for layer in self._weighted:
-            if layer.weights:
-                entries.append((layer, "weight"))
-                grouped.append(layer.weights)
-                finite.append(not bad)  # NaN weights: NaN gradients
-        rows: Tensor | np.ndarray | None = self._host_stats(grouped) if self._on_host() else None
-        if rows is None:
-            rows = self._stats_matrix([flat_cat(tensors) for tensors in grouped], finite)
-        self._means.add(entries, rows)
-        return True
-
-    def _host_stats(self, grouped: list[list[Tensor]]) -> np.ndarray | None:
-        """:meth:`_stats_matrix` of dense float32 CPU tensors, one each (the usual case),
-        with their elements gathered by one kernel call (not a numpy view and a torch call
-        or three each, then a concatenation): the same array, so the same statistics.
-        None otherwise."""
-        if any(len(tensors) != 1 for tensors in grouped):
-            return None
-        blocks = host_blocks([tensors[0] for tensors in grouped])
-        if blocks is None or blocks[2].any():  # float64 among them: the general path
-            return None
-        bounds, sampled = _layout(tuple(blocks[1].tolist()), self._sample_size)
-        draws = _NO_DRAWS
-        if sampled:
-            gen = self._generator(torch.device("cpu"))
-            draws = torch.rand(self._sample_size, dtype=torch.float64, generator=gen).numpy()
-        return segment_stats(gather_float32(*blocks[:2]), bounds, draws, self._sample_size)
-
-    def _keep_weights(self) -> None:
-        """Copy the weights before the optimizer steps (float32 at least: float16 norms
-        overflow), on their device, for :meth:`_measure_update`. On the host, one kernel
-        call copies them all into one float64 array (torch's copies and norms, a dozen
-        calls, cost as much as the rest of a sample)."""
-        layers = [layer for layer in self._weighted if layer.weights]
-        if self._on_host():
-            params = [w for layer in layers for w in layer.weights]
-            blocks = host_blocks(params)
-            if blocks is not None:
-                owner = [i for i, layer in enumerate(layers) for _ in layer.weights]
-                owners = np.array(owner, dtype=np.int64)
-                self._before = (layers, params, (owners, gather_blocks(*blocks)))
-                return
-        weights = [w.detach() for layer in layers for w in layer.weights]
-        copies = [w.to(torch.float64 if w.dtype == torch.float64 else torch.float32, copy=True)
-                  for w in weights]  # fmt: skip
-        self._before = (layers, weights, copies)
+        self._check.at_optimizer_step(batch)
 
     def _measure_update(self) -> None:
-        """The weight-update ratio ||W_after - W_before|| / ||W_before|| of each layer (all
-        its weight matrices as one vector) over the step since :meth:`_keep_weights`; with
-        torch ops on the weights' device, kept there until flush (on the host: one kernel
-        call, squares summed in float64)."""
-        assert self._before is not None
+        """The update ratios of the last sampled batch's step, timed as part of the
+        epoch's samples."""
         began = self._budget.now()
-        layers, weights, copies = self._before
-        self._before = None
-        entries: list[Entry] = [(layer, "weight") for layer in layers]
-        if isinstance(copies, tuple):  # kept on the host
-            owners, kept = copies
-            blocks = host_blocks(weights)
-            if blocks is not None:  # else a weight was replaced (.data =): not measured
-                column = update_ratios(*blocks, kept, owners, len(layers))
-                if len(column):
-                    self._ratios.add(entries, column)
-            self._budget.spent(began)
-            return
-        with torch.no_grad():
-            before_t = torch.stack(torch._foreach_norm(copies)).double()
-            torch._foreach_sub_(copies, weights)
-            change_t = torch.stack(torch._foreach_norm(copies)).double()
-            if len(copies) > len(layers):  # a layer of several matrices: sum the squares
-                owner = [i for i, layer in enumerate(layers) for _ in layer.weights]
-                slots = torch.tensor(owner, device=before_t.device)
-                zeros = torch.zeros(len(layers), dtype=torch.float64, device=before_t.device)
-                before_t = zeros.index_add(0, slots, before_t.square()).sqrt()
-                change_t = zeros.index_add(0, slots, change_t.square()).sqrt()
-            ratio = (change_t / before_t)[:, None]
-        self._ratios.add(entries, ratio.numpy() if ratio.device.type == "cpu" else ratio)
+        self._updates.measure()
         self._budget.spent(began)
-
-    def _update_ratio_column(self, entries: list[Entry], like: Tensor | np.ndarray) -> Any:
-        """The epoch's mean update ratio of each entry (weights; NaN for gradients and for
-        layers never measured), as a column for a matrix like ``like``."""
-        ratios = self._ratios.means()
-        column: Tensor | np.ndarray
-        if isinstance(like, Tensor):
-            column = torch.full((len(entries), 1), math.nan, dtype=like.dtype, device=like.device)
-        else:
-            column = np.full((len(entries), 1), np.nan)
-        if ratios is None:
-            return column
-        at = {id(layer): row for row, (layer, _) in enumerate(ratios[0])}
-        rows, sources = [], []
-        for row, (layer, kind) in enumerate(entries):
-            if kind == "weight" and id(layer) in at:
-                rows.append(row)
-                sources.append(at[id(layer)])
-        if rows:
-            if isinstance(column, Tensor):
-                column[rows] = torch.as_tensor(ratios[1], device=column.device)[sources].to(
-                    column.dtype
-                )
-            else:
-                column[rows] = np.asarray(ratios[1])[sources]
-        return column
-
-    def _check_gradients(
-        self, batch: int, sync: bool, grads: list[Tensor | None] | None = None
-    ) -> set[int] | None:
-        """The every-batch check: one fused reduction gives each weight gradient's max |g|
-        (NaN if it holds a NaN, Inf if an Inf; no sum, so no overflow of large finite
-        float16 values), folded into the epoch's maxima. When ``sync``, the non-finite ones
-        seen since the last sync are read on the host (one sync on an accelerator; nothing
-        on the CPU), newly non-finite layers are emitted, and the indices of all the
-        non-finite layers are returned. None: no gradient yet, or not synced. ``grads``:
-        the gradients of ``batch`` kept since (default: the current ones)."""
-        if not self._params:  # no weighted layer: nothing to check
-            return None
-        kept = grads is not None
-        if grads is None:
-            grads = [p.grad for p in self._params]
-        if all(g is None for g in grads):  # no gradient yet
-            return None
-        # on the host, one kernel call; else (or for other dtypes) torch's fused reduction
-        listed = host_abs_maxima(grads) if self._on_host() else None
-        if listed is None:
-            if any(g is None for g in grads):  # a frozen or unused weight
-                zero = self._params[0].detach().new_zeros(())  # 0 changes no maximum
-                grads = [zero if g is None else g for g in grads]
-            maxima = gradient_abs_maxima(grads)  # type: ignore[arg-type]
-            if maxima.device.type == "cpu" and not self._device_path:
-                listed = maxima.tolist()
-        if listed is not None:
-            return self._fold_host(batch, listed, grads if kept else None)
-        else:
-            finite_t = torch.isfinite(maxima)
-            kind = torch.where(torch.isnan(maxima), 1, 2) * ~finite_t
-            if (
-                not isinstance(self._grad_max, Tensor)
-                or self._grad_max.device != maxima.device
-                or self._unsynced is None
-            ):
-                self._grad_max = torch.full_like(maxima, -math.inf, dtype=torch.float32)
-                self._unsynced = torch.zeros_like(kind)
-            folded = torch.where(finite_t, maxima, -math.inf).to(torch.float32)
-            torch.maximum(self._grad_max, folded, out=self._grad_max)  # type: ignore[arg-type]
-            torch.maximum(self._unsynced, kind, out=self._unsynced)
-            if not sync:
-                return None
-            kinds = self._unsynced.cpu().numpy().copy()  # the one sync (a copy: reset next)
-            self._unsynced.zero_()
-            self._last_check = time.perf_counter()
-        return self._report(batch, kinds, None)
-
-    def _fold_host(
-        self, batch: int, listed: list[float], kept: list[Tensor | None] | None
-    ) -> set[int]:
-        """Fold one batch's maxima (host floats) into the epoch's; report the non-finite
-        (``kept``: that batch's gradients, if not the current ones)."""
-        # on the host, Python floats beat numpy's per-call costs on a few values
-        high = self._grad_max
-        if not isinstance(high, list):
-            high = [-math.inf] * len(listed)
-        if math.isfinite(sum(listed)):  # the usual case (a false alarm is checked below)
-            self._grad_max = list(map(max, high, listed))
-            return set()
-        values = np.array(listed)
-        finite = np.isfinite(values)
-        self._grad_max = np.maximum(high, np.where(finite, values, -np.inf)).tolist()
-        kinds = np.where(np.isnan(values), 1, np.where(finite, 0, 2))
-        return self._report(batch, kinds, kept)
-
-    def _report(self, batch: int, kinds: np.ndarray, kept: list[Tensor | None] | None) -> set[int]:
-        """Emit the layers newly found non-finite (``kinds`` per parameter: 1 NaN, 2 Inf);
-        the indices of all the non-finite ones."""
-        bad = set()
-        for i in np.flatnonzero(kinds).tolist():
-            layer = self._param_layer[i]
-            if layer.index < 0:
-                continue
-            bad.add(layer.index)
-            if layer.index in self._reported:
-                continue
-            self._reported.add(layer.index)
-            if kept is None:
-                layer_grads = [q.grad for q in layer.weights if q.grad is not None]
-            else:  # the batch's own gradients, kept since
-                owned = self._layer_params.get(id(layer), [])
-                layer_grads = [g for g in (kept[j] for j in owned) if g is not None]
-            nans = sum(int(torch.isnan(g).sum()) for g in layer_grads)  # counts: no overflow
-            infs = sum(int(torch.isinf(g).sum()) for g in layer_grads)
-            if nans == 0 and infs == 0:  # seen between two syncs, recovered since
-                nans, infs = (1, 0) if kinds[i] == 1 else (0, 1)
-            self._emit("nonfinite", layer.index, layer.name, [float(nans), float(infs), batch])
-        return bad
-
-    def _host_rows(
-        self, means: tuple[list[Entry], Tensor | np.ndarray] | None
-    ) -> tuple[list[Entry], list[list[float]]] | None:
-        """The epoch's rows on the host (statistics computed there, activations counted
-        there), as flush builds them: with the every-batch maxima folded into ``abs_max``,
-        the update ratio appended and the activation ratios after them, by Python floats
-        (a dozen numpy calls cost ~10 us each just after the validation pass). None when
-        something lives on a device."""
-        if means is not None and not isinstance(means[1], np.ndarray):
-            return None
-        active = [layer for layer in self._activations if layer.inactive is not None]
-        if any(isinstance(layer.inactive, Tensor) for layer in active):
-            return None
-        if means is not None and isinstance(self._grad_max, Tensor):
-            return None
-        rows: list[Entry] = []
-        values: list[list[float]] = []
-        if means is not None:
-            entries, matrix = means
-            ratio_means = self._ratios.means()
-            ratio_of: dict[int, float] = {}
-            if ratio_means is not None:
-                listed = np.asarray(ratio_means[1]).tolist()
-                ratio_of = {id(layer): r[0] for (layer, _), r in zip(ratio_means[0], listed)}
-            high = self._grad_max
-            for (layer, kind), row in zip(entries, matrix.tolist()):  # type: ignore[union-attr]
-                params = self._layer_params.get(id(layer))
-                if kind == "grad" and params and isinstance(high, list):
-                    found = max(high[i] for i in params)
-                    if found > -math.inf and not found <= row[_ABS_MAX]:  # np.fmax
-                        row[_ABS_MAX] = found
-                row.append(ratio_of.get(id(layer), math.nan) if kind == "weight" else math.nan)
-                values.append(row)
-            rows += entries
-        for layer in active:
-            rows.append((layer, "activation"))
-            count = float(layer.inactive)  # type: ignore[arg-type]
-            values.append([count / layer.total if layer.total else math.nan])
-        return rows, values
-
-    def _fold_gradient_maxima(self, entries: list[Entry], matrix: Tensor | np.ndarray) -> None:
-        """Raise each gradient row's ``abs_max`` to its layer's max |g| over every batch of
-        the epoch (the every-batch check's), not only the sampled ones."""
-        if self._grad_max is None:
-            return
-        rows: list[int] = []
-        maxima: list[Any] = []  # floats on the host, device scalars elsewhere
-        high = self._grad_max
-        for row, (layer, kind) in enumerate(entries):
-            params = self._layer_params.get(id(layer))
-            if kind == "grad" and params:
-                rows.append(row)
-                if isinstance(high, list):
-                    maxima.append(max(high[i] for i in params))
-                else:
-                    maxima.append(high[params].max())
-        if not rows:
-            return
-        if isinstance(matrix, Tensor):
-            found = torch.stack(maxima).to(matrix.dtype)  # type: ignore[arg-type]
-            found = torch.where(found > -math.inf, found, math.nan)
-            matrix[rows, _ABS_MAX] = torch.fmax(matrix[rows, _ABS_MAX], found)
-        else:
-            found_np = np.array(maxima, dtype=np.float64)
-            found_np[found_np == -np.inf] = np.nan
-            matrix[rows, _ABS_MAX] = np.fmax(matrix[rows, _ABS_MAX], found_np)
-
-    def _generator(self, device: torch.device) -> torch.Generator:
-        gen = self._generators.get(device)
-        if gen is None:
-            gen = torch.Generator(device=device).manual_seed(self._seed)
-            self._generators[device] = gen
-        return gen
-
-    def _stats_matrix(self, tensors: list[Tensor], finite: list[bool]) -> Tensor | np.ndarray:
-        """Statistics of several tensors of one device, one row each: a numpy array on the
-        CPU (the kernel's own output: the epoch's means stay on the host), else a tensor."""
-        gen = self._generator(tensors[0].device)
-        if tensors[0].device.type == "cpu":
-            arrays = [flat_array(t) for t in tensors]
-            return cpu_stats_rows(arrays, self._sample_size, gen)
-        return stats_matrix(tensors, sample_size=self._sample_size, generator=gen, finite=finite)
 
     # ---- epoch boundary -----------------------------------------------------------------
     def flush(self, epoch: int) -> None:
@@ -751,75 +366,29 @@ class Probe:
         record, ``"grad"``/``"activation"`` only if sampled during the epoch.
         """
         flush_began = self._budget.now()
-        if self._stash:
-            self._drain()
+        self._check.drain()
         if self._early is not None and self._forwards:  # epoch 1 ended first
             self._emit_early(self._forwards)
         self._early = None  # only ever from inside the first epoch
-        if self._before is not None:  # the last sampled batch was the epoch's last
+        if self._updates.pending:  # the last sampled batch was the epoch's last
             self._measure_update()
         if self._forwards:  # the last batch's gradients, in case no check covered them
             last = self._forwards - 1
-            bad: set[int] | None = None
-            if self._on_host() and self._checked == last:
-                bad = set()  # checked as its optimizer stepped
-            if bad is None:
-                bad = self._check_gradients(last, sync=True)
+            bad = self._check.at_flush(last)
             if bad is not None and not self._budget.samples:  # an epoch too short to sample
-                self._sample(last, bad)
-        unsampled: list[Entry] = [
-            (layer, "weight")
-            for layer in self._weighted
-            if layer.weights and not self._means.covers(layer, "weight")
-        ]
-        if unsampled:  # no sampled batch this epoch: the weights as they are now
-            flat = [flat_cat(layer.weights) for layer, _ in unsampled]
-            self._means.add(unsampled, self._stats_matrix(flat, [False] * len(flat)))
-        rows: list[Entry] = []
-        parts: list[Tensor | np.ndarray] = []  # one value per row, in order
-        means = self._means.means()
-        host = self._host_rows(means)
-        if host is not None:
-            rows, values = host
-        elif means is not None:
-            entries, matrix = means
-            self._fold_gradient_maxima(entries, matrix)
-            column = self._update_ratio_column(entries, matrix)
-            if isinstance(matrix, Tensor):
-                matrix = torch.cat([matrix, column], dim=1)
-            else:
-                matrix = np.hstack([matrix, column])
-            rows += entries
-            parts.append(matrix)
-        active = [layer for layer in self._activations if layer.inactive is not None]
-        if active and host is None:
-            rows += [(layer, "activation") for layer in active]
-            counts = [layer.inactive for layer in active]
-            totals = [float(layer.total) for layer in active]
-            if isinstance(counts[0], Tensor):  # on the model's device (a GPU): no sync here
-                inactive = torch.stack(counts)  # type: ignore[arg-type]
-                parts.append(inactive / torch.tensor(totals, device=inactive.device))
-            else:  # counted on the host
-                parts.append(np.divide(counts, totals))  # type: ignore[arg-type]
-        if host is None:
-            values = host_rows(parts)  # the one host sync of the epoch's statistics
-        out = [(layer.index, kind, layer.name, vals) for (layer, kind), vals in zip(rows, values)]
-        for index, kind, name, vals in sorted(out, key=lambda row: row[0]):
+                self._stats.sample(self._weighted, bad, self._check.on_host())
+        self._stats.add_unsampled_weights(self._weighted)
+        means = self._stats.means.means()
+        records = epoch_rows(means, self._activations, self._check, self._updates)
+        for index, kind, name, vals in records:
             self._emit(kind, index, name, vals)
         for layer in self._activations:
             layer.inactive, layer.total = None, 0
-        self._means.clear()
-        self._ratios.clear()
-        if isinstance(self._grad_max, list):
-            self._grad_max = [-math.inf] * len(self._grad_max)
-        elif self._grad_max is not None:
-            self._grad_max.fill_(-math.inf)
+        self._stats.means.clear()
+        self._updates.clear()
+        self._check.end_epoch()
         self._budget.end_epoch(self._forwards, flush_began)  # the next epoch's stride
         self._forwards = 0
-        self._last_check = time.perf_counter()
-        self._check_budget.start_epoch()
-        self._checked = -1
-        self._reported.clear()
 
     def batch_loss(self, loss: float) -> None:
         """A training batch's loss, kept for the ``"early"`` record (ignored after it)."""
@@ -841,57 +410,4 @@ class Probe:
             self._end_handle = None
         self._handles.clear()
         self._act_modules.clear()
-        self._stash.clear()
-        self._last_grads = None
-
-
-Blocks = tuple[np.ndarray, np.ndarray, np.ndarray]  # addresses, sizes, float64 or not
-
-
-def host_blocks(tensors: Sequence[Tensor | None]) -> Blocks | None:
-    """Where the elements of each tensor are (an empty block for a None), for the compiled
-    kernels of :mod:`bttackler.trialside.segment_stats` that read them in one call; None
-    when one is not a dense float32/float64 CPU tensor (the caller takes a torch path).
-    The tensors must outlive the kernel call."""
-    addresses, sizes, wide = [], [], []
-    for t in tensors:
-        if t is None:
-            addresses.append(0)
-            sizes.append(0)
-            wide.append(False)
-            continue
-        dtype = t.dtype
-        if not (dtype is torch.float32 or dtype is torch.float64) or not t.is_cpu:
-            return None
-        if not t.is_contiguous():  # sparse, strided views, other memory formats
-            return None
-        addresses.append(t.data_ptr())
-        sizes.append(t.numel())
-        wide.append(dtype is torch.float64)
-    return (
-        np.array(addresses, dtype=np.int64),
-        np.array(sizes, dtype=np.int64),
-        np.array(wide, dtype=np.int8),
-    )
-
-
-def host_abs_maxima(grads: Sequence[Tensor | None]) -> list[float] | None:
-    """:func:`gradient_abs_maxima` of CPU gradients, by one compiled kernel call over their
-    memory (0 for a None), as floats: the same values, without a torch call per gradient
-    (two each, plus an absolute copy of every one, made the check ~20 us on the default
-    task's 7 weights, ~5% of its 4 ms steps had it run on every batch). None when one is not
-    a dense float32/float64 CPU tensor: the caller takes the torch path."""
-    blocks = host_blocks(grads)
-    return None if blocks is None else abs_maxima(*blocks).tolist()  # type: ignore[no-any-return]
-
-
-def gradient_abs_maxima(grads: list[Tensor]) -> Tensor:
-    """Each tensor's max |g| as one vector, by one fused reduction (NaN where a tensor holds
-    a NaN, Inf where an Inf and no NaN; float16 stays exact: nothing is summed). On the CPU
-    ``abs`` then ``max`` (torch's inf-norm is several times slower there); elsewhere the
-    fused inf-norm, which reads each gradient once and allocates nothing per element."""
-    if grads[0].device.type == "cpu":
-        maxima = torch._foreach_max(torch._foreach_abs(grads))
-    else:
-        maxima = torch._foreach_norm(grads, ord=math.inf)
-    return torch.stack(maxima)  # promotes mixed dtypes
+        self._check.close()
