@@ -29,16 +29,8 @@ import tempfile
 from pathlib import Path
 
 from _common import ROOT, describe, run_cli
+from slot_turnaround import NOOP_TASK
 
-NOOP_TASK = """
-OBJECTIVE = "score"
-MODE = "max"
-MAX_EPOCHS = 1
-DEFAULT_SPACE = "space.yaml"
-
-def run(params, trial):
-    trial.report(0, score=float(params["x"]))
-"""
 BACKENDS = {"local": [], "ray": ["--backend", "ray"]}
 
 

@@ -169,6 +169,25 @@ def wait_until(check, timeout: float, what: str) -> None:
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def start_healthy_run(cluster: Cluster, tmp: Path, name: str, budget: str) -> subprocess.Popen:
+    """A run of slow healthy trials (0.3 s epochs), returned once both slots run one."""
+    driver = subprocess.Popen(
+        ray_run(cluster, tmp, name, "--task", DIAGNOSIS_TASK, "--budget", budget,
+                "--task-opt", "behaviour=healthy", "--task-opt", "epoch_seconds=0.3"),
+        cwd=ROOT, env=cluster.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        wait_until(
+            lambda: rows(tmp / name, "SELECT COUNT(DISTINCT slot) FROM trials "
+                         "WHERE state = 'running'")[0][0] == 2,
+            60, "trials running on both slots",
+        )  # fmt: skip
+    except BaseException:
+        driver.kill()
+        raise
+    return driver
+
+
 def test_a_search_on_the_default_task_runs_on_both_nodes(cluster, tmp_path):
     out = subprocess.run(
         ray_run(cluster, tmp_path, "digits", "--task", "digits", "--budget", "10s"),
@@ -215,17 +234,8 @@ def test_a_verdict_kills_a_trial_on_the_second_node(cluster, tmp_path):
 
 def test_the_driver_killed_with_sigkill_leaves_no_trial_and_resumes(cluster, tmp_path):
     run_dir = tmp_path / "killed"
-    driver = subprocess.Popen(
-        ray_run(cluster, tmp_path, "killed", "--task", DIAGNOSIS_TASK, "--budget", "14s",
-                "--task-opt", "behaviour=healthy", "--task-opt", "epoch_seconds=0.3"),
-        cwd=ROOT, env=cluster.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+    driver = start_healthy_run(cluster, tmp_path, "killed", "14s")
     try:
-        wait_until(
-            lambda: rows(run_dir, "SELECT COUNT(DISTINCT slot) FROM trials "
-                         "WHERE state = 'running'")[0][0] == 2,
-            60, "trials running on both slots",
-        )  # fmt: skip
         nodes = [cluster.head.pid, cluster.node2.pid]  # type: ignore[union-attr]
         workers = [pid for node in nodes for pid, args in _descendants(node)
                    if "spawn_main" in args]  # fmt: skip
@@ -246,17 +256,8 @@ def test_the_driver_killed_with_sigkill_leaves_no_trial_and_resumes(cluster, tmp
 
 def test_ctrl_c_stops_every_remote_trial_and_leaves_no_process(cluster, tmp_path):
     run_dir = tmp_path / "ctrl-c"
-    driver = subprocess.Popen(
-        ray_run(cluster, tmp_path, "ctrl-c", "--task", DIAGNOSIS_TASK, "--budget", "60s",
-                "--task-opt", "behaviour=healthy", "--task-opt", "epoch_seconds=0.3"),
-        cwd=ROOT, env=cluster.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+    driver = start_healthy_run(cluster, tmp_path, "ctrl-c", "60s")
     try:
-        wait_until(
-            lambda: rows(run_dir, "SELECT COUNT(DISTINCT slot) FROM trials "
-                         "WHERE state = 'running'")[0][0] == 2,
-            60, "trials running on both slots",
-        )  # fmt: skip
         driver.send_signal(signal.SIGINT)
         sent = time.monotonic()
         stdout, stderr = driver.communicate(timeout=60)
@@ -277,17 +278,8 @@ def test_ctrl_c_stops_every_remote_trial_and_leaves_no_process(cluster, tmp_path
 
 def test_a_node_lost_mid_run_interrupts_its_trial_and_the_run_goes_on(cluster, tmp_path):
     run_dir = tmp_path / "lost"
-    driver = subprocess.Popen(
-        ray_run(cluster, tmp_path, "lost", "--task", DIAGNOSIS_TASK, "--budget", "25s",
-                "--task-opt", "behaviour=healthy", "--task-opt", "epoch_seconds=0.3"),
-        cwd=ROOT, env=cluster.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+    driver = start_healthy_run(cluster, tmp_path, "lost", "25s")
     try:
-        wait_until(
-            lambda: rows(run_dir, "SELECT COUNT(DISTINCT slot) FROM trials "
-                         "WHERE state = 'running'")[0][0] == 2,
-            60, "trials running on both slots",
-        )  # fmt: skip
         node2_slot = next(s for s, n in slot_nodes(run_dir).items() if n == cluster.node2_id)
         cluster.stop_node2()
         stdout, stderr = driver.communicate(timeout=90)
