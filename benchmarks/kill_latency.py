@@ -86,7 +86,7 @@ def verdict_kill_latencies(tmp: Path) -> list[float]:
     db = sqlite3.connect(tmp / "r" / "v" / "experiment.db")
     rows = db.execute(
         "SELECT t.ended - e.time FROM trials t JOIN epochs e ON e.trial_id = t.id "
-        "AND e.epoch = t.verdict_epoch WHERE t.state = 'terminated'"
+        "AND e.epoch = t.verdict_epoch - 1 WHERE t.state = 'terminated'"
     ).fetchall()
     return [r[0] for r in rows]
 

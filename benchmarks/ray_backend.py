@@ -55,7 +55,7 @@ def kills_and_lag(tmp: Path, backend: list[str]) -> tuple[list[float], dict[str,
     db = sqlite3.connect(tmp / "kills" / "experiment.db")
     kills = [r[0] for r in db.execute(
         "SELECT t.ended - e.time FROM trials t JOIN epochs e ON e.trial_id = t.id "
-        "AND e.epoch = t.verdict_epoch WHERE t.state = 'terminated'")]  # fmt: skip
+        "AND e.epoch = t.verdict_epoch - 1 WHERE t.state = 'terminated'")]  # fmt: skip
     (lag,) = db.execute("SELECT value FROM meta WHERE key = 'record_lag'").fetchone()
     return kills, json.loads(lag)
 
