@@ -560,6 +560,6 @@ def _init_arguments(address: str | None) -> dict[str, Any]:
     }
     if address:
         arguments["address"] = address
-    else:
-        arguments["include_dashboard"] = False
+    else:  # "local": a new Ray, even where `ray start` left a (perhaps dead) cluster's address
+        arguments.update(address="local", include_dashboard=False)
     return arguments

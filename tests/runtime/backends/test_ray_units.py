@@ -12,6 +12,7 @@ import pytest
 from bttackler.core.config import run_settings
 from bttackler.core.errors import BttacklerError
 from bttackler.runtime.backends.ray_cluster import (
+    _init_arguments,
     _task_on_this_node,
     check_reachable,
     slot_shape,
@@ -87,3 +88,10 @@ def test_the_cli_refuses_an_unreachable_cluster_before_writing_anything(tmp_path
         "`ray start --head` running there, and is the port the one it printed?"
     ]
     assert not (tmp_path / "r").exists()
+
+
+def test_without_an_address_a_new_ray_is_started_here_even_after_a_dead_cluster():
+    # plain ray.init() joins the cluster `ray start` last left in /tmp/ray - and waits
+    # for minutes when that cluster died without cleaning up
+    assert _init_arguments(None)["address"] == "local"
+    assert _init_arguments("10.0.0.5:6379")["address"] == "10.0.0.5:6379"
