@@ -111,7 +111,12 @@ class Cluster:
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     tmp = tmp_path_factory.mktemp("ray")
     port = _free_port()
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "RAY_USAGE_STATS_ENABLED": "0"}
+    # RAY_AUTH_MODE: once any `ray.init()` on this machine started a local Ray, Ray 2.60 left
+    # a token in ~/.ray/auth_token; a head started later turns token auth on from it while a
+    # joining node does not, and the node is refused. The test cluster (127.0.0.1, its own
+    # processes) runs without tokens, whatever an earlier Ray on this machine left behind.
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "RAY_USAGE_STATS_ENABLED": "0",
+           "RAY_AUTH_MODE": "disabled"}  # fmt: skip
     env.pop("RAY_ADDRESS", None)
     head = subprocess.Popen(
         [*RAY, "start", "--head", "--node-ip-address=127.0.0.1", f"--port={port}",
