@@ -99,7 +99,7 @@ def prepare_resume(run_dir: Path) -> PreparedRun:
 def _check_ray(settings: RunSettings) -> None:
     """Ray installed, its cluster joined and big enough for the slots, before the run's
     directory exists (the connection is kept for the run)."""
-    from bttackler.runtime.backends.ray_cluster import cluster_shape, connect, slot_shape
+    from bttackler.runtime.backends.ray_connect import cluster_shape, connect, slot_shape
 
     ray = connect(settings.ray_address)
     cpus, gpus, _ = cluster_shape(ray.nodes())

@@ -22,219 +22,30 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
-import shutil
-import socket
-import tempfile
 import threading
 import time
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from bttackler.core.errors import BttacklerError
-from bttackler.core.ring import (
-    RECORD_DTYPE,
-    Kind,
-    RingReader,
-    create_ring,
-    pid_alive,
-    shm_name,
-    sweep_stale_segments,
-)
+from bttackler.core.ring import RECORD_DTYPE
 from bttackler.core.store import TrialState
 from bttackler.runtime.backends.base import SlotHandle
-from bttackler.runtime.backends.local import LocalSlot
+from bttackler.runtime.backends.ray_connect import (
+    cluster_shape,
+    connect,
+    disconnect,
+    last_line,
+    slot_shape,
+)
+from bttackler.runtime.backends.ray_node import SlotHost
 from bttackler.runtime.monitor import RecordSource
 from bttackler.runtime.worker import SlotSpec, TrialOrder
 
-RAY_MISSING = "--backend ray needs Ray on this machine and every node: pip install 'bttackler[ray]'"
 DRAIN_WAIT = 0.05  # seconds a drain call waits for records before returning an empty batch
-POLL = 0.002  # how often a waiting drain looks at the ring
 UNAVAILABLE_GRACE = 5.0  # seconds an actor may stay unreachable before its slot is lost
 CLOCK_SKEW = 1.0  # node clocks further off than this are corrected on the records' times
-LOG_CHUNK = 1 << 20  # bytes of a trial's log sent back per drain
-
-
-def import_ray() -> Any:
-    try:
-        import ray
-    except ImportError as exc:
-        raise BttacklerError(RAY_MISSING) from exc
-    return ray
-
-
-# ---------------------------------------------------------------- on the node (the actor)
-
-
-class SlotHost:
-    """One slot on a Ray node: its ring, its worker process, its trials' logs.
-
-    Runs as a threaded actor: ``drain`` waits for records while ``run`` and ``kill`` go
-    straight through to the worker's pipe.
-    """
-
-    def __init__(self, spec: SlotSpec, task_source: str, ring_capacity: int) -> None:
-        import ray
-
-        self.node = ray.get_runtime_context().get_node_id()
-        sweep_stale_segments()  # rings and folders of actors killed before they could stop
-        sweep_stale_scratch()
-        self._scratch = Path(tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-"))
-        task_path = _task_on_this_node(spec.task_path, task_source, self._scratch)
-        self._shm = create_ring(shm_name(f"ray{os.getpid()}", spec.index), ring_capacity)
-        self._reader = RingReader(self._shm.buf)  # type: ignore[arg-type]
-        self._spec = replace(
-            spec, shm_name=self._shm.name, task_path=str(task_path), parent_pid=os.getpid()
-        )
-        self._pipe_lock = threading.Lock()
-        self._drain_lock = threading.Lock()
-        self._logs: dict[int, list[Any]] = {}  # trial id -> [local path, bytes sent]
-        self._killed: set[int] = set()  # kills that may arrive before their run (threaded)
-        self._unacked = np.zeros(0, dtype=RECORD_DTYPE)  # sent, not yet confirmed received
-        self._closed = threading.Event()  # the ring is gone: drain returns at once
-        self._released = threading.Event()  # the owner thread (and so the worker) may end
-        self._worker: LocalSlot | None = None
-        started = threading.Event()
-        # The worker dies with the thread that started it (its parent-death signal), so a
-        # thread that lives as long as the actor starts it, not one of Ray's pool threads.
-        self._owner = threading.Thread(
-            target=self._own_worker, args=(started,), name="bttackler-slot-owner", daemon=True
-        )
-        self._owner.start()
-        started.wait()
-
-    def _own_worker(self, started: threading.Event) -> None:
-        try:
-            self._worker = LocalSlot(self._spec)
-        finally:
-            started.set()
-        self._released.wait()
-
-    def hello(self, timeout: float) -> tuple[str, str, str]:
-        """Wait for the worker to load torch and the task: ("ready"|"error", detail, node)."""
-        worker = self._worker
-        if worker is None:
-            return "error", "the slot's worker process could not be started", self.node
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            with self._pipe_lock:
-                error = worker.poll_ready()
-            if error:
-                return "error", error, self.node
-            if worker.ready:
-                return "ready", str(worker.process.pid), self.node
-            if not worker.alive():
-                return "error", "worker process exited while starting", self.node
-            time.sleep(0.01)
-        return "error", f"the worker did not start within {timeout:g} s", self.node
-
-    def run(self, order: TrialOrder, grace: float) -> None:
-        path = self._scratch / f"{order.trial_id}.log"
-        self._logs[order.trial_id] = [path, 0]
-        with self._pipe_lock:
-            assert self._worker is not None
-            self._worker.finish()
-            self._worker.start(replace(order, log_path=str(path)), 0.0)
-            if order.trial_id in self._killed:  # its kill overtook it (calls run concurrently)
-                self._worker.kill(TrialState.STOPPED, "asked by the driver", 0.0, grace)
-
-    def kill(self, trial_id: int, grace: float) -> None:
-        with self._pipe_lock:
-            self._killed.add(trial_id)
-            worker = self._worker
-            if worker is not None and worker.trial_id == trial_id:
-                worker.kill(TrialState.STOPPED, "asked by the driver", 0.0, grace)
-
-    def drain(
-        self, wait: float, received: int
-    ) -> tuple[np.ndarray, int, dict[int, bytes], bool, float]:
-        """The records the driver has not confirmed (``received``: the highest sequence
-        number it has) plus those written since, waiting up to ``wait`` seconds for new
-        ones; the records lost to overrun meanwhile, new log output per trial, whether the
-        worker is alive, and this node's clock. A batch whose reply never arrived is sent
-        again, so a lost reply loses nothing."""
-        deadline = time.monotonic() + wait
-        while time.monotonic() < deadline and not self._closed.is_set():
-            with self._drain_lock:
-                if self._closed.is_set() or self._reader.pending() > 0:
-                    break
-            time.sleep(POLL)
-        with self._drain_lock:
-            alive = self._worker is not None and self._worker.alive()
-            if self._closed.is_set():
-                return self._unacked[:0], 0, {}, alive, time.time()
-            lost_before = self._reader.lost
-            fresh = self._reader.read_array()
-            lost = self._reader.lost - lost_before
-            keep = self._unacked[self._unacked["seq"] > received]
-            self._unacked = np.concatenate([keep, fresh]) if len(keep) else fresh
-            logs = self._collect_logs(fresh)
-            return self._unacked, lost, logs, alive, time.time()
-
-    def _collect_logs(self, rows: np.ndarray) -> dict[int, bytes]:
-        ended = set(rows["trial_id"][rows["kind"] == Kind.EXIT].tolist()) if len(rows) else set()
-        out: dict[int, bytes] = {}
-        for trial_id, entry in list(self._logs.items()):
-            path, sent = entry
-            done = trial_id in ended  # the worker wrote EXIT after the trial was reaped
-            with contextlib.suppress(OSError), open(path, "rb") as log:
-                log.seek(sent)
-                data = log.read() if done else log.read(LOG_CHUNK)
-                if data:
-                    out[trial_id] = data
-                    entry[1] = sent + len(data)
-            if done:
-                del self._logs[trial_id]
-                with contextlib.suppress(OSError):
-                    os.unlink(path)
-        return out
-
-    def stop(self) -> None:
-        """End the worker (and any trial), free the ring and the scratch folder."""
-        with self._pipe_lock:
-            if self._worker is not None:
-                self._worker.shutdown(timeout=2.0)  # its own "stop": the trial first
-        self._released.set()
-        with self._drain_lock:
-            self._closed.set()
-            with contextlib.suppress(Exception):
-                self._shm.close()
-            with contextlib.suppress(FileNotFoundError):
-                self._shm.unlink()
-        shutil.rmtree(self._scratch, ignore_errors=True)
-
-
-SCRATCH_PREFIX = "bttackler-ray-slot-"
-
-
-def sweep_stale_scratch() -> list[Path]:
-    """Remove the scratch folders of slot actors that no longer exist (killed with their
-    driver, or by Ray, before ``stop``): their pid is in the name."""
-    removed = []
-    for folder in Path(tempfile.gettempdir()).glob(f"{SCRATCH_PREFIX}*"):
-        pid = folder.name[len(SCRATCH_PREFIX) :].split("-")[0]
-        if pid.isdigit() and not pid_alive(int(pid)):
-            shutil.rmtree(folder, ignore_errors=True)
-            removed.append(folder)
-    return removed
-
-
-def _task_on_this_node(path: str, source: str, scratch: Path) -> Path:
-    """The task file: the driver's path where this node sees the same file (a shared or
-    identical checkout, an installed built-in task), else its source written next to us."""
-    here = Path(path)
-    with contextlib.suppress(OSError):
-        if here.is_file() and here.read_text() == source:
-            return here
-    copy = scratch / here.name
-    copy.write_text(source)
-    return copy
-
-
-# ---------------------------------------------------------------- on the driver
 
 
 class RemoteRing:
@@ -355,7 +166,7 @@ class RaySlot(SlotHandle):
             status, detail, node = self._ray.get(self._hello)
         except self._ray.exceptions.RayActorError as exc:
             if getattr(exc, "actor_init_failed", False):  # e.g. bttackler missing on the node
-                return f"its Ray actor could not start: {_last_line(exc)}"
+                return f"its Ray actor could not start: {last_line(exc)}"
             # Placed on a node that died meanwhile (Ray may not know it yet): place it again.
             if time.monotonic() > self._deadline:
                 return f"its Ray actor kept dying while starting ({type(exc).__name__})"
@@ -470,96 +281,4 @@ class RayBackend:
             slot.request_stop()  # all at once: actors stop in parallel
         for slot in slots:
             slot.shutdown()
-        global _CONNECTED_HERE
-        if _CONNECTED_HERE:
-            with contextlib.suppress(Exception):
-                self.ray.shutdown()
-            _CONNECTED_HERE = False
-
-
-def _last_line(exc: BaseException) -> str:
-    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
-    return (lines[-1] if lines else type(exc).__name__)[:300]
-
-
-def slot_shape(workers: int, cpus: int, gpus: int, cpus_per_trial: int) -> tuple[str, int]:
-    """The device and torch threads of each of ``workers`` slots on a cluster of ``cpus``
-    CPUs and ``gpus`` GPUs: one GPU each where there are GPUs, else ``cpus_per_trial`` CPUs.
-    A cluster too small to run them all at once is an error (a slot would wait forever)."""
-    if gpus:
-        if workers > gpus:
-            raise BttacklerError(
-                f"the Ray cluster has {gpus} GPU(s): --workers {workers} slots of one GPU "
-                "each do not fit; lower --workers"
-            )
-        return "cuda:0", max(1, cpus // gpus)  # the backend refines it per GPU node
-    if workers * cpus_per_trial > cpus:
-        raise BttacklerError(
-            f"the Ray cluster has {cpus} CPU(s): --workers {workers} x --cpus-per-trial "
-            f"{cpus_per_trial} do not fit; lower either"
-        )
-    return "cpu", cpus_per_trial
-
-
-_CONNECTED_HERE = False  # whether this process's Ray connection is ours to shut down
-
-
-def connect(address: str | None) -> Any:
-    """Ray, connected to ``address`` (or RAY_ADDRESS, or a Ray started here); a wrong
-    address or a Ray that does not start is one error line, not minutes of retries or a
-    traceback."""
-    global _CONNECTED_HERE
-    ray = import_ray()
-    if ray.is_initialized():
-        return ray
-    address = address or os.environ.get("RAY_ADDRESS") or None
-    if address:
-        check_reachable(address)
-    try:
-        ray.init(**_init_arguments(address))
-    except Exception as exc:
-        where = f"the Ray cluster at {address}" if address else "a Ray on this machine"
-        raise BttacklerError(f"could not join {where}: {_last_line(exc)}") from exc
-    _CONNECTED_HERE = True
-    return ray
-
-
-def cluster_shape(nodes: list[dict[str, Any]]) -> tuple[int, int, int]:
-    """Of the live nodes (``ray.nodes()``): CPUs, GPUs, and the CPUs per GPU of the GPU node
-    that has the fewest (each GPU trial's torch threads; CPU-only nodes do not count)."""
-    alive = [n.get("Resources", {}) for n in nodes if n.get("Alive")]
-    cpus = sum(int(r.get("CPU", 0)) for r in alive)
-    gpus = sum(int(r.get("GPU", 0)) for r in alive)
-    per_gpu = [int(r.get("CPU", 0)) // int(r["GPU"]) for r in alive if int(r.get("GPU", 0))]
-    return cpus, gpus, max(1, min(per_gpu, default=1))
-
-
-def check_reachable(address: str, timeout: float = 5.0) -> None:
-    """Fail with one line if ``HOST:PORT`` does not accept connections ("auto" and other
-    forms are left to Ray)."""
-    host, sep, port = address.rpartition(":")
-    if not sep or not host or not port.isdigit() or "/" in host:
-        return
-    try:
-        socket.create_connection((host, int(port)), timeout=timeout).close()
-    except OSError as exc:
-        reason = exc.strerror or type(exc).__name__
-        raise BttacklerError(
-            f"cannot reach the Ray cluster at {address} ({reason}); is `ray start --head` "
-            "running there, and is the port the one it printed?"
-        ) from exc
-
-
-def _init_arguments(address: str | None) -> dict[str, Any]:
-    """``ray.init`` arguments: connect to ``address`` (or RAY_ADDRESS), else start a
-    single-node Ray here; quiet (trial output goes to the run's trial logs)."""
-    arguments: dict[str, Any] = {
-        "logging_level": "ERROR",
-        "log_to_driver": False,
-        "configure_logging": True,
-    }
-    if address:
-        arguments["address"] = address
-    else:  # "local": a new Ray, even where `ray start` left a (perhaps dead) cluster's address
-        arguments.update(address="local", include_dashboard=False)
-    return arguments
+        disconnect()

@@ -11,12 +11,8 @@ import pytest
 
 from bttackler.core.config import run_settings
 from bttackler.core.errors import BttacklerError
-from bttackler.runtime.backends.ray_cluster import (
-    _init_arguments,
-    _task_on_this_node,
-    check_reachable,
-    slot_shape,
-)
+from bttackler.runtime.backends.ray_connect import _init_arguments, check_reachable, slot_shape
+from bttackler.runtime.backends.ray_node import _task_on_this_node
 
 
 def test_cpu_slots_take_cpus_per_trial_threads():
