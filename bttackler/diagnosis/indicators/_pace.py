@@ -30,9 +30,10 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from bttackler.core.history import LayerStat, TrialHistory
+from bttackler.core.history import EpochRecord, LayerStat, TrialHistory
 from bttackler.core.verdict import Verdict, fmt
 from bttackler.diagnosis.indicators._base import Indicator
+from bttackler.diagnosis.indicators._progress import clearly_falling, loss_drop
 from bttackler.diagnosis.settings_table import (
     check_in_unit_interval_open_top,
     check_int_at_least,
@@ -77,16 +78,22 @@ class TinyWeightUpdatesSettings:
             for shorter trials (that was not measured). In the benchmark's replay two
             40-epoch regression MLPs at 1.7e-4 and 1.8e-4 per step ended 3rd of their runs.
         within_epochs: Judged after each of the first this many epochs. Default 2.
+        min_loss_drop: ... and only while the training loss is less than this share below
+            where it started (:mod:`._progress`): a step schedule's warmup, a small learning
+            rate that still makes progress, and a fine-tune whose few trainable weights are
+            big beside their steps all show a falling loss. Default 0.1.
     """
 
     min_update_ratio: float = 2e-4
     reference_epochs: int = 20
     within_epochs: int = 2
+    min_loss_drop: float = 0.1
 
     def __post_init__(self) -> None:
         check_positive("min_update_ratio", self.min_update_ratio)
         check_int_at_least("reference_epochs", self.reference_epochs, 1)
         check_int_at_least("within_epochs", self.within_epochs, 1)
+        check_positive("min_loss_drop", self.min_loss_drop)
 
 
 def update_ratio_bound(min_update_ratio: float, reference_epochs: int, max_epochs: int) -> float:
@@ -96,13 +103,32 @@ def update_ratio_bound(min_update_ratio: float, reference_epochs: int, max_epoch
     return min_update_ratio * min(1.0, reference_epochs / max(1, max_epochs))
 
 
+def trained_update_ratio(weights: Sequence[LayerStat]) -> float | None:
+    """Median ``update_ratio`` over the layers that moved: a layer that did not move at all
+    (0) is frozen (a fine-tune's backbone), not slow, and is left out while any layer moved;
+    when none moved the median is 0. None when no layer has the ratio."""
+    measured = [float(w.values.get(UPDATE_RATIO, math.nan)) for w in weights]
+    finite = [v for v in measured if math.isfinite(v)]
+    moved = [v for v in finite if v > 0]
+    if not finite:
+        return None
+    return float(statistics.median(moved)) if moved else 0.0
+
+
 class TinyWeightUpdates(Indicator[TinyWeightUpdatesSettings]):
     """TWU, first epochs: each optimizer step moves the weights by a tiny share of their norm,
-    so the trial would need orders of magnitude more epochs than it has.
+    and the loss is not clearly falling, so the trial would need orders of magnitude more
+    epochs than it has.
 
-    Reads the weights' ``update_ratio`` (measured by the probe on its sampled batches). Layers
-    without it (NaN) are left out; no layer with it: no verdict. The bound shrinks for a
-    trial planned for more than ``reference_epochs`` epochs (:func:`update_ratio_bound`).
+    Evidence: the weights' ``update_ratio`` (measured by the probe on its sampled batches;
+    layers without it are left out, frozen layers too: :func:`trained_update_ratio`; none:
+    no verdict) and the training loss (:func:`~._progress.loss_drop`). Why it holds for
+    every optimizer: it reads the step the optimizer took, after any rescaling (Adam, RMSprop,
+    Adagrad), not the raw gradient; for every schedule: a warmup's small first steps come
+    with a falling loss, and a decayed rate later is out of its epochs; for every
+    architecture: the ratio is per layer and scale-free, and frozen layers do not count.
+    The bound shrinks for a trial planned for more than ``reference_epochs`` epochs
+    (:func:`update_ratio_bound`).
     """
 
     short_name = "TWU"
@@ -115,16 +141,19 @@ class TinyWeightUpdates(Indicator[TinyWeightUpdatesSettings]):
         if not _first_epochs(history, s.within_epochs):
             return None
         record = history.epochs[-1]
-        ratio = median_over_layers(record.weights, UPDATE_RATIO)
+        ratio = trained_update_ratio(record.weights)
         bound = update_ratio_bound(s.min_update_ratio, s.reference_epochs, history.max_epochs)
-        if ratio is None or not ratio < bound:
+        if ratio is None or not ratio < bound or clearly_falling(history, s.min_loss_drop):
             return None
+        drop = loss_drop(history)
         return Verdict(
             indicator=self.short_name,
             rule=f"median weight update per step {fmt(ratio)} of the weights' norm "
-            f"< {fmt(bound)} (for {history.max_epochs} epochs)",
+            f"< {fmt(bound)} (for {history.max_epochs} epochs), loss "
+            + _drop_text(drop, s.min_loss_drop),
             epoch=record.epoch,
-            values={"update_ratio": ratio, "min_update_ratio": bound},
+            values={"update_ratio": ratio, "min_update_ratio": bound}
+            | ({} if drop is None else {"loss_drop": drop}),
         )
 
 
@@ -152,17 +181,29 @@ class VanishingGradientMagnitudeSettings:
             origin that an adaptive optimizer leaves in a few epochs: in the benchmark's
             replay a tanh MLP at init scale 0.03 (gradients 1.5e-5, 1e-2 of its weights)
             broke out at epoch 6 of 40 and ended 9th of its run.
-        within_epochs: Judged after each of the first this many epochs. Default 2.
+        confirm_epochs: ... on each of the last this many epochs, not one: a deep net at
+            PyTorch's default initialisation starts with vanishing gradients and, under Adam,
+            leaves that saddle inside epoch 1 or 2, so one epoch's sampled mean reads 8e-6 or
+            1e-3 depending on which batches the probe sampled (the zoo's 8-layer ReLU MLP
+            with Adam, val_acc 0.94). Default 2.
+        within_epochs: Judged after each of the first this many epochs. Default 3 (so epochs
+            2 and 3 with two epochs of confirmation).
+        min_loss_drop: ... and only while the training loss is less than this share below
+            where it started (:mod:`._progress`). Default 0.1.
     """
 
     min_abs_gradient: float = 3e-5
     max_relative_gradient: float = 1e-3
-    within_epochs: int = 2
+    confirm_epochs: int = 2
+    within_epochs: int = 3
+    min_loss_drop: float = 0.1
 
     def __post_init__(self) -> None:
         check_positive("min_abs_gradient", self.min_abs_gradient)
         check_positive("max_relative_gradient", self.max_relative_gradient)
+        check_int_at_least("confirm_epochs", self.confirm_epochs, 1)
         check_int_at_least("within_epochs", self.within_epochs, 1)
+        check_positive("min_loss_drop", self.min_loss_drop)
 
 
 def relative_gradient_magnitude(
@@ -180,11 +221,40 @@ def relative_gradient_magnitude(
     return float(statistics.median(ratios)) if ratios else None
 
 
+def vanishing_magnitude(
+    record: EpochRecord, min_abs_gradient: float, max_relative_gradient: float
+) -> tuple[float, float | None] | None:
+    """``(median mean |gradient|, its median share of the weights)`` of one epoch when the
+    gradients are vanishing by both (the share unmeasured counts as small); else None."""
+    magnitude = median_over_layers(record.grads, ABS_MEAN)
+    if magnitude is None or not magnitude < min_abs_gradient:
+        return None
+    relative = relative_gradient_magnitude(record.grads, record.weights)
+    if relative is not None and not relative < max_relative_gradient:
+        return None
+    return magnitude, relative
+
+
+def _drop_text(drop: float | None, min_drop: float) -> str:
+    if drop is None:
+        return "not measured"
+    return f"{fmt(100 * drop)}% below its start (< {fmt(100 * min_drop)}%: not clearly falling)"
+
+
 class VanishingGradientMagnitude(Indicator[VanishingGradientMagnitudeSettings]):
     """VGM, first epochs: gradients are vanishingly small in absolute size (not relative
-    between layers, as ERG judges), so nothing moves unless the optimizer rescales it; and
-    small beside the weights too (:func:`relative_gradient_magnitude`), so tiny weights with
-    gradients in proportion are not mistaken for it."""
+    between layers, as ERG judges), for ``confirm_epochs`` epochs in a row, while the loss is
+    not clearly falling.
+
+    Evidence and why it holds across families: the absolute size alone is no verdict under
+    an optimizer that rescales its steps (Adam, RMSprop, Adagrad: a deep ReLU MLP at default
+    initialisation learns from gradients of 1e-5), so the rule also needs the gradients small
+    beside the weights (:func:`relative_gradient_magnitude`: tiny-init nets have gradients in
+    proportion), small on consecutive epochs (one epoch's sampled mean is noisy while a net
+    leaves its starting saddle), and the training loss not clearly falling
+    (:func:`~._progress.loss_drop`): a schedule's warmup or a slow start that is learning
+    shows in the loss. What is left are nets whose loss stays put because nothing reaches the
+    early layers: saturated sigmoids, 20-layer ReLU stacks at batch 16, dead nets."""
 
     short_name = "VGM"
     stage = "any"
@@ -193,21 +263,26 @@ class VanishingGradientMagnitude(Indicator[VanishingGradientMagnitudeSettings]):
 
     def judge(self, history: TrialHistory) -> Verdict | None:
         s = self.settings
-        if not _first_epochs(history, s.within_epochs):
+        count = len(history.epochs)
+        if not s.confirm_epochs <= count <= s.within_epochs:
             return None
-        record = history.epochs[-1]
-        magnitude = median_over_layers(record.grads, ABS_MEAN)
-        if magnitude is None or not magnitude < s.min_abs_gradient:
+        found = [
+            vanishing_magnitude(record, s.min_abs_gradient, s.max_relative_gradient)
+            for record in history.epochs[-s.confirm_epochs :]
+        ]
+        if any(f is None for f in found) or clearly_falling(history, s.min_loss_drop):
             return None
-        relative = relative_gradient_magnitude(record.grads, record.weights)
-        if relative is not None and not relative < s.max_relative_gradient:
-            return None
+        magnitude, relative = max((f for f in found if f is not None), key=lambda f: f[0])
+        drop = loss_drop(history)
         return Verdict(
             indicator=self.short_name,
-            rule=f"median mean |gradient| over layers {fmt(magnitude)} < {fmt(s.min_abs_gradient)}",
-            epoch=record.epoch,
+            rule=f"median mean |gradient| over layers <= {fmt(magnitude)} < "
+            f"{fmt(s.min_abs_gradient)} for {s.confirm_epochs} epochs, loss "
+            + _drop_text(drop, s.min_loss_drop),
+            epoch=history.epochs[-1].epoch,
             values={"abs_gradient": magnitude, "min_abs_gradient": s.min_abs_gradient}
-            | ({} if relative is None else {"relative_gradient": relative}),
+            | ({} if relative is None else {"relative_gradient": relative})
+            | ({} if drop is None else {"loss_drop": drop}),
         )
 
 

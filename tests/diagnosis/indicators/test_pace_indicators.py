@@ -64,6 +64,21 @@ def test_twu_leaves_useful_steps_and_later_epochs_alone() -> None:
     assert TWU().check(history(updates(0, math.nan))) is None  # not measured: no verdict
 
 
+def test_twu_leaves_frozen_layers_out() -> None:
+    # a fine-tune: the backbone's layers do not move at all, the head steps 2e-2
+    assert TWU().check(history(updates(0, 0.0, 0.0, 0.0, 2e-2))) is None
+    # a net whose every layer stopped moving (dead, zero gradients) is still judged
+    assert TWU().check(history(updates(0, 0.0, 0.0))) is not None
+
+
+def test_twu_spares_a_clearly_falling_loss() -> None:
+    # a long warmup: epoch 1's steps are tiny on purpose, and the loss falls
+    warm = EpochRecord(0, {"train_loss": 1.8}, weights=layers("update_ratio", 5e-5, 5e-5))
+    assert TWU().check(history(warm, chance_loss=LN10)) is None
+    flat = EpochRecord(0, {"train_loss": 2.3}, weights=layers("update_ratio", 5e-5, 5e-5))
+    assert TWU().check(history(flat, chance_loss=LN10)) is not None
+
+
 def test_twu_bound_shrinks_for_trials_planned_for_more_epochs() -> None:
     # diabetesmlp trial 200 (tpe seed 2) stepped 1.74e-4 of its weights per step in epoch 1
     # of 40 and ended 3rd of its run: twice the epochs of the 20 the bound was set for.
@@ -77,10 +92,34 @@ def test_twu_bound_shrinks_for_trials_planned_for_more_epochs() -> None:
     assert update_ratio_bound(2e-4, 20, 10) == pytest.approx(2e-4)
 
 
-def test_vgm_fires_on_vanishing_gradient_magnitude() -> None:
-    verdict = VGM().check(history(gradients(0, 1e-6, 2e-5, 1e-3)))
-    assert verdict is not None and verdict.values["abs_gradient"] == 2e-5
-    assert VGM().check(history(gradients(0, 1e-3, 2e-3))) is None
+def test_vgm_fires_on_two_epochs_of_vanishing_gradient_magnitude() -> None:
+    tiny = [gradients(0, 1e-6, 2e-5, 1e-3), gradients(1, 1e-6, 1e-5, 1e-3)]
+    assert VGM().check(history(tiny[0])) is None  # one epoch's sampled mean is not enough
+    verdict = VGM().check(history(*tiny))
+    assert verdict is not None and verdict.values["abs_gradient"] == 2e-5  # the larger one
+    assert "for 2 epochs" in verdict.rule
+    assert VGM().check(history(gradients(0, 1e-3, 2e-3), gradients(1, 1e-3, 2e-3))) is None
+    late = history(gradients(0, 1e-3), gradients(1, 1e-3), gradients(2, 1e-6), gradients(3, 1e-6))
+    assert VGM().check(late) is None  # past within_epochs (3)
+
+
+def test_vgm_spares_a_net_leaving_its_starting_saddle() -> None:
+    # the zoo's deep-relu8-adam-5e-3 (8-layer ReLU MLP, Adam, default init; val_acc 0.94):
+    # one process sampled epoch 1's gradients at 7.6e-6, another at 1.1e-3; epoch 2 9e-3
+    saddle = [gradients(0, 7.6e-6, 7.6e-6), gradients(1, 9e-3, 9e-3)]
+    assert VGM().check(history(*saddle, chance_loss=LN10)) is None
+
+
+def test_vgm_spares_a_clearly_falling_loss() -> None:
+    def epoch(e: int, value: float) -> EpochRecord:
+        return EpochRecord(e, {"train_loss": value}, grads=layers("abs_mean", 1e-6, 1e-6))
+
+    falling = history(epoch(0, 2.3), epoch(1, 1.9), chance_loss=LN10)  # 17% below ln 10
+    assert VGM().check(falling) is None
+    flat = history(epoch(0, 2.3), epoch(1, 2.25), chance_loss=LN10)  # 2% below
+    verdict = VGM().check(flat)
+    assert verdict is not None and "not clearly falling" in verdict.rule
+    assert verdict.values["loss_drop"] == pytest.approx(1 - 2.25 / LN10)
 
 
 def with_weights(record: EpochRecord, *abs_means: float) -> EpochRecord:
@@ -94,11 +133,11 @@ def test_vgm_spares_tiny_weights_whose_gradients_are_small_in_proportion() -> No
     # ended 9th of its run.
     grads = gradients(0, 5.8e-7, 1.95e-6, 2.7e-5, 1.85e-2)
     tiny_init = with_weights(grads, 5.1e-3, 1.3e-3, 1.4e-3, 1.35e-3)
-    assert VGM().check(history(tiny_init, max_epochs=40)) is None
+    assert VGM().check(history(tiny_init, tiny_init, max_epochs=40)) is None
     assert relative_gradient_magnitude(tiny_init.grads, tiny_init.weights) > 1e-3
     # the same gradients beside weights of PyTorch's default scale: vanishing
     usual = with_weights(tiny_init, 0.04, 0.04, 0.04, 0.04)
-    verdict = VGM().check(history(usual, max_epochs=40))
+    verdict = VGM().check(history(usual, usual, max_epochs=40))
     assert verdict is not None and verdict.values["relative_gradient"] < 1e-3
     assert relative_gradient_magnitude(usual.grads, ()) is None  # no weights: absolute alone
 
@@ -140,6 +179,9 @@ def test_sac_leaves_learning_trials_and_tasks_without_chance_loss_alone() -> Non
         (TinyWeightUpdatesSettings, "reference_epochs", 0),
         (VanishingGradientMagnitudeSettings, "min_abs_gradient", -1.0),
         (VanishingGradientMagnitudeSettings, "max_relative_gradient", 0.0),
+        (VanishingGradientMagnitudeSettings, "confirm_epochs", 0),
+        (VanishingGradientMagnitudeSettings, "min_loss_drop", 0.0),
+        (TinyWeightUpdatesSettings, "min_loss_drop", -0.1),
         (StuckAtChanceSettings, "from_epoch", 0),
         (StuckAtChanceSettings, "share_of_chance", 1.5),
     ],

@@ -1,0 +1,55 @@
+"""Is the training loss clearly falling? The second signal the pace indicators ask for.
+
+A small gradient or a small step is not a problem by itself: Adam, RMSprop and Adagrad rescale
+every step, a deep net at PyTorch's default initialisation starts with tiny gradients and
+leaves that saddle within an epoch or two, a warmup makes the first steps small on purpose,
+and a frozen backbone never moves. What all of those share with a healthy training and not
+with a stuck one is that the loss falls. So a pace verdict (TWU, VGM) also needs the loss not
+to be clearly falling, whatever the optimizer, schedule or architecture.
+
+*Where the loss started* is the highest of what is known of it: the mean loss of the first
+training batches (the probe's record inside epoch 1, when the task calls
+``trial.batch_loss``), the task's ``CHANCE_LOSS`` (the loss of a model that learned nothing),
+and epoch 1's training loss. Taking the highest counts a fall from any of them: the safe
+direction, since sparing a slow trial costs less than killing a good one.
+"""
+
+from __future__ import annotations
+
+import math
+
+from bttackler.core.history import TrialHistory
+
+LOSS = "train_loss"
+
+
+def loss_start(history: TrialHistory) -> float | None:
+    """Where the training loss started (module docstring), or None when nothing says."""
+    candidates = [history.chance_loss]
+    if history.early is not None:
+        candidates.append(history.early.loss_first)
+    if history.epochs:
+        candidates.append(float(history.epochs[0].metrics.get(LOSS, math.nan)))
+    finite = [c for c in candidates if math.isfinite(c) and c > 0]
+    return max(finite) if finite else None
+
+
+def loss_drop(history: TrialHistory) -> float | None:
+    """How far the newest epoch's training loss lies below where it started, as a share of
+    the start (0.3: 30% lower; negative: higher); None without a finite loss or start."""
+    if not history.epochs:
+        return None
+    latest = float(history.epochs[-1].metrics.get(LOSS, math.nan))
+    start = loss_start(history)
+    if start is None or not math.isfinite(latest):
+        return None
+    return 1.0 - latest / start
+
+
+def clearly_falling(history: TrialHistory, min_drop: float) -> bool:
+    """The training loss is at least ``min_drop`` (a share) below where it started."""
+    drop = loss_drop(history)
+    return drop is not None and drop >= min_drop
+
+
+__all__ = ["clearly_falling", "loss_drop", "loss_start"]
