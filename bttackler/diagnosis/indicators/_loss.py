@@ -136,6 +136,11 @@ class PassiveLossChanges(Indicator[PassiveLossChangesSettings]):
     ``tolerance`` (at it: not positive), once :func:`plateau_epochs` epochs are recorded
     (``min_epochs``, or ``min_fraction`` of the planned epochs if more). NaN or
     infinite loss anywhere in the series, or a first loss of exactly 0: no verdict.
+
+    Evidence and why it holds across families: the training loss alone, relative to its first
+    value (so raw regression targets and label smoothing do not matter), after at least three
+    epochs: a loss moving by under 0.1% of itself per epoch is not learning whatever the
+    optimizer; a warmup or a slow start moves it by more than that.
     """
 
     short_name = "PLC"
@@ -223,6 +228,11 @@ class UnexpectedLossChanges(Indicator[UnexpectedLossChangesSettings]):
     oscillates on the scale of the training run is not.
     No verdict with fewer epochs than the window, a NaN/infinite loss inside the window, or
     an initial loss of 0 (or no finite loss at all).
+
+    Evidence and why it holds across families: the loss over the late window, scaled by the
+    initial loss (scale-free), the lower of training and validation loss per epoch (dropout,
+    label smoothing and bf16 noise swing the training loss alone); a cosine or step schedule
+    only lowers a late loss, never raises it.
     """
 
     short_name = "ULC"
@@ -318,6 +328,10 @@ class NoMoreGain(Indicator[NoMoreGainSettings]):
     Needs more epochs than the window; a NaN/infinite loss in the series: no verdict.
     The verdict is benign (converged) only when the best loss gained more than
     ``converged_gain`` of the first epoch's loss; a trial that never gained is a problem.
+
+    Evidence and why it holds across families: the training loss's record low, compared with
+    itself (scale-free); benign by design, so it never counts as a false alarm: it stops a
+    trial that has stopped gaining, good or bad.
     """
 
     short_name = "NMG"

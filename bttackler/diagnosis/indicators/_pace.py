@@ -323,6 +323,12 @@ class StuckAtChance(Indicator[StuckAtChanceSettings]):
     Needs the task's ``CHANCE_LOSS`` (``history.chance_loss``); without it: no verdict. Reads
     ``train_loss``, or the lower of it and ``val_loss`` where the task reports both. A
     NaN/infinite training loss is AGV's business, not this rule's.
+
+    Evidence and why it holds across families: the loss itself against the loss of knowing
+    nothing, from epoch 4 (or 20% of the epochs) on: however an optimizer scales its steps or a
+    schedule warms up, a training still at chance that late has learned nothing; dropout and
+    label smoothing only raise the training loss, so the lower of training and validation
+    loss is read.
     """
 
     short_name = "SAC"

@@ -7,11 +7,13 @@ and a frozen backbone never moves. What all of those share with a healthy traini
 with a stuck one is that the loss falls. So a pace verdict (TWU, VGM) also needs the loss not
 to be clearly falling, whatever the optimizer, schedule or architecture.
 
-*Where the loss started* is the highest of what is known of it: the mean loss of the first
-training batches (the probe's record inside epoch 1, when the task calls
-``trial.batch_loss``), the task's ``CHANCE_LOSS`` (the loss of a model that learned nothing),
-and epoch 1's training loss. Taking the highest counts a fall from any of them: the safe
-direction, since sparing a slow trial costs less than killing a good one.
+*Where the loss started* is the task's ``CHANCE_LOSS`` when it has one (the loss of a model
+that learned nothing): a loss still near chance is not learning however far it fell to get
+there (a net whose first batches' loss exploded to 1e3 and came back to ln 10 is dead). Without
+it, the highest of what is known: the mean loss of the first training batches (the probe's
+record inside epoch 1, when the task calls ``trial.batch_loss``) and epoch 1's training loss;
+the highest counts a fall from either, the safe direction, since sparing a slow trial costs
+less than killing a good one.
 """
 
 from __future__ import annotations
@@ -25,7 +27,9 @@ LOSS = "train_loss"
 
 def loss_start(history: TrialHistory) -> float | None:
     """Where the training loss started (module docstring), or None when nothing says."""
-    candidates = [history.chance_loss]
+    if math.isfinite(history.chance_loss) and history.chance_loss > 0:
+        return history.chance_loss
+    candidates = []
     if history.early is not None:
         candidates.append(history.early.loss_first)
     if history.epochs:

@@ -225,3 +225,22 @@ def test_aliases_and_class_attributes() -> None:
         ERG(early_fraction=1.5)
     with pytest.raises(TypeError):
         ERG(ExponentiallyAmplifiedGradientsSettings())  # type: ignore[arg-type]
+
+
+def test_of_an_even_count_of_ratios_half_must_amplify_or_reduce() -> None:
+    # the zoo's reg-rms (3-layer MLP on raw regression targets, RMSprop, a good training):
+    # mean |gradient| 17.7, 0.647, 21.3 at epoch 13: ratios 27 (up) and 0.03 (down), whose
+    # mean (13.7) fired EAG although nothing compounds
+    opposite = [grads(17.7, 0.647, 21.3)]
+    assert compounded_gradient_ratio(opposite[0]) == pytest.approx(
+        (17.7 / 0.647 + 0.647 / 21.3) / 2
+    )
+    assert EAG().check(history(opposite)) is None
+    assert ERG().check(history(opposite)) is None
+    assert compounded_gradient_ratio(opposite[0], side="lower") == pytest.approx(0.647 / 21.3)
+    assert compounded_gradient_ratio(opposite[0], side="upper") == pytest.approx(17.7 / 0.647)
+    # both pairs amplifying (or reducing): judged as before
+    assert EAG().check(history([grads(400.0, 20.0, 1.0)])) is not None
+    assert ERG().check(history([grads(1e-4, 1e-2, 1.0)])) is not None
+    # an odd count: the median itself
+    assert compounded_gradient_ratio(grads(8.0, 4.0, 2.0, 0.01), side="lower") == 2.0

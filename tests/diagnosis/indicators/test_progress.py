@@ -18,10 +18,15 @@ def history(
     return TrialHistory(1, {}, 10, epochs, chance_loss=chance, early=early)
 
 
-def test_the_start_is_the_highest_known_loss() -> None:
+def test_the_start_is_the_chance_level_else_the_highest_known_loss() -> None:
     assert loss_start(history(2.0, chance=math.log(10))) == math.log(10)
-    assert loss_start(history(2.0, first_batches=8.2, chance=math.log(10))) == 8.2
-    assert loss_start(history(5000.0)) == 5000.0  # regression: epoch 1 alone
+    # exploded in its first batches, back at chance: not learning
+    assert loss_start(history(259.0, 2.49, first_batches=1350.0, chance=math.log(10))) == math.log(
+        10
+    )
+    assert not clearly_falling(history(259.0, 2.49, first_batches=1350.0, chance=math.log(10)), 0.1)
+    assert loss_start(history(4000.0, first_batches=28000.0)) == 28000.0  # raw regression targets
+    assert loss_start(history(5000.0)) == 5000.0  # epoch 1 alone
     assert loss_start(history()) is None
 
 
