@@ -30,7 +30,8 @@ class Recipe:
     dropout: float = 0.0
     weight_decay: float = 0.0
     schedule: str = "constant"  # constant | cosine | step (a warmup may precede any)
-    warmup: int = 0  # epochs of linear warmup from lr/100
+    warmup: int = 0  # epochs of linear warmup from lr * warmup_start
+    warmup_start: float = 0.01  # 0: from 0, as Hugging Face's linear schedule
     gamma: float = 0.1  # step schedule: x gamma every step_every epochs
     step_every: int = 3
     label_smoothing: float = 0.0
@@ -659,6 +660,20 @@ _ALL: list[Recipe] = [
         intent="bad late: warmup into a too-high lr",
     ),
     # ---- lstm
+    _r(
+        "lstm-adamw-warm0",
+        "lstm",
+        "digits",
+        "lstm",
+        "adamw",
+        3e-3,
+        depth=1,
+        warmup=3,
+        warmup_start=0.0,
+        schedule="cosine",
+        epochs=20,
+        intent="good: warmup from 0",
+    ),
     _r("lstm-adam", "lstm", "digits", "lstm", "adam", 2e-3, depth=1, epochs=20, intent="good"),
     _r(
         "lstm-adam-fashion",
@@ -843,6 +858,36 @@ _ALL: list[Recipe] = [
         warmup=6,
         epochs=20,
         intent="bad late: warmup into a too-high lr",
+    ),
+    # warmups from 0 (added after TWU's warmup change: judged untouched, never tuned on)
+    _r(
+        "tf2-adamw-warm0",
+        "transformer",
+        "digits",
+        "transformer",
+        "adamw",
+        1e-3,
+        depth=2,
+        warmup=4,
+        warmup_start=0.0,
+        schedule="cosine",
+        weight_decay=1e-2,
+        epochs=20,
+        intent="good: warmup from 0 over 4 epochs",
+    ),
+    _r(
+        "tf1-adam-warm0-bs8",
+        "transformer",
+        "digits",
+        "transformer",
+        "adam",
+        3e-4,
+        depth=1,
+        warmup=2,
+        warmup_start=0.0,
+        batch=8,
+        epochs=10,
+        intent="good: warmup from 0, batch 8",
     ),
     # ---- finetune: a frozen pretrained CNN backbone, only the head trains
     _r(

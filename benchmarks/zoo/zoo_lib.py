@@ -278,13 +278,14 @@ def optimizer(r: Recipe, params: Any) -> torch.optim.Optimizer:
 
 def lr_factor(r: Recipe, step: int, steps_per_epoch: int) -> float:
     """The schedule's multiplier of the base learning rate at optimizer step ``step``:
-    ``constant``; ``warmup`` (linear from 1/100 over ``warmup`` epochs, then constant);
+    ``constant``; ``warmup`` (linear from ``warmup_start`` over ``warmup`` epochs, then as
+    the schedule says);
     ``cosine`` (after the warmup, if any, down to 0 at the last step); ``step`` (x ``gamma``
     every ``step_every`` epochs)."""
     total = max(1, r.epochs * steps_per_epoch)
     warm = r.warmup * steps_per_epoch
     if warm and step < warm:
-        return 0.01 + 0.99 * step / warm
+        return r.warmup_start + (1.0 - r.warmup_start) * step / warm
     if r.schedule == "cosine":
         progress = (step - warm) / max(1, total - warm)
         return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))

@@ -32,17 +32,14 @@ pytestmark = pytest.mark.slow
 # NaN-gradient alarm usually stops the trial within epoch 1, before that epoch's record.
 EXPECTED = {
     "nan": ("AGV", ("non-finite gradient", "train_loss is nan"), 1),
-    # x25 amplification per layer: EAG, or TWU (steps tiny beside big weights), at epoch 1
-    "exploding": ("EAG|TWU", ("median gradient ratio", "median weight update per step"), 1),
-    # ERG (ratios between layers), VGM (absolute size) and TWU (tiny steps) all see it at
-    # epoch 1: whichever thread acts first
-    "vanishing": (
-        "ERG|VGM|TWU",
-        ("median gradient ratio", "median mean |gradient|", "median weight update per step"),
-        1,
-    ),
-    # lr 1e-8: TWU sees the tiny steps at epoch 1 (PLC would see the flat loss at epoch 3)
-    "frozen": ("TWU", ("median weight update per step",), 1),
+    # x25 amplification per layer: EAG at epoch 1 (TWU, steps tiny beside big weights, would
+    # need a second epoch to confirm)
+    "exploding": ("EAG", ("median gradient ratio",), 1),
+    # ERG (ratios between layers) sees it at epoch 1; VGM (absolute size) and TWU (tiny steps)
+    # want two epochs of evidence
+    "vanishing": ("ERG", ("median gradient ratio",), 1),
+    # lr 1e-8: TWU sees two epochs of tiny steps at epoch 2 (PLC would see the flat loss at 3)
+    "frozen": ("TWU", ("median weight update per step",), 2),
     "dead_relu": ("LAR", ("layer 3 inactive ratio",), 5),
     "oscillation": ("ULC", ("loss fluctuation",), 7),
     "converge": ("NMG", ("best loss of last 5 epochs",), 8),

@@ -24,8 +24,8 @@ WORKER = Path(__file__).with_name("optuna_worker.py")
 EXPECTED = {
     "nan": "AGV",
     "exploding": "EAG|TWU",  # x25 per layer: big weights, so each step is tiny beside them
-    "vanishing": "ERG|VGM|TWU",  # all three see it at epoch 1
-    "frozen": "TWU",  # lr 1e-8: TWU at epoch 1, before PLC could see the flat loss
+    "vanishing": "ERG|VGM|TWU",  # ERG at epoch 1; VGM and TWU confirm over two epochs
+    "frozen": "TWU",  # lr 1e-8: TWU at epoch 2, before PLC could see the flat loss
     "dead_relu": "LAR",
     "converge": "NMG",
 }

@@ -5,7 +5,7 @@ Python API's ``Judge``, the Optuna pruner on a real study and the Lightning call
 The histories are zoo trainings (``tests/fixtures/recorded/``, first epochs as the store kept
 them): an 8-layer ReLU MLP with Adam that reached val_acc 0.94 (epoch 1's sampled gradients
 read 7.6e-6: no verdict), a 20-layer one at batch 16 whose loss never left chance (VGM at
-epoch 2), and a 12-layer sigmoid MLP under SGD (TWU at epoch 1).
+epoch 2), and a 12-layer sigmoid MLP under SGD (TWU at epoch 2).
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ RECORDED = Path(__file__).resolve().parents[1] / "fixtures" / "recorded"
 EXPECTED = {  # recipe -> (indicator, epoch) or None
     "deep-relu8-adam-5e-3": None,
     "deep-relu20-adam-bs16": ("VGM", 2),
-    "deep-sigmoid12-sgd": ("TWU", 1),
+    "deep-sigmoid12-sgd": ("TWU", 2),
 }
 
 

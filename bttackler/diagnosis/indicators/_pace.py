@@ -52,10 +52,6 @@ def median_over_layers(layers: Sequence[LayerStat], stat: str) -> float | None:
     return float(statistics.median(finite)) if finite else None
 
 
-def _first_epochs(history: TrialHistory, within_epochs: int) -> bool:
-    return 1 <= len(history.epochs) <= within_epochs
-
-
 # --------------------------------------------------------------------------------------------
 # TWU
 
@@ -77,21 +73,35 @@ class TinyWeightUpdatesSettings:
             / max_epochs`` (1e-4 for 40 epochs), and never stricter than ``min_update_ratio``
             for shorter trials (that was not measured). In the benchmark's replay two
             40-epoch regression MLPs at 1.7e-4 and 1.8e-4 per step ended 3rd of their runs.
-        within_epochs: Judged after each of the first this many epochs. Default 2.
+        confirm_epochs: ... on each of the last this many epochs, not one. Default 2: in
+            epoch 1 the probe's overhead budget often leaves one sampled batch, batch 1, the
+            second optimizer step, where a warmup from 0 (Hugging Face's linear schedule)
+            steps at lr / warmup_steps; a schedule is seen over two epochs.
+        max_growth: ... and the steps not growing: the newest epoch's ratio at most this many
+            times the one before. Default 2: a warmup's steps grow (the zoo's residual MLP
+            under a 2-epoch warmup: 3.5e-4, then 1.1e-3, 2.3e-3; it ended 0.98 of its
+            dataset's best), a far too slow training's stay put (x0.5-1.3 from epoch to
+            epoch in all 18 of the zoo's).
+        within_epochs: Judged after each of the first this many epochs. Default 3 (epochs 2
+            and 3 with two epochs of confirmation).
         min_loss_drop: ... and only while the training loss is less than this share below
-            where it started (:mod:`._progress`): a step schedule's warmup, a small learning
-            rate that still makes progress, and a fine-tune whose few trainable weights are
-            big beside their steps all show a falling loss. Default 0.1.
+            where it started (:mod:`._progress`): a small learning rate that still makes
+            progress and a fine-tune whose few trainable weights are big beside their steps
+            show a falling loss. Default 0.1.
     """
 
     min_update_ratio: float = 2e-4
     reference_epochs: int = 20
-    within_epochs: int = 2
+    confirm_epochs: int = 2
+    max_growth: float = 2.0
+    within_epochs: int = 3
     min_loss_drop: float = 0.1
 
     def __post_init__(self) -> None:
         check_positive("min_update_ratio", self.min_update_ratio)
         check_int_at_least("reference_epochs", self.reference_epochs, 1)
+        check_int_at_least("confirm_epochs", self.confirm_epochs, 1)
+        check_positive("max_growth", self.max_growth)
         check_int_at_least("within_epochs", self.within_epochs, 1)
         check_positive("min_loss_drop", self.min_loss_drop)
 
@@ -115,20 +125,33 @@ def trained_update_ratio(weights: Sequence[LayerStat]) -> float | None:
     return float(statistics.median(moved)) if moved else 0.0
 
 
+# Steps far below the bound that "grow" are float32 rounding, not a warmup: an SGD at lr 1e-8
+# reads 1e-10 one epoch and 3e-10 the next. A warmup's second epoch steps at no less than a
+# hundredth of the bound: its epoch 2 averages about 1.5 / (warmup epochs) of the full rate,
+# whose steps are ~1e-2 of the weights, 50x the bound.
+GROWTH_FLOOR = 0.01
+
+
+def growing(steps: Sequence[float], max_growth: float, floor: float) -> bool:
+    """The newest of ``steps`` is more than ``max_growth`` times the one before and at least
+    ``floor``: a schedule raising the learning rate (see :class:`TinyWeightUpdatesSettings`)."""
+    return len(steps) > 1 and steps[-1] > max_growth * steps[-2] and steps[-1] >= floor
+
+
 class TinyWeightUpdates(Indicator[TinyWeightUpdatesSettings]):
     """TWU, first epochs: each optimizer step moves the weights by a tiny share of their norm,
-    and the loss is not clearly falling, so the trial would need orders of magnitude more
-    epochs than it has.
+    on two epochs in a row, the steps are not growing, and the loss is not clearly falling, so
+    the trial would need orders of magnitude more epochs than it has.
 
     Evidence: the weights' ``update_ratio`` (measured by the probe on its sampled batches;
     layers without it are left out, frozen layers too: :func:`trained_update_ratio`; none:
     no verdict) and the training loss (:func:`~._progress.loss_drop`). Why it holds for
     every optimizer: it reads the step the optimizer took, after any rescaling (Adam, RMSprop,
-    Adagrad), not the raw gradient; for every schedule: a warmup's small first steps come
-    with a falling loss, and a decayed rate later is out of its epochs; for every
-    architecture: the ratio is per layer and scale-free, and frozen layers do not count.
-    The bound shrinks for a trial planned for more than ``reference_epochs`` epochs
-    (:func:`update_ratio_bound`).
+    Adagrad), not the raw gradient; for every schedule: a warmup's small first steps grow from
+    epoch to epoch (``max_growth``) and are judged on two epochs, not on epoch 1's one sampled
+    batch, and a decayed rate later is out of its epochs; for every architecture: the ratio is
+    per layer and scale-free, and frozen layers do not count. The bound shrinks for a trial
+    planned for more than ``reference_epochs`` epochs (:func:`update_ratio_bound`).
     """
 
     short_name = "TWU"
@@ -138,20 +161,24 @@ class TinyWeightUpdates(Indicator[TinyWeightUpdatesSettings]):
 
     def judge(self, history: TrialHistory) -> Verdict | None:
         s = self.settings
-        if not _first_epochs(history, s.within_epochs):
+        if not s.confirm_epochs <= len(history.epochs) <= s.within_epochs:
             return None
-        record = history.epochs[-1]
-        ratio = trained_update_ratio(record.weights)
+        ratios = [trained_update_ratio(r.weights) for r in history.epochs[-s.confirm_epochs :]]
         bound = update_ratio_bound(s.min_update_ratio, s.reference_epochs, history.max_epochs)
-        if ratio is None or not ratio < bound or clearly_falling(history, s.min_loss_drop):
+        if any(r is None or not r < bound for r in ratios):
             return None
-        drop = loss_drop(history)
+        steps = [r for r in ratios if r is not None]
+        if growing(steps, s.max_growth, GROWTH_FLOOR * bound):
+            return None  # a warmup
+        if clearly_falling(history, s.min_loss_drop):
+            return None
+        ratio, drop = max(steps), loss_drop(history)
         return Verdict(
             indicator=self.short_name,
-            rule=f"median weight update per step {fmt(ratio)} of the weights' norm "
-            f"< {fmt(bound)} (for {history.max_epochs} epochs), loss "
-            + _drop_text(drop, s.min_loss_drop),
-            epoch=record.epoch,
+            rule=f"median weight update per step <= {fmt(ratio)} of the weights' norm "
+            f"< {fmt(bound)} (for {history.max_epochs} epochs) for {s.confirm_epochs} epochs, "
+            f"not growing, loss " + _drop_text(drop, s.min_loss_drop),
+            epoch=history.epochs[-1].epoch,
             values={"update_ratio": ratio, "min_update_ratio": bound}
             | ({} if drop is None else {"loss_drop": drop}),
         )
