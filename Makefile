@@ -67,7 +67,7 @@ bench-hpo: install
 bench-optuna: install
 	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/optuna_pruners.py
 
-# The zoo (benchmarks/zoo/): 83 recorded trainings across ten families (MLPs 2-24 deep with and
+# The zoo (benchmarks/zoo/): 86 recorded trainings across ten families (MLPs 2-24 deep with and
 # without normalisation, residual MLPs, BatchNorm CNNs, GRU, LSTM, a Transformer encoder, a
 # frozen-backbone fine-tune, a regression on raw targets), each run once to its end with the
 # probe on and no verdict acting, into results/zoo/ (cached: a recorded training is kept);

@@ -36,6 +36,7 @@ from bttackler.analysis.zoo import (  # noqa: E402
     tally,
 )
 from bttackler.core.objective import CountRule  # noqa: E402
+from bttackler.diagnosis import build_from_config  # noqa: E402
 
 COMBINED = "all"
 
@@ -73,11 +74,10 @@ def load_training(run_dir: Path, config_file: Path | None) -> Training | None:
     )  # fmt: skip
 
 
-def indicator_names(trainings: list[Training]) -> list[str]:
-    names: dict[str, None] = {}
-    for t in trainings:
-        names.update(dict.fromkeys(k for k in t.claims if k != COMBINED))
-    return sorted(names) + [COMBINED]
+def indicator_names(run_dir: Path, config_file: Path | None) -> list[str]:
+    """The indicators a replay of ``run_dir`` judges with (those that never fired too)."""
+    indicators, _ = build_from_config(replay_config(run_dir, config_file))
+    return [i.short_name for i in indicators] + [COMBINED]
 
 
 def fmt(x: float, pattern: str = "{:.0%}") -> str:
@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     scores = outcome_scores(trainings, chance_values())
     labels = {t.name: label(scores[t.name]) for t in trainings}
-    names = indicator_names(trainings)
+    names = indicator_names(args.zoo / trainings[0].name, args.config)
     groups = held_out_split(trainings, TUNING)
     tallies = {g: [tally(n, ts, labels) for n in names] for g, ts in groups.items()}
     held = tallies["held-out"][-1]
@@ -149,6 +149,17 @@ def main(argv: list[str] | None = None) -> int:
     )
     for group in ("held-out", "tuning", "all"):
         print_table(group, tallies[group])
+    print("\nper family, all indicators together (* held out):")
+    print(f"{'family':<14}{'good':>5}{'bad':>5}{'fair':>5}{'false alarms':>14}{'bad caught':>12}"
+          f"{'median epoch':>14}   indicators that caught")  # fmt: skip
+    for family in dict.fromkeys(t.family for t in trainings):
+        members = [t for t in trainings if t.family == family]
+        t = tally(COMBINED, members, labels)
+        caught_by = sorted({c.indicator for _, c in t.caught})
+        mark = "" if family in TUNING else "*"
+        print(f"{family + mark:<14}{t.good:>5}{t.bad:>5}{t.fair:>5}{len(t.false_alarms):>14}"
+              f"{len(t.caught):>6}/{t.bad:<5}{fmt(t.median_epoch, '{:.1f}'):>14}   "
+              f"{', '.join(caught_by) or '-'}")  # fmt: skip
     if args.trainings:
         print("\ntrainings (score: 0 chance .. 1 best of its dataset):")
         for t in sorted(trainings, key=lambda t: (t.family, t.name)):
