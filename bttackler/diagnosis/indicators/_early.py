@@ -150,6 +150,11 @@ class EarlyFlatLoss(Indicator[EarlyFlatLossSettings]):
     rose counts as not moved) and the last third's mean loss is at least ``share_of_chance``
     times ``history.chance_loss``. Without the task's ``CHANCE_LOSS``, without batch losses
     (the task does not call ``trial.batch_loss``) or with a non-finite one: no verdict.
+
+    Evidence and why it is off by default: a dozen batch losses against the chance level.
+    That holds for no optimizer or schedule in general: a deep net at default initialisation
+    and any warmup sit at chance for their first batches and then learn (SAC waits to epoch 4
+    for the same reason); enable it only where slow starts are rare.
     """
 
     short_name = "PLC1"
