@@ -1,4 +1,5 @@
-"""The commands that analyse finished runs: ``report``, ``replay`` and ``compare``."""
+"""The commands that analyse finished runs: ``report``, ``replay``, ``compare`` and
+``simulate``."""
 
 from __future__ import annotations
 
@@ -259,3 +260,108 @@ def _default_name(flags: dict[str, Any]) -> str:
 
     stamp = time.strftime("%Y%m%d-%H%M%S")
     return f"{Path(flags['task']).stem}-{flags['method'] or 'tpe'}-cmp-{stamp}"
+
+
+@cli.command()
+@click.argument("pools", nargs=-1, required=True, type=click.Path(file_okay=False))
+@click.option(
+    "--method",
+    default="random",
+    show_default=True,
+    type=click.Choice(["random", "tpe", "gp", "smac"]),
+    help="The search method: random draws from the pool; the others run for real, "
+    "each proposal mapped to the nearest pool configuration.",
+)
+@click.option(
+    "--arms",
+    default="baseline,bttackler,lce,msr,bttackler+msr",
+    show_default=True,
+    help="Comma-separated arms; the baseline is always simulated (it is the reference).",
+)
+@click.option(
+    "--budget",
+    default="1h",
+    show_default=True,
+    help="Simulated wall-clock budget of every search: 90s, 10m, 6h.",
+)
+@click.option("--workers", default=2, show_default=True, type=int, help="Slots.")
+@click.option(
+    "--seeds",
+    default=100,
+    show_default=True,
+    type=int,
+    help="Searches per arm (the method's seed and the order).",
+)
+@click.option(
+    "--kill-latency",
+    default=0.2,
+    show_default=True,
+    type=float,
+    help="Seconds from a verdict to its trial's end (benchmarks/kill_latency.py).",
+)
+@click.option(
+    "--turnaround",
+    default=0.05,
+    show_default=True,
+    type=float,
+    help="Seconds from a trial's end to the next trial's start on its slot.",
+)
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False),
+    help="Thresholds (TOML) over the defaults, as run --config.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@count_option(ANALYSIS_COUNT_HELP)
+def simulate(
+    pools: tuple[str, ...], method: str, arms: str, budget: str, workers: int, seeds: int,
+    kill_latency: float, turnaround: float, config_file: str | None, as_json: bool,
+    count: str | None,
+) -> None:  # fmt: skip
+    """Simulate many searches from recorded pools, every arm judged by the live rules.
+
+    A pool is one or more recorded runs of one task whose trials ran to their end (record
+    them with run --no-diagnosis: a baseline is a pool). Each seed runs every arm on the
+    same draws; per arm it prints counted trials, Top10HR and TSBA against the baseline of
+    the same seed as interquartile mean [bootstrap 95% interval], and kills per indicator.
+
+    \b
+    Examples:
+      bttackler simulate results/base-s0 results/base-s1 --budget 1h --workers 2 --seeds 100
+      bttackler simulate results/base --method tpe --arms bttackler,msr --budget 30m --json
+    """
+    from bttackler.analysis.simulation import simulate as run_simulation
+    from bttackler.core.config import parse_duration
+    from bttackler.runtime.searchers import make_searcher
+
+    names = [a.strip() for a in arms.split(",") if a.strip()]
+    doc = run_simulation(
+        [Path(p) for p in pools], method=method, arms=names,
+        budget=parse_duration(budget, what="--budget"), workers=workers, seeds=seeds,
+        count=analysis_count(count).value, kill_latency=kill_latency, turnaround=turnaround,
+        config_file=Path(config_file) if config_file else None, searchers=make_searcher,
+    )  # fmt: skip
+    if as_json:
+        click.echo(dumps(doc))
+        return
+    table = Table(
+        title=f"simulate {doc['method']}: {doc['seeds']} seeds x {doc['budget']:.0f} s x "
+        f"{doc['workers']} workers on a pool of {doc['pool_trials']} trials; IQM [95% interval]"
+    )
+    for col in ("arm", "trials", "Top10HR %", "TSBA %", "reached", "kills per run"):
+        table.add_column(col, overflow="fold")
+    for r in doc["arms"]:
+
+        def text(x: dict[str, Any] | None) -> str:
+            if not x or not x["n"]:
+                return "-"
+            return f"{x['iqm']:.1f} [{x['low']:.1f}, {x['high']:.1f}]"
+
+        kills = ", ".join(f"{k} {v:.1f}" for k, v in r["kills"].items()) or "-"
+        reached = "-" if r["arm"] == "baseline" else f"{r['tsba_reached']}/{doc['seeds']}"
+        table.add_row(r["arm"], text(r["trials"]), text(r["top10hr"]), text(r["tsba"]),
+                      reached, kills)  # fmt: skip
+    Console().print(table)
+    for w in doc["warnings"]:
+        click.echo(f"warning: {w}")

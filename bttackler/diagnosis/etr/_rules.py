@@ -16,6 +16,7 @@ history (``len(history.epochs)``), like the indicators, so 0- and 1-based tasks 
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -112,6 +113,15 @@ def best_final_value(
     return max(finals) if mode == "max" else min(finals)
 
 
+@functools.lru_cache(maxsize=1 << 16)
+def _predict(
+    series: tuple[float, ...], max_epochs: int, lower: float, upper: float, min_models: int
+) -> float | None:
+    """:func:`predict_final`, remembered: a pure function of the series, and ``simulate``
+    replays one recorded trial's curve in many searches (curve fitting is LCE's whole cost)."""
+    return predict_final(list(series), max_epochs, lower=lower, upper=upper, min_models=min_models)
+
+
 class LearningCurveExtrapolation:
     """LCE: stop a trial whose extrapolated final objective falls short of the best trial's.
 
@@ -173,9 +183,7 @@ class LearningCurveExtrapolation:
             series, best_y, lower, upper = list(values), best, s.lower, s.upper
         else:
             series, best_y, lower, upper = [rising(v) for v in values], rising(best), 0.0, 1.0
-        y = predict_final(
-            series, history.max_epochs, lower=lower, upper=upper, min_models=s.min_models
-        )
+        y = _predict(tuple(series), history.max_epochs, lower, upper, s.min_models)
         if y is None:
             return None
         bar_y = s.threshold * best_y

@@ -1,0 +1,173 @@
+"""``bttackler simulate``: many searches from recorded pools, in simulated time.
+
+A real search on this machine is one draw of a noisy process (trial counts of one arm swing
+3x between seeds); a simulated one replays recorded trials (:mod:`.pool`) through the same
+indicators, guard and ETR rules a live run uses (:mod:`.engine`), so a hundred seeds take
+seconds and every arm's figure gets an interval (:mod:`.summary`). What it assumes: a trial
+behaves as recorded whatever else runs (no contention between slots), a configuration the
+method proposes behaves like its nearest recorded one (:mod:`.samplers`), and a kill costs
+``kill_latency`` and a slot's turnaround ``turnaround`` seconds.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from bttackler.analysis.metrics import TsbaStatus, top10_hit_ratio, tsba
+from bttackler.analysis.simulation.engine import Arm, Outcome, simulate_search
+from bttackler.analysis.simulation.pool import Pool, firing, load_pool
+from bttackler.analysis.simulation.samplers import (
+    RandomPoolSampler,
+    Searcher,
+    SearcherPoolSampler,
+)
+from bttackler.analysis.simulation.summary import Interval, interval
+from bttackler.core.config import load_config
+from bttackler.core.errors import BttacklerError
+from bttackler.core.space import SearchSpace, load_space
+from bttackler.diagnosis import build_from_config
+from bttackler.diagnosis.diagnoser import build_etr_rule
+
+ARMS: tuple[str, ...] = ("baseline", "bttackler", "lce", "msr", "bttackler+msr")
+# (method, space, seed, mode) -> a searcher: bttackler.runtime.searchers.make_searcher, which
+# the command line hands in (the analysis stage does not import the run time)
+SearcherFactory = Callable[..., Searcher]
+METHODS: tuple[str, ...] = ("random", "tpe", "gp", "smac")
+
+
+def build_arm(name: str, config: Mapping[str, Any], pool: Pool) -> Arm:
+    """The arm ``name``: ``baseline``, ``bttackler`` (the indicators), an ETR rule (``lce``,
+    ``msr``) or ``bttackler+RULE``."""
+    indicators, _ = build_from_config(config)
+    guarded = {i.short_name: bool(i.guarded) for i in indicators}
+    if name == "baseline":
+        return Arm(name)
+    if name == "bttackler":
+        return Arm(name, indicators=True, guarded=guarded)
+    etr_name = name.removeprefix("bttackler+")
+    if etr_name not in ("lce", "msr"):
+        raise BttacklerError(f"unknown arm {name!r}; choose from {', '.join(ARMS)}")
+    rule = build_etr_rule(config, etr_name, objective=pool.objective, mode=pool.mode)
+    return Arm(name, indicators=name.startswith("bttackler+"), etr=rule, guarded=guarded)
+
+
+def pool_space(pool: Pool, method: str) -> SearchSpace:
+    """The search space the pool's first run recorded (a model-based method needs it)."""
+    if pool.space is None or not Path(pool.space).is_file():
+        raise BttacklerError(f"--method {method} needs the pool's search space, recorded as "
+                             f"{pool.space!r}: not found")  # fmt: skip
+    return load_space(pool.space)
+
+
+def _sampler(
+    method: str, pool: Pool, seed: int, factory: SearcherFactory | None
+) -> RandomPoolSampler | SearcherPoolSampler:
+    if method == "random":
+        return RandomPoolSampler(len(pool.trials), seed)
+    if factory is None:
+        raise BttacklerError(f"--method {method} needs a searcher factory")
+    space = pool_space(pool, method)
+    searcher = factory(method, space, seed=seed, mode=pool.mode)
+    return SearcherPoolSampler(searcher, space, [t.params for t in pool.trials])
+
+
+def run_seeds(
+    pool: Pool, arms: Sequence[Arm], *, method: str, seeds: int, workers: int, budget: float,
+    count: str, kill_latency: float, turnaround: float, config: Mapping[str, Any],
+    searchers: SearcherFactory | None = None,
+) -> dict[str, list[Outcome]]:  # fmt: skip
+    """Every arm over ``seeds`` seeds; arm and baseline of one seed share the method's seed."""
+    _, guard = build_from_config(config)
+    outcomes: dict[str, list[Outcome]] = {a.name: [] for a in arms}
+    for seed in range(seeds):
+        for arm in arms:
+            sampler = _sampler(method, pool, seed, searchers)
+            outcome = simulate_search(
+                pool, arm, sampler, workers=workers, budget=budget, count=count,
+                kill_latency=kill_latency, turnaround=turnaround, guard=guard,
+            )  # fmt: skip
+            outcome.repeats = sampler.repeats
+            outcomes[arm.name].append(outcome)
+    return outcomes
+
+
+def summarise(pool: Pool, outcomes: Mapping[str, list[Outcome]]) -> list[dict[str, Any]]:
+    """Per arm: counted trials, Top10HR and TSBA against the baseline of the same seed (IQM
+    with a bootstrap 95% interval and the median), kills per indicator and repeats, means."""
+    base = outcomes["baseline"]
+    rows = []
+    for name, runs in outcomes.items():
+        hr, saved, reached = [], [], 0
+        for arm_run, base_run in zip(runs, base, strict=True):
+            ratio = top10_hit_ratio([s.value for s in arm_run.scored],
+                                    [s.value for s in base_run.scored], pool.mode)  # fmt: skip
+            hr.append(math.nan if ratio is None else ratio)
+            t = tsba(arm_run.scored, base_run.scored, pool.mode)
+            if t.status == TsbaStatus.OK and t.tsba is not None:
+                saved.append(t.tsba)
+                reached += 1
+        kills: dict[str, float] = {}
+        for run in runs:
+            for k, v in run.kills.items():
+                kills[k] = kills.get(k, 0.0) + v / len(runs)
+        rows.append({
+            "arm": name,
+            "trials": interval([len(r.scored) for r in runs]),
+            "started": statistics.fmean(r.started for r in runs),
+            "top10hr": None if name == "baseline" else interval(hr),
+            "tsba": None if name == "baseline" else interval(saved),
+            "tsba_reached": reached,
+            "kills": dict(sorted(kills.items())),
+            "repeats": statistics.fmean(r.repeats for r in runs),
+        })  # fmt: skip
+    return rows
+
+
+def simulate(
+    pool_paths: Sequence[Path], *, method: str = "random", arms: Sequence[str] = ARMS,
+    budget: float, workers: int = 2, seeds: int = 100, count: str = "last",
+    kill_latency: float = 0.2, turnaround: float = 0.05, config_file: Path | None = None,
+    searchers: SearcherFactory | None = None,
+) -> dict[str, Any]:  # fmt: skip
+    """Load the pool, simulate ``seeds`` searches per arm and summarise (a JSON-ready dict)."""
+    if method not in METHODS:
+        raise BttacklerError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+    if "baseline" not in arms:
+        arms = ["baseline", *arms]
+    if seeds < 1 or workers < 1 or not budget > 0:
+        raise BttacklerError("--seeds and --workers must be >= 1 and --budget > 0")
+    config = load_config(config_file)
+    pool = load_pool(pool_paths)
+    indicators, _ = build_from_config(config)
+    pool = firing(pool, indicators)
+    built = [build_arm(a, config, pool) for a in dict.fromkeys(arms)]
+    outcomes = run_seeds(pool, built, method=method, seeds=seeds, workers=workers,
+                         budget=budget, count=count, kill_latency=kill_latency,
+                         turnaround=turnaround, config=config,
+                         searchers=searchers)  # fmt: skip
+    rows = summarise(pool, outcomes)
+    warnings = []
+    started = statistics.fmean(o.started for o in outcomes["baseline"])
+    if started > len(pool.trials):
+        warnings.append(
+            f"the pool holds {len(pool.trials)} trials but a baseline search started "
+            f"{started:.0f} on average: configurations ran more than once "
+            f"({statistics.fmean(o.repeats for o in outcomes['baseline']):.0f}"
+            " repeats per seed); record a larger pool or a shorter --budget"
+        )
+    return {
+        "pools": [str(p) for p in pool_paths], "pool_trials": len(pool.trials),
+        "pool_skipped": pool.skipped, "objective": pool.objective, "mode": pool.mode,
+        "method": method, "budget": budget, "workers": workers, "seeds": seeds, "count": count,
+        "kill_latency": kill_latency, "turnaround": turnaround,
+        "arms": [{k: (v.to_json() if isinstance(v, Interval) else v) for k, v in r.items()}
+                 for r in rows],
+        "warnings": warnings,
+    }  # fmt: skip
+
+
+__all__ = ["ARMS", "METHODS", "build_arm", "run_seeds", "simulate", "summarise"]

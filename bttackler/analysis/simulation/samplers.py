@@ -1,0 +1,114 @@
+"""The search method, simulated: which pool trial runs next.
+
+Random search draws from the pool without replacement while it lasts, then with replacement,
+and counts how often a configuration ran again (a pool too small for the budget).
+Model-based methods (TPE, GP, SMAC) run for real; each proposal is mapped to the nearest
+configuration of the pool (:func:`nearest`), as Syne Tune's nearest-neighbour surrogate does,
+and the method is told that configuration and its value.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
+
+import numpy as np
+
+from bttackler.core.space import Parameter, SearchSpace
+
+
+class Searcher(Protocol):
+    """The ask/tell interface of ``bttackler.runtime.searchers`` (the run time builds them:
+    the analysis stage takes one, it does not import the run time)."""
+
+    def ask(self) -> dict[str, Any]: ...
+
+    def tell(self, params: Mapping[str, Any], value: float | None) -> None: ...
+
+
+class RandomPoolSampler:
+    """Uniform draws from ``size`` pool trials: a seeded permutation, then with replacement."""
+
+    def __init__(self, size: int, seed: int) -> None:
+        self._rng = np.random.default_rng(seed)
+        self._order = [int(k) for k in self._rng.permutation(size)]
+        self.size = size
+        self.repeats = 0  # draws of a configuration that had run already
+
+    def next(self) -> int:
+        if self._order:
+            return self._order.pop()
+        self.repeats += 1
+        return int(self._rng.integers(self.size))
+
+    def tell(self, key: int, value: float) -> None:
+        pass
+
+
+def _coordinate(p: Parameter, value: Any) -> float | None:
+    """A numeric parameter's value on [0, 1] of its range (log scale where the type is);
+    None for a categorical one."""
+    if p.type == "choice":
+        return None
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        return None
+    low, high = p.low, p.high
+    if p.is_log:
+        if x <= 0 or not (low > 0 and high > 0):
+            return None
+        x, low, high = math.log(x), math.log(low), math.log(high)
+    if not (math.isfinite(low) and math.isfinite(high)) or high == low:
+        return 0.0
+    return (x - low) / (high - low)
+
+
+def nearest(
+    space: SearchSpace, params: Mapping[str, Any], pool: Sequence[Mapping[str, Any]]
+) -> int:
+    """Index of the pool configuration nearest ``params``: the most categorical values equal
+    first, then the smallest Euclidean distance over the numeric ones, each normalised to its
+    range (log-scaled where the parameter is); ties: the lower index."""
+    best, best_key = 0, (math.inf, math.inf)
+    for index, candidate in enumerate(pool):
+        mismatches, distance = 0, 0.0
+        for p in space.parameters:
+            a, b = params.get(p.name), candidate.get(p.name)
+            ca, cb = _coordinate(p, a), _coordinate(p, b)
+            if ca is None or cb is None:
+                mismatches += a != b
+            else:
+                distance += (ca - cb) ** 2
+        key = (mismatches, distance)
+        if key < best_key:
+            best, best_key = index, key
+    return best
+
+
+class SearcherPoolSampler:
+    """A real search method (``tpe``, ``gp``, ``smac``, ``random``) whose every proposal is
+    mapped to the nearest pool configuration; counts proposals mapped onto a configuration
+    that had run already (``repeats``)."""
+
+    def __init__(
+        self, searcher: Searcher, space: SearchSpace, pool: Sequence[Mapping[str, Any]]
+    ) -> None:
+        self.searcher = searcher
+        self.space = space
+        self.pool = [dict(p) for p in pool]
+        self.repeats = 0
+        self._used: set[int] = set()
+
+    def next(self) -> int:
+        key = nearest(self.space, self.searcher.ask(), self.pool)
+        self.repeats += key in self._used
+        self._used.add(key)
+        return key
+
+    def tell(self, key: int, value: float) -> None:
+        self.searcher.tell(self.pool[key], value if math.isfinite(value) else None)
+
+
+__all__ = ["RandomPoolSampler", "Searcher", "SearcherPoolSampler", "nearest"]

@@ -1,0 +1,62 @@
+"""Nearest-configuration mapping and the interval figures of the simulation."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from bttackler.analysis.simulation.samplers import SearcherPoolSampler, nearest
+from bttackler.analysis.simulation.summary import interval, iqm
+from bttackler.core.space import space_from_mapping
+
+SPACE = space_from_mapping({
+    "lr": {"_type": "loguniform", "_value": [1e-5, 1.0]},
+    "act": {"_type": "choice", "_value": ["relu", "tanh"]},
+    "depth": {"_type": "randint", "_value": [1, 9]},
+})  # fmt: skip
+POOL = [
+    {"lr": 1e-4, "act": "relu", "depth": 2},
+    {"lr": 1e-2, "act": "tanh", "depth": 2},
+    {"lr": 2e-2, "act": "relu", "depth": 8},
+]
+
+
+def test_nearest_matches_categorical_values_first_then_the_log_scaled_distance() -> None:
+    assert nearest(SPACE, {"lr": 1e-2, "act": "relu", "depth": 2}, POOL) in (0, 2)
+    # log scale: 1e-3 is as far from 1e-4 as from 1e-2; depth decides for relu at 2
+    assert nearest(SPACE, {"lr": 1e-3, "act": "relu", "depth": 2}, POOL) == 0
+    # the categorical value wins over a closer lr
+    assert nearest(SPACE, {"lr": 1e-4, "act": "tanh", "depth": 2}, POOL) == 1
+
+
+def test_a_real_method_proposes_and_is_told_the_pool_configuration() -> None:
+    from bttackler.runtime.searchers import make_searcher
+
+    sampler = SearcherPoolSampler(make_searcher("tpe", SPACE, seed=0, mode="max"), SPACE, POOL)
+    keys = [sampler.next() for _ in range(6)]
+    assert all(0 <= k < 3 for k in keys)
+    assert sampler.repeats == 6 - len(set(keys))
+    for k in keys:
+        sampler.tell(k, 0.5)
+    sampler.tell(0, math.nan)  # a diverged trial: told as failed
+
+
+def test_iqm_is_the_mean_of_the_middle_half() -> None:
+    assert iqm([1, 2, 3, 4, 100, -100, 2.5, 3.5]) == pytest.approx(2.75)
+    assert math.isnan(iqm([]))
+
+
+def test_bootstrap_interval_holds_the_iqm_and_is_reproducible() -> None:
+    values = [50 + (i % 7) for i in range(40)]
+    a, b = interval(values), interval(values)
+    assert a == b and a.n == 40
+    assert a.low <= a.iqm <= a.high and a.low >= 50 and a.high <= 56
+    assert interval([math.nan]).n == 0
+    assert interval([3.0] * 5).to_json() == {
+        "iqm": 3.0,
+        "low": 3.0,
+        "high": 3.0,
+        "median": 3.0,
+        "n": 5,
+    }
