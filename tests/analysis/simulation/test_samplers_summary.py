@@ -54,9 +54,8 @@ def test_bootstrap_interval_holds_the_iqm_and_is_reproducible() -> None:
     assert a.low <= a.iqm <= a.high and a.low >= 50 and a.high <= 56
     assert interval([math.nan]).n == 0
     assert interval([3.0] * 5).to_json() == {
-        "iqm": 3.0,
-        "low": 3.0,
-        "high": 3.0,
-        "median": 3.0,
-        "n": 5,
-    }
+        "iqm": 3.0, "low": 3.0, "high": 3.0, "median": 3.0, "n": 5,
+        "spread_low": 3.0, "spread_high": 3.0,
+    }  # fmt: skip
+    wide = interval(list(range(101)))
+    assert (wide.spread_low, wide.spread_high) == (2.5, 97.5)  # single searches land here
