@@ -312,12 +312,18 @@ def _default_name(flags: dict[str, Any]) -> str:
     type=click.Path(dir_okay=False),
     help="Thresholds (TOML) over the defaults, as run --config.",
 )
+@click.option(
+    "--figure",
+    type=click.Path(dir_okay=False),
+    help="Also draw the best value so far against time per arm (median and "
+    "interquartile band over the seeds) into this PNG file.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @count_option(ANALYSIS_COUNT_HELP)
 def simulate(
     pools: tuple[str, ...], method: str, arms: str, budget: str, workers: int, seeds: int,
-    kill_latency: float, turnaround: float, config_file: str | None, as_json: bool,
-    count: str | None,
+    kill_latency: float, turnaround: float, config_file: str | None, figure: str | None,
+    as_json: bool, count: str | None,
 ) -> None:  # fmt: skip
     """Simulate many searches from recorded pools, every arm judged by the live rules.
 
@@ -342,6 +348,10 @@ def simulate(
         count=analysis_count(count).value, kill_latency=kill_latency, turnaround=turnaround,
         config_file=Path(config_file) if config_file else None, searchers=make_searcher,
     )  # fmt: skip
+    if figure:
+        from bttackler.analysis.simulation.summary import draw_best_so_far
+
+        draw_best_so_far(doc, figure)
     if as_json:
         click.echo(dumps(doc))
         return
@@ -365,3 +375,5 @@ def simulate(
     Console().print(table)
     for w in doc["warnings"]:
         click.echo(f"warning: {w}")
+    if figure:
+        click.echo(f"figure: {figure}")

@@ -25,7 +25,7 @@ from bttackler.analysis.simulation.samplers import (
     Searcher,
     SearcherPoolSampler,
 )
-from bttackler.analysis.simulation.summary import Interval, interval
+from bttackler.analysis.simulation.summary import Interval, best_so_far, interval
 from bttackler.core.config import load_config
 from bttackler.core.errors import BttacklerError
 from bttackler.core.space import SearchSpace, load_space
@@ -166,6 +166,12 @@ def simulate(
         "kill_latency": kill_latency, "turnaround": turnaround,
         "arms": [{k: (v.to_json() if isinstance(v, Interval) else v) for k, v in r.items()}
                  for r in rows],
+        "best_so_far": {"arms": {
+            name: {k: v for k, v in best_so_far(
+                [[(s.time, s.value) for s in o.scored] for o in runs], pool.mode, budget
+            ).items() if k != "t"}
+            for name, runs in outcomes.items()
+        }, "t": best_so_far([], pool.mode, budget)["t"]},
         "warnings": warnings,
     }  # fmt: skip
 

@@ -59,3 +59,19 @@ def test_bootstrap_interval_holds_the_iqm_and_is_reproducible() -> None:
     }  # fmt: skip
     wide = interval(list(range(101)))
     assert (wide.spread_low, wide.spread_high) == (2.5, 97.5)  # single searches land here
+
+
+def test_best_so_far_bands_over_searches() -> None:
+    from bttackler.analysis.simulation.summary import best_so_far
+
+    runs = [[(1.0, 0.5), (3.0, 0.9)], [(2.0, 0.7)], []]
+    bands = best_so_far(runs, "max", budget=4.0, points=5)  # t = 0, 1, 2, 3, 4
+    assert bands["t"] == [0.0, 1.0, 2.0, 3.0, 4.0]
+    assert bands["median"] == [None, 0.5, pytest.approx(0.6), pytest.approx(0.8),
+                               pytest.approx(0.8)]  # fmt: skip
+    assert bands["q75"][3] == pytest.approx(0.85)
+    assert best_so_far([[(1.0, 3.0), (2.0, 1.0)]], "min", 2.0, points=3)["median"] == [
+        None,
+        3.0,
+        1.0,
+    ]

@@ -44,11 +44,15 @@ def test_simulate_every_arm_over_seeds_as_json(pool: Path) -> None:
     assert hr["n"] == 6 and hr["low"] <= hr["iqm"] <= hr["high"]
 
 
-def test_simulate_with_a_real_model_based_method_and_a_table(pool: Path) -> None:
+def test_simulate_with_a_real_model_based_method_a_table_and_a_figure(
+    pool: Path, tmp_path: Path
+) -> None:
+    figure = tmp_path / "best.png"
     out = bt("simulate", str(pool), "--method", "tpe", "--arms", "bttackler", "--budget",
-             "2m", "--seeds", "3")  # fmt: skip
+             "2m", "--seeds", "3", "--figure", str(figure))  # fmt: skip
     assert out.returncode == 0, out.stderr
     assert "Top10HR" in out.stdout and "bttackler" in out.stdout
+    assert figure.read_bytes()[:4] == b"\x89PNG"
     assert "ran more than once" in out.stdout  # 2 minutes of a pool of 8 trials
 
 
