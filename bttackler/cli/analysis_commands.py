@@ -1,5 +1,5 @@
-"""The commands that analyse finished runs: ``report``, ``replay``, ``compare`` and
-``simulate``."""
+"""The commands that analyse finished runs: ``report``, ``replay``, ``compare``, ``simulate``
+and ``calibrate``."""
 
 from __future__ import annotations
 
@@ -377,3 +377,89 @@ def simulate(
         click.echo(f"warning: {w}")
     if figure:
         click.echo(f"figure: {figure}")
+
+
+@cli.command()
+@click.argument("pools", nargs=-1, required=True)
+@click.option(
+    "--out",
+    default="thresholds.toml",
+    show_default=True,
+    type=click.Path(dir_okay=False),
+    help="The TOML file to write (run --config reads it); an existing file is not overwritten.",
+)
+@click.option(
+    "--method",
+    default="random",
+    show_default=True,
+    type=click.Choice(["random", "tpe", "gp", "smac"]),
+    help="As simulate.",
+)
+@click.option("--budget", default="10m", show_default=True, help="Simulated budget per search.")
+@click.option("--workers", default=2, show_default=True, type=int, help="Slots.")
+@click.option(
+    "--seeds",
+    default=20,
+    show_default=True,
+    type=int,
+    help="Simulated searches per arm, per evaluation.",
+)
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False),
+    help="The thresholds to start from (TOML over the defaults).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def calibrate(
+    pools: tuple[str, ...], out: str, method: str, budget: str, workers: int, seeds: int,
+    config_file: str | None, as_json: bool,
+) -> None:  # fmt: skip
+    """Choose indicator thresholds on recorded pools by simulated payoff.
+
+    Each POOL is a recorded run of trials that ran to their end (commas join runs into one
+    pool). A coordinate search picks, threshold by threshold, the value that raises the
+    simulated Top10HR of the bttackler arm most while no trial of any pool's final top 10
+    gets a problem verdict; with two pools or more each is held out once and reported with
+    thresholds fitted on the others. Writes the chosen thresholds to --out.
+
+    \\b
+    Examples:
+      bttackler calibrate results/pools/digits-wide results/pools/diabetesmlp --out mine.toml
+      bttackler run --task digits --config mine.toml
+    """
+    import tomli_w
+
+    from bttackler.analysis.simulation.calibrate import Settings
+    from bttackler.analysis.simulation.calibrate import calibrate as fit_thresholds
+    from bttackler.analysis.simulation.pool import load_pool
+    from bttackler.core.config import load_config, parse_duration
+    from bttackler.runtime.searchers import make_searcher
+
+    target = Path(out)
+    if target.exists():
+        raise BttacklerError(f"{target} exists: give another --out (nothing was written)")
+    loaded = [load_pool([Path(p) for p in arg.split(",") if p]) for arg in pools]
+    base = load_config(Path(config_file) if config_file else None)
+    settings = Settings(method=method, seeds=seeds, workers=workers,
+                        budget=parse_duration(budget, what="--budget"))  # fmt: skip
+    doc = fit_thresholds(loaded, base, settings, searchers=make_searcher)
+    header = (
+        f"# bttackler calibrate: {', '.join(doc['pools'])}; {method}, {budget} x {workers} "
+        f"workers, {seeds} seeds\n# simulated Top10HR {doc['top10hr_default']:.1f} -> "
+        f"{doc['top10hr_fitted']:.1f}; top-10 trials a problem verdict stops "
+        f"{doc['false_alarms_default']} -> {doc['false_alarms_fitted']}\n"
+        "# check it on trainings of other kinds too: benchmarks/zoo_judge.py --config FILE\n"
+    )
+    target.write_text(header + tomli_w.dumps({"indicators": doc["overrides"]}))
+    doc["out"] = str(target)
+    if as_json:
+        click.echo(dumps(doc))
+        return
+    click.echo(header.rstrip())
+    for fold in doc["folds"]:
+        click.echo(f"held out {fold['held_out']}: Top10HR {fold['top10hr_default']:.1f} -> "
+                   f"{fold['top10hr_fitted']:.1f}, top-10 stopped "
+                   f"{fold['false_alarms_default']} -> {fold['false_alarms_fitted']} "
+                   f"(fitted on the others: {fold['overrides'] or 'no change'})")  # fmt: skip
+    click.echo(f"thresholds: {doc['overrides'] or 'no change'} -> {target}")

@@ -5,7 +5,9 @@ every step, a deep net at PyTorch's default initialisation starts with tiny grad
 leaves that saddle within an epoch or two, a warmup makes the first steps small on purpose,
 and a frozen backbone never moves. What all of those share with a healthy training and not
 with a stuck one is that the loss falls. So a pace verdict (TWU, VGM) also needs the loss not
-to be clearly falling, whatever the optimizer, schedule or architecture.
+to be clearly falling, whatever the optimizer, schedule or architecture. The loss read is the
+training loss, or the lower of it and the validation loss where the task reports both
+(dropout keeps the training loss of a net that learns up).
 
 *Where the loss started* is the task's ``CHANCE_LOSS`` when it has one (the loss of a model
 that learned nothing): a loss still near chance is not learning however far it fell to get
@@ -23,6 +25,7 @@ import math
 from bttackler.core.history import TrialHistory
 
 LOSS = "train_loss"
+VAL_LOSS = "val_loss"
 
 
 def loss_start(history: TrialHistory) -> float | None:
@@ -38,12 +41,25 @@ def loss_start(history: TrialHistory) -> float | None:
     return max(finite) if finite else None
 
 
+def latest_loss(history: TrialHistory) -> float:
+    """The newest epoch's training loss, or the lower of it and ``val_loss`` where the task
+    reports both: dropout keeps the training loss of a net that learns up (SAC and ULC read
+    the same); NaN without a finite training loss."""
+    metrics = history.epochs[-1].metrics
+    train = float(metrics.get(LOSS, math.nan))
+    if not math.isfinite(train):
+        return math.nan
+    val = float(metrics.get(VAL_LOSS, math.nan))
+    return min(train, val) if math.isfinite(val) else train
+
+
 def loss_drop(history: TrialHistory) -> float | None:
-    """How far the newest epoch's training loss lies below where it started, as a share of
-    the start (0.3: 30% lower; negative: higher); None without a finite loss or start."""
+    """How far the newest epoch's loss (:func:`latest_loss`) lies below where it started, as a
+    share of the start (0.3: 30% lower; negative: higher); None without a finite loss or
+    start."""
     if not history.epochs:
         return None
-    latest = float(history.epochs[-1].metrics.get(LOSS, math.nan))
+    latest = latest_loss(history)
     start = loss_start(history)
     if start is None or not math.isfinite(latest):
         return None
@@ -56,4 +72,4 @@ def clearly_falling(history: TrialHistory, min_drop: float) -> bool:
     return drop is not None and drop >= min_drop
 
 
-__all__ = ["clearly_falling", "loss_drop", "loss_start"]
+__all__ = ["clearly_falling", "latest_loss", "loss_drop", "loss_start"]
