@@ -61,3 +61,14 @@ def test_simulate_bad_input_is_one_line(pool: Path, tmp_path: Path) -> None:
     assert out.returncode == 2 and out.stderr.startswith("error:") and "Traceback" not in out.stderr
     out = bt("simulate", str(pool), "--arms", "bttackler,asha")
     assert out.returncode == 2 and "unknown arm 'asha'" in out.stderr
+
+
+def test_calibrate_writes_thresholds_the_other_commands_read(pool: Path, tmp_path: Path) -> None:
+    out_file = tmp_path / "mine.toml"
+    out = bt("calibrate", str(pool), "--budget", "30s", "--seeds", "2", "--out", str(out_file))
+    assert out.returncode == 0, out.stderr
+    assert out_file.is_file() and "simulated Top10HR" in out_file.read_text()
+    again = bt("calibrate", str(pool), "--out", str(out_file))
+    assert again.returncode == 2 and "exists" in again.stderr  # nothing overwritten
+    replayed = bt("replay", str(pool), "--config", str(out_file), "--json")
+    assert replayed.returncode == 0, replayed.stderr
