@@ -2,14 +2,18 @@
 from a pool of the same task.
 
 For every cell of a ``benchmarks/hpo_effect.py`` results folder (one task, method and seed:
-the five arms run for real) whose task matches the pool, simulates the same method, budget
-and workers over ``--seeds`` seeds from the pool and checks, per arm, whether the real run
+the five arms run for real), simulates the same method, budget and workers over ``--seeds``
+seeds from a pool and checks, per arm, whether the real run
 lands where single simulated searches land (the 2.5-97.5 percentile spread over the seeds):
 its counted trials, and its Top10HR and TSBA against its own baseline. Trial counts are also
 compared with the simulated median (target: within 10%). Prints one table and the share of
 real figures inside.
 
-    python benchmarks/simulate_validation.py --pool results/pools/digits-wide --bench DIR
+The pool is ``--pool`` (runs of the cell's task), or by default the folder's own baseline
+runs of the cell's task from the *other* seeds (both methods): the cell's own runs are never
+in the pool that predicts them.
+
+    python benchmarks/simulate_validation.py --bench DIR [--pool RUN ...] [--seeds 100]
 """
 
 from __future__ import annotations
@@ -57,14 +61,20 @@ def inside(value: float, figure: dict[str, Any] | None) -> bool | None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--pool", type=Path, nargs="+", required=True, help="the pool's runs")
+    parser.add_argument(
+        "--pool",
+        type=Path,
+        nargs="+",
+        help="the pool's runs (default: the "
+        "folder's baselines of the cell's task from the other seeds)",
+    )
     parser.add_argument("--bench", type=Path, required=True, help="an hpo_effect.py folder")
     parser.add_argument("--task", help="the cells' task name (default: every cell)")
     parser.add_argument("--seeds", type=int, default=100)
     args = parser.parse_args()
     start = time.monotonic()
-    cells = [json.loads(p.read_text()) for p in sorted((args.bench / "cells").glob("*.json"))]
-    cells = [c for c in cells if args.task is None or c["task"] == args.task]
+    everything = [json.loads(p.read_text()) for p in sorted((args.bench / "cells").glob("*.json"))]
+    cells = [c for c in everything if args.task is None or c["task"] == args.task]
     if not cells:
         print(
             f"error: no cell in {args.bench / 'cells'}"
@@ -72,18 +82,25 @@ def main() -> int:
         )
         return 2
     checks = {"inside": 0, "outside": 0, "trials within 10%": 0, "trials off": 0}
-    print(f"pool: {', '.join(map(str, args.pool))}; {args.seeds} simulated seeds per cell")
+    where = ", ".join(map(str, args.pool)) if args.pool else "baselines of the other seeds"
+    print(f"pool: {where}; {args.seeds} simulated seeds per cell")
     print(f"{'cell':<28}{'arm':<15}{'figure':<9}{'real':>8}{'simulated median [spread]':>34}  ok")
-    sims: dict[tuple[str, str, str], dict[str, Any]] = {}
+    sims: dict[tuple[str, ...], dict[str, Any]] = {}
+    warnings: set[str] = set()
     for cell in cells:
-        key = (cell["method"], cell["budget"], str(cell["workers"]))
+        pool = args.pool or [
+            args.bench / c["compare"]["runs"][0]["name"] for c in everything
+            if c["task"] == cell["task"] and c["seed"] != cell["seed"]
+        ]  # fmt: skip
+        key = (cell["method"], cell["budget"], str(cell["workers"]), *map(str, pool))
         if key not in sims:
             sims[key] = simulate(
-                args.pool, method=cell["method"], arms=cell["arms"],
+                pool, method=cell["method"], arms=cell["arms"],
                 budget=parse_duration(cell["budget"]), workers=int(cell["workers"]),
                 seeds=args.seeds, searchers=make_searcher,
             )  # fmt: skip
         doc = sims[key]
+        warnings.update(f"{cell['task']}: {w}" for w in doc["warnings"])
         simulated = {a["arm"]: a for a in doc["arms"]}
         real = real_figures(args.bench, cell)
         name = f"{cell['task']}-{cell['method']}-s{cell['seed']}"
@@ -106,7 +123,7 @@ def main() -> int:
     print(f"\nreal figures inside the simulated spread of single searches: {checks['inside']}/"
           f"{total}; real trial counts within 10% of the simulated median: "
           f"{checks['trials within 10%']}/{trials} ({time.monotonic() - start:.0f} s)")  # fmt: skip
-    for warning in {w for doc in sims.values() for w in doc["warnings"]}:
+    for warning in sorted(warnings):
         print(f"warning: {warning}")
     return 0
 
