@@ -5,7 +5,8 @@ Prints, for the held-out families (the figure that counts), the tuning families 
 indicator alone and all together, the false alarms (problem verdicts on good trainings), the
 share of bad trainings caught and the median epoch of the catch, and the share of the bad
 trainings' time saved; then every false alarm with its rule, and whether the targets hold.
-A threshold change is re-judged without training anything: ``--config thresholds.toml``.
+A threshold change is re-judged without training anything: ``--config thresholds.toml`` (over
+the shipped defaults; the runs' own config snapshots are not read).
 
     python benchmarks/zoo_judge.py [--zoo results/zoo] [--config FILE] [--trainings] [--json]
 """
@@ -18,6 +19,7 @@ import math
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks" / "zoo"))
@@ -25,7 +27,7 @@ sys.path.insert(0, str(ROOT / "benchmarks" / "zoo"))
 from recipes import RECIPES, TUNING  # noqa: E402
 
 from bttackler.analysis.metrics import load_run  # noqa: E402
-from bttackler.analysis.replay import replay, replay_config  # noqa: E402
+from bttackler.analysis.replay import replay  # noqa: E402
 from bttackler.analysis.zoo import (  # noqa: E402
     Claim,
     Tally,
@@ -35,6 +37,7 @@ from bttackler.analysis.zoo import (  # noqa: E402
     outcome_scores,
     tally,
 )
+from bttackler.core.config import load_config  # noqa: E402
 from bttackler.core.objective import CountRule  # noqa: E402
 from bttackler.diagnosis import build_from_config  # noqa: E402
 
@@ -51,7 +54,14 @@ def chance_values() -> dict[str, float]:
     return {"digits": 0.1, "fashion": 0.1, "diabetes": mse}
 
 
-def load_training(run_dir: Path, config_file: Path | None) -> Training | None:
+def judging_config(config_file: Path | None) -> dict[str, Any]:
+    """The thresholds the zoo is judged with: the shipped defaults (and ./bttackler.toml), with
+    ``config_file`` over them; never the runs' own snapshots, which hold whatever was shipped
+    when each training was recorded (with diagnosis off, they never acted)."""
+    return load_config(config_file)
+
+
+def load_training(run_dir: Path, config: dict[str, Any]) -> Training | None:
     recipe = RECIPES.get(run_dir.name)
     if recipe is None or not (run_dir / "experiment.db").is_file():
         return None
@@ -59,7 +69,7 @@ def load_training(run_dir: Path, config_file: Path | None) -> Training | None:
     if len(run.trials) != 1 or run.trials[0].state not in ("finished", "failed"):
         return None
     trial = run.trials[0]
-    result = replay(run, replay_config(run_dir, config_file), count=CountRule.LAST)
+    result = replay(run, config, count=CountRule.LAST)
     claims = {
         entry["indicator"]: Claim.from_replay(entry["claims"][0])
         for entry in result["indicators"]
@@ -74,9 +84,9 @@ def load_training(run_dir: Path, config_file: Path | None) -> Training | None:
     )  # fmt: skip
 
 
-def indicator_names(run_dir: Path, config_file: Path | None) -> list[str]:
-    """The indicators a replay of ``run_dir`` judges with (those that never fired too)."""
-    indicators, _ = build_from_config(replay_config(run_dir, config_file))
+def indicator_names(config: dict[str, Any]) -> list[str]:
+    """The indicators the zoo is judged with (those that never fired too)."""
+    indicators, _ = build_from_config(config)
     return [i.short_name for i in indicators] + [COMBINED]
 
 
@@ -104,13 +114,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     start = time.monotonic()
     runs = sorted(p for p in args.zoo.iterdir() if p.is_dir()) if args.zoo.is_dir() else []
-    trainings = [t for t in (load_training(p, args.config) for p in runs) if t is not None]
+    config = judging_config(args.config)
+    trainings = [t for t in (load_training(p, config) for p in runs) if t is not None]
     if not trainings:
         print(f"error: no recorded zoo training in {args.zoo} (make zoo records it)")
         return 2
     scores = outcome_scores(trainings, chance_values())
     labels = {t.name: label(scores[t.name]) for t in trainings}
-    names = indicator_names(args.zoo / trainings[0].name, args.config)
+    names = indicator_names(config)
     groups = held_out_split(trainings, TUNING)
     tallies = {g: [tally(n, ts, labels) for n in names] for g, ts in groups.items()}
     held = tallies["held-out"][-1]
@@ -145,7 +156,8 @@ def main(argv: list[str] | None = None) -> int:
           f"in held-out families; tuning families: {', '.join(TUNING)}")  # fmt: skip
     print(
         f"labels: good = final value within 10% of its dataset's best (from chance), "
-        f"bad = diverged or below half way; config: {args.config or 'the runs own'}"
+        f"bad = diverged or below half way; thresholds: the shipped defaults"
+        + (f" with {args.config} over them" if args.config else "")
     )
     for group in ("held-out", "tuning", "all"):
         print_table(group, tallies[group])
