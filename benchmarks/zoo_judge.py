@@ -155,8 +155,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"zoo: {len(trainings)} trainings in {args.zoo}, {len(groups['held-out'])} of them "
           f"in held-out families; tuning families: {', '.join(TUNING)}")  # fmt: skip
     print(
-        f"labels: good = final value within 10% of its dataset's best (from chance), "
-        f"bad = diverged or below half way; thresholds: the shipped defaults"
+        "labels: good = final value within 10% of its dataset's best (from chance), "
+        "bad = diverged or below half way; thresholds: the shipped defaults"
         + (f" with {args.config} over them" if args.config else "")
     )
     for group in ("held-out", "tuning", "all"):
