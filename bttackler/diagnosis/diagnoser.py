@@ -3,7 +3,8 @@
 The paper's two-level parallelism (section 3.3): the calculation is isolated from training
 (trials only write records; the rules run in the main process), and each rule runs on its own
 thread so a slow or failing one delays or breaks no other. An exception inside a rule is
-counted and logged in :attr:`Diagnoser.errors`; diagnosis goes on.
+kept in :attr:`Diagnoser.errors` (the scheduler warns of each rule's first one in the live
+view, the log and the run's warnings, and stores the count); diagnosis goes on.
 
 The diagnoser receives histories (:meth:`Diagnoser.epoch_reported`,
 :meth:`Diagnoser.nonfinite_seen`, :meth:`Diagnoser.early_seen`) and trial ends

@@ -123,6 +123,8 @@ class Scheduler:
         self._verdicts: queue.Queue[tuple[int, Verdict]] = queue.Queue()
         self._diagnoser_factory = diagnoser_factory
         self._diagnoser: Diagnoser | None = None
+        self._errors_seen = 0  # diagnoser and monitor errors reported so far
+        self._error_sources: set[str] = set()
         self._interrupted = False
         self._stop_reason: str | None = None
         self.failure: str | None = None  # why the run failed (every trial failed), for the CLI
@@ -247,11 +249,13 @@ class Scheduler:
                 self._fill_slots(now)
             if now - last_beat >= 1.0:
                 self.store.set_meta(elapsed=now)
+                self._report_errors(monitor)
                 last_beat = now
             self.store.commit()
             if now - last_view >= 0.25:
                 self.view.update(self.snapshot())
                 last_view = now
+        self._report_errors(monitor)
         unread = self._unread.warning()
         if unread:
             self._warn(unread)
@@ -506,6 +510,23 @@ class Scheduler:
             return
         for text in found:
             self._warn(text)
+
+    def _report_errors(self, monitor: Monitor) -> None:
+        """Say when a rule or the monitor raised (a custom indicator with a bug judges nothing
+        and would otherwise fail in silence): the first error of each rule (or of the monitor)
+        as a warning; every error's count in the store's ``diagnosis_errors``."""
+        errors = list(self._diagnoser.errors) if self._diagnoser is not None else []
+        errors += [f"monitor: {e}" for e in monitor.errors]
+        if len(errors) == self._errors_seen:
+            return
+        for text in errors[self._errors_seen :]:
+            source = text.split(" ", 1)[0].rstrip(":")
+            if source not in self._error_sources:
+                self._error_sources.add(source)
+                self._warn(f"{source} raised and judged nothing there ({text}); it goes on, "
+                           "and later errors are only counted (meta diagnosis_errors)")  # fmt: skip
+        self._errors_seen = len(errors)
+        self.store.set_meta(diagnosis_errors=len(errors))
 
     def _warn(self, text: str) -> None:
         """Say ``text`` once: in the live view or log now, in the summary, and in the run."""
