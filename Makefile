@@ -7,7 +7,7 @@ BUDGET ?= 3m
 METHOD ?= tpe
 WORKERS ?= 2
 
-.PHONY: install browser run test lint bench bench-hpo bench-optuna zoo pools data clean
+.PHONY: install browser run test test-fast lint bench bench-hpo bench-optuna zoo pools data clean
 
 install: $(STAMP)
 
@@ -34,6 +34,10 @@ browser:
 # loadgroup keeps the Ray tests on one test process: they share one two-node cluster.
 test: install browser
 	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -n 2 --dist loadgroup
+
+# The inner loop: everything but the tests marked slow (real runs, real processes).
+test-fast: install
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -n 2 -m "not slow"
 
 lint: install
 	$(BIN)/ruff check bttackler tasks tests benchmarks setup.py
