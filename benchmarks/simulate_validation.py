@@ -71,10 +71,12 @@ def main() -> int:
     parser.add_argument("--bench", type=Path, required=True, help="an hpo_effect.py folder")
     parser.add_argument("--task", help="the cells' task name (default: every cell)")
     parser.add_argument("--seeds", type=int, default=100)
+    parser.add_argument("--method", help="only the cells of this method")
     args = parser.parse_args()
     start = time.monotonic()
     everything = [json.loads(p.read_text()) for p in sorted((args.bench / "cells").glob("*.json"))]
     cells = [c for c in everything if args.task is None or c["task"] == args.task]
+    cells = [c for c in cells if args.method is None or c["method"] == args.method]
     if not cells:
         print(
             f"error: no cell in {args.bench / 'cells'}"
