@@ -72,6 +72,12 @@ def main() -> int:
     parser.add_argument("--task", help="the cells' task name (default: every cell)")
     parser.add_argument("--seeds", type=int, default=100)
     parser.add_argument("--method", help="only the cells of this method")
+    parser.add_argument(
+        "--config",
+        type=Path,
+        help="thresholds the real runs used (TOML over "
+        "the defaults), when they differ from the shipped ones",
+    )
     args = parser.parse_args()
     start = time.monotonic()
     everything = [json.loads(p.read_text()) for p in sorted((args.bench / "cells").glob("*.json"))]
@@ -99,7 +105,7 @@ def main() -> int:
             sims[key] = simulate(
                 pool, method=cell["method"], arms=cell["arms"],
                 budget=parse_duration(cell["budget"]), workers=int(cell["workers"]),
-                seeds=args.seeds, searchers=make_searcher,
+                seeds=args.seeds, searchers=make_searcher, config_file=args.config,
             )  # fmt: skip
         doc = sims[key]
         warnings.update(f"{cell['task']}: {w}" for w in doc["warnings"])
