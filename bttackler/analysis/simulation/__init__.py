@@ -127,6 +127,19 @@ def summarise(pool: Pool, outcomes: Mapping[str, list[Outcome]]) -> list[dict[st
     return rows
 
 
+def best_so_far_by_arm(
+    outcomes: Mapping[str, list[Outcome]], mode: str, budget: float
+) -> dict[str, Any]:
+    """``{"t": times, "arms": {arm: {"q25", "median", "q75"}}}`` of the best value so far."""
+    bands = {name: best_so_far([[(s.time, s.value) for s in o.scored] for o in runs], mode, budget)
+             for name, runs in outcomes.items()}  # fmt: skip
+    times = next(iter(bands.values()))["t"]
+    return {
+        "t": times,
+        "arms": {n: {k: v for k, v in b.items() if k != "t"} for n, b in bands.items()},
+    }
+
+
 def simulate(
     pool_paths: Sequence[Path], *, method: str = "random", arms: Sequence[str] = ARMS,
     budget: float, workers: int = 2, seeds: int = 100, count: str = "last",
@@ -166,12 +179,7 @@ def simulate(
         "kill_latency": kill_latency, "turnaround": turnaround,
         "arms": [{k: (v.to_json() if isinstance(v, Interval) else v) for k, v in r.items()}
                  for r in rows],
-        "best_so_far": {"arms": {
-            name: {k: v for k, v in best_so_far(
-                [[(s.time, s.value) for s in o.scored] for o in runs], pool.mode, budget
-            ).items() if k != "t"}
-            for name, runs in outcomes.items()
-        }, "t": best_so_far([], pool.mode, budget)["t"]},
+        "best_so_far": best_so_far_by_arm(outcomes, pool.mode, budget),
         "warnings": warnings,
     }  # fmt: skip
 

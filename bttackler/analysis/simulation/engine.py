@@ -56,7 +56,6 @@ class Outcome:
     killed: int = 0
     stopped: int = 0  # running when the budget ended
     kills: dict[str, int] = field(default_factory=dict)
-    keys: list[int] = field(default_factory=list)  # pool trials in start order
     repeats: int = 0  # configurations the method drew (or mapped to) that had run already
 
 
@@ -101,7 +100,6 @@ def simulate_search(
         key = sampler.next()
         trial_id = out.started + 1
         out.started += 1
-        out.keys.append(key)
         running[trial_id] = _Running(key)
         trial = pool.trials[key]
         for index, event in enumerate(trial.events):
@@ -142,7 +140,8 @@ def simulate_search(
         if event.is_epoch:
             state.epochs += 1
             protection.record(history)
-            finished.update(history)
+            if arm.etr is not None:  # only the ETR rules read the finished cohort
+                finished.update(history)
         verdict = None
         if arm.indicators:
             for name in trial.fires[index]:

@@ -1,0 +1,218 @@
+"""The commands that simulate searches from recorded pools: ``simulate`` and ``calibrate``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from bttackler.cli.app import cli
+from bttackler.cli.options import ANALYSIS_COUNT_HELP, analysis_count, count_option
+from bttackler.core.errors import BttacklerError
+from bttackler.core.jsonsafe import dumps
+
+
+@cli.command()
+@click.argument("pools", nargs=-1, required=True, type=click.Path(file_okay=False))
+@click.option(
+    "--method",
+    default="random",
+    show_default=True,
+    type=click.Choice(["random", "tpe", "gp", "smac"]),
+    help="The search method: random draws from the pool; the others run for real, "
+    "each proposal mapped to the nearest pool configuration.",
+)
+@click.option(
+    "--arms",
+    default="baseline,bttackler,lce,msr,bttackler+msr",
+    show_default=True,
+    help="Comma-separated arms; the baseline is always simulated (it is the reference).",
+)
+@click.option(
+    "--budget",
+    default="1h",
+    show_default=True,
+    help="Simulated wall-clock budget of every search: 90s, 10m, 6h.",
+)
+@click.option("--workers", default=2, show_default=True, type=int, help="Slots.")
+@click.option(
+    "--seeds",
+    default=100,
+    show_default=True,
+    type=int,
+    help="Searches per arm (the method's seed and the order).",
+)
+@click.option(
+    "--kill-latency",
+    default=0.2,
+    show_default=True,
+    type=float,
+    help="Seconds from a verdict to its trial's end (benchmarks/kill_latency.py).",
+)
+@click.option(
+    "--turnaround",
+    default=0.05,
+    show_default=True,
+    type=float,
+    help="Seconds from a trial's end to the next trial's start on its slot.",
+)
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False),
+    help="Thresholds (TOML) over the defaults, as run --config.",
+)
+@click.option(
+    "--figure",
+    type=click.Path(dir_okay=False),
+    help="Also draw the best value so far against time per arm (median and "
+    "interquartile band over the seeds) into this PNG file.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@count_option(ANALYSIS_COUNT_HELP)
+def simulate(
+    pools: tuple[str, ...], method: str, arms: str, budget: str, workers: int, seeds: int,
+    kill_latency: float, turnaround: float, config_file: str | None, figure: str | None,
+    as_json: bool, count: str | None,
+) -> None:  # fmt: skip
+    """Simulate many searches from recorded pools, every arm judged by the live rules.
+
+    A pool is one or more recorded runs of one task whose trials ran to their end (record
+    them with run --no-diagnosis: a baseline is a pool). Each seed runs every arm on the
+    same draws; per arm it prints counted trials, Top10HR and TSBA against the baseline of
+    the same seed as interquartile mean [bootstrap 95% interval], and kills per indicator.
+
+    \b
+    Examples:
+      bttackler simulate results/base-s0 results/base-s1 --budget 1h --workers 2 --seeds 100
+      bttackler simulate results/base --method tpe --arms bttackler,msr --budget 30m --json
+    """
+    from bttackler.analysis.simulation import simulate as run_simulation
+    from bttackler.core.config import parse_duration
+    from bttackler.runtime.searchers import make_searcher
+
+    names = [a.strip() for a in arms.split(",") if a.strip()]
+    doc = run_simulation(
+        [Path(p) for p in pools], method=method, arms=names,
+        budget=parse_duration(budget, what="--budget"), workers=workers, seeds=seeds,
+        count=analysis_count(count).value, kill_latency=kill_latency, turnaround=turnaround,
+        config_file=Path(config_file) if config_file else None, searchers=make_searcher,
+    )  # fmt: skip
+    if figure:
+        from bttackler.analysis.simulation.summary import draw_best_so_far
+
+        draw_best_so_far(doc, figure)
+    if as_json:
+        click.echo(dumps(doc))
+        return
+    table = Table(
+        title=f"simulate {doc['method']}: {doc['seeds']} seeds x {doc['budget']:.0f} s x "
+        f"{doc['workers']} workers on a pool of {doc['pool_trials']} trials; IQM [95% interval]"
+    )
+    for col in ("arm", "trials", "Top10HR %", "TSBA %", "reached", "kills per run"):
+        table.add_column(col, overflow="fold")
+    for r in doc["arms"]:
+
+        def text(x: dict[str, Any] | None) -> str:
+            if not x or not x["n"]:
+                return "-"
+            return f"{x['iqm']:.1f} [{x['low']:.1f}, {x['high']:.1f}]"
+
+        kills = ", ".join(f"{k} {v:.1f}" for k, v in r["kills"].items()) or "-"
+        reached = "-" if r["arm"] == "baseline" else f"{r['tsba_reached']}/{doc['seeds']}"
+        table.add_row(r["arm"], text(r["trials"]), text(r["top10hr"]), text(r["tsba"]),
+                      reached, kills)  # fmt: skip
+    Console().print(table)
+    for w in doc["warnings"]:
+        click.echo(f"warning: {w}")
+    if figure:
+        click.echo(f"figure: {figure}")
+
+
+@cli.command()
+@click.argument("pools", nargs=-1, required=True)
+@click.option(
+    "--out",
+    default="thresholds.toml",
+    show_default=True,
+    type=click.Path(dir_okay=False),
+    help="The TOML file to write (run --config reads it); an existing file is not overwritten.",
+)
+@click.option(
+    "--method",
+    default="random",
+    show_default=True,
+    type=click.Choice(["random", "tpe", "gp", "smac"]),
+    help="As simulate.",
+)
+@click.option("--budget", default="10m", show_default=True, help="Simulated budget per search.")
+@click.option("--workers", default=2, show_default=True, type=int, help="Slots.")
+@click.option(
+    "--seeds",
+    default=20,
+    show_default=True,
+    type=int,
+    help="Simulated searches per arm, per evaluation.",
+)
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False),
+    help="The thresholds to start from (TOML over the defaults).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def calibrate(
+    pools: tuple[str, ...], out: str, method: str, budget: str, workers: int, seeds: int,
+    config_file: str | None, as_json: bool,
+) -> None:  # fmt: skip
+    """Choose indicator thresholds on recorded pools by simulated payoff.
+
+    Each POOL is a recorded run of trials that ran to their end (commas join runs into one
+    pool). A coordinate search picks, threshold by threshold, the value that raises the
+    simulated Top10HR of the bttackler arm most while no trial of any pool's final top 10
+    gets a problem verdict; with two pools or more each is held out once and reported with
+    thresholds fitted on the others. Writes the chosen thresholds to --out.
+
+    \\b
+    Examples:
+      bttackler calibrate results/pools/digits-wide results/pools/diabetesmlp --out mine.toml
+      bttackler run --task digits --config mine.toml
+    """
+    import tomli_w
+
+    from bttackler.analysis.simulation.calibrate import Settings
+    from bttackler.analysis.simulation.calibrate import calibrate as fit_thresholds
+    from bttackler.analysis.simulation.pool import load_pool
+    from bttackler.core.config import load_config, parse_duration
+    from bttackler.runtime.searchers import make_searcher
+
+    target = Path(out)
+    if target.exists():
+        raise BttacklerError(f"{target} exists: give another --out (nothing was written)")
+    loaded = [load_pool([Path(p) for p in arg.split(",") if p]) for arg in pools]
+    base = load_config(Path(config_file) if config_file else None)
+    settings = Settings(method=method, seeds=seeds, workers=workers,
+                        budget=parse_duration(budget, what="--budget"))  # fmt: skip
+    doc = fit_thresholds(loaded, base, settings, searchers=make_searcher)
+    header = (
+        f"# bttackler calibrate: {', '.join(doc['pools'])}; {method}, {budget} x {workers} "
+        f"workers, {seeds} seeds\n# simulated Top10HR {doc['top10hr_default']:.1f} -> "
+        f"{doc['top10hr_fitted']:.1f}; top-10 trials a problem verdict stops "
+        f"{doc['false_alarms_default']} -> {doc['false_alarms_fitted']}\n"
+        "# check it on trainings of other kinds too: benchmarks/zoo_judge.py --config FILE\n"
+    )
+    target.write_text(header + tomli_w.dumps({"indicators": doc["overrides"]}))
+    doc["out"] = str(target)
+    if as_json:
+        click.echo(dumps(doc))
+        return
+    click.echo(header.rstrip())
+    for fold in doc["folds"]:
+        click.echo(f"held out {fold['held_out']}: Top10HR {fold['top10hr_default']:.1f} -> "
+                   f"{fold['top10hr_fitted']:.1f}, top-10 stopped "
+                   f"{fold['false_alarms_default']} -> {fold['false_alarms_fitted']} "
+                   f"(fitted on the others: {fold['overrides'] or 'no change'})")  # fmt: skip
+    click.echo(f"thresholds: {doc['overrides'] or 'no change'} -> {target}")
