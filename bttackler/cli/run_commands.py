@@ -22,7 +22,14 @@ from bttackler.core.verdict import plural
 @click.option("--task", help="Built-in task name (see `bttackler tasks`) or path to a .py file.")
 @click.option("--space", type=click.Path(dir_okay=False), help="Search space YAML/JSON "
               "(NNI format). Default: the task's DEFAULT_SPACE.")  # fmt: skip
-@click.option("--method", help="HPO method: random, tpe, gp or smac.  [default: tpe]")
+@click.option("--method", help="HPO method: random, tpe, gp, smac or grid (every combination "
+              "once; continuous ranges need a q or grid_points).  [default: tpe]")  # fmt: skip
+@click.option(
+    "--grid-shuffle",
+    is_flag=True,
+    default=None,
+    help="With --method grid: a seeded order instead of the space file's.",
+)
 @click.option("--budget", help="Wall-clock budget: 90s, 10m, 6h, 1h30m (a bare number is "
               "seconds).  [default: 10m]")  # fmt: skip
 @click.option("--max-trials", type=click.IntRange(min=1), help="Stop after N trials ended.")

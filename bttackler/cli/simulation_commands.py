@@ -21,9 +21,9 @@ from bttackler.core.jsonsafe import dumps
     "--method",
     default="random",
     show_default=True,
-    type=click.Choice(["random", "tpe", "gp", "smac"]),
+    type=click.Choice(["random", "tpe", "gp", "smac", "grid"]),
     help="The search method: random draws from the pool; the others run for real, "
-    "each proposal mapped to the nearest pool configuration.",
+    "each proposal mapped to the nearest pool configuration (grid: until it is exhausted).",
 )
 @click.option(
     "--arms",

@@ -18,6 +18,10 @@ lognormal      ``[mu, sigma]``       ``exp(normal(mu, sigma))``
 qlognormal     ``[mu, sigma, q]``    ``round(lognormal(mu, sigma) / q) * q``
 =============  ====================  =====================================================
 
+A ``uniform`` or ``loguniform`` parameter may add ``grid_points: N`` (N >= 2): the number of
+evenly spaced values, bounds included (on the log scale for loguniform), that ``--method grid``
+takes; the other methods ignore it.
+
 Values are plain Python types, ready for JSON and user code: ``int`` for randint, ``float``
 for the continuous types, and for the q-types an ``int`` when ``q`` (and, for quniform and
 qloguniform, both bounds) are integers in the file, else a ``float``.
@@ -27,7 +31,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -72,6 +76,7 @@ class Parameter:
     mu: float = math.nan
     sigma: float = math.nan
     integral: bool = False
+    grid_points: int = 0  # uniform/loguniform only: how many points grid search takes
 
     @property
     def kind(self) -> str:
@@ -254,6 +259,7 @@ def _parse_parameter(name: str, spec: Any, source: str) -> Parameter:
     if "_value" not in spec:
         raise fail(f'{kind} is missing "_value"')
     raw = spec["_value"]
+    points = _grid_points(spec, kind, fail)
     if not isinstance(raw, list | tuple):
         raise fail(f'"_value" must be a list, got {raw!r}')
     if kind == "choice":
@@ -296,7 +302,23 @@ def _parse_parameter(name: str, spec: Any, source: str) -> Parameter:
     if nums[0] >= nums[1]:
         raise fail(f"{kind} needs low < high, got {list(raw)}")
     integral = len(raw) == 3 and all(_is_int(v) for v in raw)
-    return Parameter(name, kind, low=nums[0], high=nums[1], q=q, integral=integral)
+    return Parameter(
+        name, kind, low=nums[0], high=nums[1], q=q, integral=integral, grid_points=points
+    )
+
+
+def _grid_points(spec: Mapping[str, Any], kind: str, fail: Callable[[str], BttacklerError]) -> int:
+    """The optional ``grid_points`` of a uniform or loguniform parameter (0 when absent): how
+    many evenly spaced values (on the log scale for loguniform), bounds included, grid search
+    takes."""
+    if "grid_points" not in spec:
+        return 0
+    points = spec["grid_points"]
+    if kind not in ("uniform", "loguniform"):
+        raise fail(f"grid_points is for uniform and loguniform (a {kind} has its own steps)")
+    if not _is_int(points) or points < 2:
+        raise fail(f"grid_points needs an integer >= 2, got {points!r}")
+    return int(points)
 
 
 def _is_number(v: Any) -> bool:

@@ -60,7 +60,9 @@ def prepare_new(config: dict[str, Any]) -> PreparedRun:
     task = with_planned_epochs(task, module, settings.task_options)
     space = _load_space(settings, task)
     _prepare_task(module, task, settings)
-    make_searcher(settings.method, space, seed=settings.seed, mode=task.mode)  # validates
+    make_searcher(
+        settings.method, space, seed=settings.seed, mode=task.mode, shuffle=settings.grid_shuffle
+    )  # validates
     build_from_config(config)  # validates [indicators] and the guard
     if settings.etr is not None:
         build_etr_rule(config, settings.etr, objective=task.objective, mode=task.mode)
@@ -190,7 +192,13 @@ def execute(prepared: PreparedRun, view: View) -> tuple[str, Scheduler]:
     """Run (or continue) the search. Returns the outcome and the scheduler (for summaries)."""
     settings, task = prepared.settings, prepared.task
     sweep_stale_segments()
-    searcher = make_searcher(settings.method, prepared.space, seed=settings.seed, mode=task.mode)
+    searcher = make_searcher(
+        settings.method,
+        prepared.space,
+        seed=settings.seed,
+        mode=task.mode,
+        shuffle=settings.grid_shuffle,
+    )
     store = Store.open(prepared.run_dir)
     try:
         clock_offset = 0.0

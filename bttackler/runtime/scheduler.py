@@ -39,7 +39,7 @@ from bttackler.runtime.monitor import (
     feed_diagnoser,
 )
 from bttackler.runtime.notices import FirstFailures, UnreadParams
-from bttackler.runtime.searchers.base import Searcher
+from bttackler.runtime.searchers.base import Searcher, SearchExhausted
 from bttackler.runtime.snapshot import RunCounts, RunSnapshot, SlotView, View
 from bttackler.runtime.worker import SlotSpec, TrialOrder
 
@@ -127,6 +127,7 @@ class Scheduler:
         self._error_sources: set[str] = set()
         self._interrupted = False
         self._stop_reason: str | None = None
+        self._exhausted: str | None = None  # why the searcher has nothing left to ask
         self.failure: str | None = None  # why the run failed (every trial failed), for the CLI
         self._first_failures = FirstFailures(settings.fail_fast, run_dir / "trials")
         self.warnings: list[str] = []  # said once per run: live view, log, summary, store
@@ -237,9 +238,12 @@ class Scheduler:
                     self._stop_reason = "budget exhausted"
                 elif self._max_trials_reached() and not self.live:
                     self._stop_reason = "max trials reached"
+                elif self._exhausted is not None and not self.live and not self.retries:
+                    self._stop_reason = f"search exhausted: {self._exhausted}"
             if self._stop_reason is not None:
                 if stop_deadline is None:
                     stop_deadline = time.monotonic() + self.s.kill_grace + 5.0
+                    self.view.event(f"stopping: {self._stop_reason}")
                     state = TrialState.STOPPED
                     for slot in self._slots:
                         slot.kill(state, self._stop_reason, now, self.s.kill_grace)
@@ -290,9 +294,14 @@ class Scheduler:
             retry_of: int | None = None
             if self.retries:
                 params, retry_of = self.retries.pop(0)
+            elif self._exhausted is not None:
+                return
             else:
                 try:
                     params = self.searcher.ask()
+                except SearchExhausted as exc:
+                    self._exhausted = str(exc)
+                    return
                 except Exception as exc:  # a library failure ends the search, not the run
                     self._stop_reason = f"the HPO method failed: {type(exc).__name__}: {exc}"
                     self.view.event(self._stop_reason)

@@ -277,3 +277,26 @@ def test_a_task_that_gives_diagnosis_nothing_gets_warned_once(tmp_path):
     db = sqlite3.connect(tmp_path / "r" / "experiment.db")
     stored = json.loads(db.execute("SELECT value FROM meta WHERE key='warnings'").fetchone()[0])
     assert len(stored) == 3 and stored[0].startswith("warning: no per-layer statistics")
+
+
+def test_grid_runs_every_combination_once_then_ends_and_resume_adds_none(tmp_path):
+    space = str(ROOT / "tests" / "fixtures" / "grid_space.yaml")
+    out = bt("run", "--task", FAULT_TASK, "--space", space, "--method", "grid",
+             "--workers", "2", "--budget", "60s", "--results-dir", str(tmp_path),
+             "--name", "g", "--plain")  # fmt: skip
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "stopping: search exhausted: all 5 combinations of the grid" in out.stdout
+    xs = [t["params"]["x"] for t in trials_json(tmp_path / "g")["trials"]]
+    assert sorted(xs) == [0, 0.25, 0.5, 0.75, 1]
+    again = bt("run", "--resume", str(tmp_path / "g"), "--plain")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert len(trials_json(tmp_path / "g")["trials"]) == 5
+
+
+def test_grid_refuses_a_range_without_steps_in_one_line(tmp_path):
+    out = bt("run", "--task", FAULT_TASK, "--method", "grid", "--results-dir", str(tmp_path))
+    assert out.returncode == 2
+    assert out.stderr.strip().splitlines() == [
+        "error: --method grid: parameter 'x' is uniform without steps; use quniform with a q, "
+        "or give it grid_points: N"
+    ]

@@ -22,6 +22,7 @@ from typing import Protocol
 
 from bttackler.analysis.metrics import Scored
 from bttackler.analysis.simulation.pool import Pool, as_trial
+from bttackler.core.errors import SearchExhausted
 from bttackler.diagnosis.diagnoser import FinishedTrials
 from bttackler.diagnosis.guard import Guard, GuardSettings
 from bttackler.diagnosis.rule import EtrRule
@@ -97,7 +98,10 @@ def simulate_search(
         heapq.heappush(heap, (when, kind, order, trial_id, index))
 
     def start(now: float) -> None:
-        key = sampler.next()
+        try:
+            key = sampler.next()
+        except SearchExhausted:
+            return  # the slot stays idle: a grid has nothing left
         trial_id = out.started + 1
         out.started += 1
         running[trial_id] = _Running(key)

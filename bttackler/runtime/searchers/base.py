@@ -9,6 +9,7 @@ from typing import Any, Generic, TypeVar
 
 import numpy as np
 
+from bttackler.core.errors import SearchExhausted as SearchExhausted  # ask()'s end
 from bttackler.core.space import Parameter, SearchSpace
 
 T = TypeVar("T")
@@ -38,7 +39,11 @@ class Searcher(abc.ABC):
 
     @abc.abstractmethod
     def ask(self) -> dict[str, Any]:
-        """Return the next configuration to evaluate (plain Python values)."""
+        """Return the next configuration to evaluate (plain Python values).
+
+        Raises:
+            SearchExhausted: a finite method (grid) has nothing left to propose.
+        """
 
     @abc.abstractmethod
     def tell(self, params: Mapping[str, Any], value: float | None) -> None:

@@ -10,7 +10,7 @@ import pytest
 
 from bttackler.core.errors import BttacklerError
 from bttackler.core.space import SearchSpace, space_from_mapping
-from bttackler.runtime.searchers import METHODS, Searcher, make_searcher
+from bttackler.runtime.searchers import METHODS, make_searcher
 
 MIXED = space_from_mapping(
     {
@@ -24,10 +24,30 @@ MIXED = space_from_mapping(
     source="mixed",
 )
 
-SMALL = space_from_mapping(
+# MIXED as grid search can enumerate it: steps for the continuous ranges, a choice for the
+# unbounded normal (float values, so the type checks below hold for every method).
+GRIDDED = space_from_mapping(
     {
-        "x": {"_type": "uniform", "_value": [-2.0, 2.0]},
-        "y": {"_type": "uniform", "_value": [-2.0, 2.0]},
+        "x": {"_type": "uniform", "_value": [-2.0, 2.0], "grid_points": 5},
+        "lr": {"_type": "loguniform", "_value": [1e-4, 1.0], "grid_points": 5},
+        "layers": {"_type": "randint", "_value": [1, 5]},
+        "batch": {"_type": "quniform", "_value": [16, 128, 16]},
+        "act": {"_type": "choice", "_value": ["relu", True, 3]},
+        "noise": {"_type": "choice", "_value": [-1.0, 0.0, 1.0]},
+    },
+    source="gridded",
+)
+
+
+def space_for(method: str) -> SearchSpace:
+    """The mixed space each method is held to: grid needs steps, the others take MIXED."""
+    return GRIDDED if method == "grid" else MIXED
+
+
+SMALL = space_from_mapping(  # grid_points: grid's steps, the other methods ignore them
+    {
+        "x": {"_type": "uniform", "_value": [-2.0, 2.0], "grid_points": 9},
+        "y": {"_type": "uniform", "_value": [-2.0, 2.0], "grid_points": 9},
         "act": {"_type": "choice", "_value": ["relu", "tanh", "sigmoid"]},
     },
     source="small",
@@ -61,10 +81,10 @@ def method(request: pytest.FixtureRequest) -> str:
 
 
 def test_asks_respect_types_and_bounds(method: str) -> None:
-    searcher = make_searcher(method, MIXED, seed=1, mode="min")
+    searcher = make_searcher(method, space_for(method), seed=1, mode="min")
     for i in range(14):  # past every method's initial design
         params = searcher.ask()
-        MIXED.validate_params(params)
+        space_for(method).validate_params(params)
         assert type(params["layers"]) is int and type(params["batch"]) is int
         assert type(params["x"]) is float and type(params["noise"]) is float
         searcher.tell(params, mixed_value(params) if i % 5 else None)
@@ -72,7 +92,7 @@ def test_asks_respect_types_and_bounds(method: str) -> None:
 
 def test_same_seed_same_asks(method: str) -> None:
     def run() -> list[dict[str, Any]]:
-        searcher = make_searcher(method, MIXED, seed=7, mode="max")
+        searcher = make_searcher(method, space_for(method), seed=7, mode="max")
         asked = []
         for _ in range(12):
             params = searcher.ask()
@@ -84,40 +104,40 @@ def test_same_seed_same_asks(method: str) -> None:
 
 
 def test_failed_values_are_accepted(method: str) -> None:
-    searcher = make_searcher(method, MIXED, seed=2, mode="max")
+    searcher = make_searcher(method, space_for(method), seed=2, mode="max")
     values = [None, math.nan, None, 1.0, math.nan, 2.0, None, math.inf, 0.5, None, 3.0, None]
     for value in values + [None, 1.5]:
         params = searcher.ask()
         searcher.tell(params, value)
-    MIXED.validate_params(searcher.ask())
+    space_for(method).validate_params(searcher.ask())
 
 
 def test_pending_asks_differ_and_can_be_told_in_any_order(method: str) -> None:
-    searcher = make_searcher(method, MIXED, seed=3, mode="min")
+    searcher = make_searcher(method, space_for(method), seed=3, mode="min")
     for round_ in range(4):  # before and after the initial designs
         batch = [searcher.ask() for _ in range(4)]
         keys = {tuple(sorted((k, repr(v)) for k, v in p.items())) for p in batch}
         assert len(keys) == 4
         for params in reversed(batch):
-            MIXED.validate_params(params)
+            space_for(method).validate_params(params)
             searcher.tell(params, mixed_value(params) if round_ != 1 else None)
 
 
 def test_tell_of_never_asked_params(method: str) -> None:
-    searcher = make_searcher(method, MIXED, seed=4, mode="max")
+    searcher = make_searcher(method, space_for(method), seed=4, mode="max")
     rng = np.random.default_rng(0)
     for i in range(12):  # e.g. a resumed run re-telling finished trials
-        params = MIXED.sample(rng)
+        params = space_for(method).sample(rng)
         searcher.tell(params, mixed_value(params) if i != 3 else None)
     far = {"x": 0.0, "lr": 0.01, "layers": 2, "batch": 32, "act": True, "noise": 9.0}
     searcher.tell(far, 1.0)  # outside gp/smac's mu +- 3 sigma range for "noise"
     for _ in range(3):
         params = searcher.ask()
-        MIXED.validate_params(params)
+        space_for(method).validate_params(params)
         searcher.tell(params, mixed_value(params))
 
 
-@pytest.mark.parametrize("learner", [m for m in METHODS if m != "random"])
+@pytest.mark.parametrize("learner", [m for m in METHODS if m not in ("random", "grid")])
 def test_model_based_methods_beat_random(learner: str) -> None:
     n = 30
     random_bests = [best_after("random", SMALL, n, seed) for seed in range(5)]
@@ -129,10 +149,6 @@ def test_unknown_method_and_mode() -> None:
         make_searcher("x", MIXED, seed=0, mode="max")
     with pytest.raises(ValueError, match="mode must be 'max' or 'min'"):
         make_searcher("random", MIXED, seed=0, mode="up")
-
-
-def test_interface(method: str) -> None:
-    assert isinstance(make_searcher(method, SMALL, seed=0, mode="min"), Searcher)
 
 
 def test_quiet(method: str, capfd: pytest.CaptureFixture[str]) -> None:
