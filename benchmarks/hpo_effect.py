@@ -61,8 +61,10 @@ from bttackler.analysis.metrics import counted_value, load_run
 from bttackler.core.objective import CountRule, is_better
 from bttackler.core.store import TrialState
 
-ARMS = ("baseline", "bttackler", "lce", "msr", "bttackler+msr")
-ETR_ARMS = ("lce", "msr")
+ARMS = ("baseline", "bttackler", "lce", "msr", "bttackler+msr", "asha", "bttackler+asha",
+        "hyperband", "bttackler+hyperband")  # fmt: skip
+DEFAULT_ARMS = ARMS[:7]
+ETR_ARMS = ("lce", "msr")  # the paper's baselines: the targets compare bttackler with these
 DEFAULT_TASKS = "digits:search_spaces/digits-wide.yaml,fashionmlp,diabetesmlp"
 TARGET_HR, TARGET_TSBA = 75.0, 45.0
 
@@ -328,6 +330,12 @@ def print_summary(cells: list[dict[str, Any]], arms: list[str]) -> bool:
             ours, theirs = btt["by_method"].get(m), per_arm[etr]["by_method"].get(m)
             ok = ours is not None and theirs is not None and ours > theirs
             checks.append((f"{m}: bttackler Top10HR above {etr}'s", ok))
+    for rule in ("asha", "hyperband"):  # the combination users run: does diagnosis add to it?
+        alone, both = per_arm.get(rule), per_arm.get(f"bttackler+{rule}")
+        if alone is not None and both is not None:
+            print(f"  bttackler+{rule} vs {rule} alone: Top10HR {_pct(both['hr'])} vs "
+                  f"{_pct(alone['hr'])}, TSBA {_pct(both['tsba'], '{:+.1f}')} vs "
+                  f"{_pct(alone['tsba'], '{:+.1f}')}")  # fmt: skip
     print("targets:")
     for text, ok in checks:
         print(f"  [{'met' if ok else 'MISSED'}] {text}")
@@ -356,7 +364,8 @@ def main() -> None:
     parser.add_argument("--methods", default="random,tpe")
     parser.add_argument("--tasks", default=DEFAULT_TASKS, help="TASK[:SPACE],... [%(default)s]")
     parser.add_argument("--seeds", default="3", help="a count (3: 0,1,2) or a list (0,4; 7,)")
-    parser.add_argument("--arms", default=",".join(ARMS), help="baseline first")
+    parser.add_argument("--arms", default=",".join(DEFAULT_ARMS),
+                        help=f"baseline first; known: {', '.join(ARMS)}")  # fmt: skip
     parser.add_argument("--budget", default="60s", help="wall-clock budget of every run")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--results-dir", type=Path, help="[default: results/bench-hpo-<time>]")

@@ -152,11 +152,12 @@ def replay(
 @click.option("--task", help="Run the arms on this task (instead of comparing existing RUNS).")
 @click.option("--space", type=click.Path(dir_okay=False),
               help="Search space YAML/JSON for every arm (default: the task's own).")  # fmt: skip
-@click.option("--method", help="HPO method: random, tpe, gp or smac.")
+@click.option("--method", help="HPO method: random, tpe, gp, smac or grid.")
 @click.option("--budget", help="Wall-clock budget of every arm: 90s, 10m, 6h (a bare number "
               "is seconds).")  # fmt: skip
-@click.option("--arms", default="baseline,bttackler,lce,msr,bttackler+msr", show_default=True,
-              help="Arms to run, baseline first (etr: lce for max, msr for min).")  # fmt: skip
+@click.option("--arms", default="baseline,bttackler,lce,msr,bttackler+msr,asha,bttackler+asha",
+              show_default=True, help="Arms to run, baseline first (also: hyperband, "
+              "bttackler+hyperband; etr: lce for max, msr for min).")  # fmt: skip
 @click.option("--repeats", type=click.IntRange(min=1), default=1, show_default=True,
               help="Runs per arm; repeat r uses seed S+r in every arm.")  # fmt: skip
 @click.option("--workers", type=click.IntRange(min=1), help="CPU worker slots per run.")

@@ -50,10 +50,11 @@ from bttackler.core.verdict import plural
 @click.option("--trial-timeout", help="Kill a trial running longer than this (e.g. 30m).")
 @click.option("--no-diagnosis", is_flag=True, help="Trace and record, but never terminate.")
 @click.option("--no-trace", is_flag=True, help="Record no per-layer statistics at all.")
-@click.option("--etr", type=click.Choice(["lce", "msr"], case_sensitive=False),
-              help="Add an accuracy-based early-termination rule of the paper's baselines "
-              "(learning-curve extrapolation or the median stop rule) beside the indicators; "
-              "with --no-diagnosis it is the only rule that stops trials.")  # fmt: skip
+@click.option("--etr", type=click.Choice(["lce", "msr", "asha", "hyperband"],
+              case_sensitive=False), help="Add an accuracy-based early-termination rule "
+              "beside the indicators: the paper's baselines (learning-curve extrapolation, "
+              "the median stop rule) or successive halving (ASHA, Hyperband, as Optuna's "
+              "pruners); with --no-diagnosis it is the only rule that stops trials.")  # fmt: skip
 @count_option("The value every trial counts with, told to the method and ranked: its last "
               "reported (the paper's rule, whatever stopped it) or its best epoch's.  "
               "[default: last]")  # fmt: skip

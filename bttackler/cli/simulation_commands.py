@@ -27,9 +27,10 @@ from bttackler.core.jsonsafe import dumps
 )
 @click.option(
     "--arms",
-    default="baseline,bttackler,lce,msr,bttackler+msr",
+    default="baseline,bttackler,lce,msr,bttackler+msr,asha,bttackler+asha",
     show_default=True,
-    help="Comma-separated arms; the baseline is always simulated (it is the reference).",
+    help="Comma-separated arms; the baseline is always simulated (it is the reference). "
+    "Also: hyperband, bttackler+hyperband, bttackler+lce.",
 )
 @click.option(
     "--budget",

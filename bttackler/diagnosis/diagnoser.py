@@ -34,11 +34,14 @@ VerdictSink = Callable[[int, Verdict], None]
 
 
 class FinishedTrials:
-    """Histories of trials that ran to their end: the comparison base of the ETR rules."""
+    """The comparison base of the ETR rules: the histories of the trials that ran to their end
+    (:meth:`snapshot`, LCE and MSR), and of every trial so far, running and stopped ones
+    included (:meth:`everyone`, ASHA and Hyperband)."""
 
     def __init__(self) -> None:
         self._latest: dict[int, TrialHistory] = {}
         self._finished: list[TrialHistory] = []
+        self._stopped: list[TrialHistory] = []
         self._lock = threading.Lock()
 
     def update(self, history: TrialHistory) -> None:
@@ -48,17 +51,25 @@ class FinishedTrials:
     def ended(self, trial_id: int, completed: bool) -> None:
         with self._lock:
             history = self._latest.pop(trial_id, None)
-            if completed and history is not None:
-                self._finished.append(history)
+            if history is not None:
+                (self._finished if completed else self._stopped).append(history)
 
     def snapshot(self) -> list[TrialHistory]:
         with self._lock:
             return list(self._finished)
 
+    def everyone(self) -> list[TrialHistory]:
+        with self._lock:
+            return [*self._finished, *self._stopped, *self._latest.values()]
+
+    def cohort_of(self, rule: EtrRule) -> list[TrialHistory]:
+        """The histories ``rule`` compares with (its ``cohort``)."""
+        return self.everyone() if rule.cohort == "all" else self.snapshot()
+
 
 class RuleAsIndicator:
-    """Runs an early-termination rule (LCE, MSR) as a :class:`Rule`: same threads, same
-    verdicts, same kill path; it reads the finished trials' histories on every check."""
+    """Runs an early-termination rule (LCE, MSR, ASHA, Hyperband) as a :class:`Rule`: same
+    threads, same verdicts, same kill path; it reads its cohort's histories on every check."""
 
     guarded = False
 
@@ -68,7 +79,7 @@ class RuleAsIndicator:
         self.finished = finished
 
     def check(self, history: TrialHistory) -> Verdict | None:
-        verdict = self.rule.check(history, self.finished.snapshot())
+        verdict = self.rule.check(history, self.finished.cohort_of(self.rule))
         return None if verdict is None else verdict.at_epoch(history.current_epoch())
 
 

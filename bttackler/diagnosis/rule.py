@@ -26,9 +26,14 @@ class Rule(Protocol):
 
 @runtime_checkable
 class EtrRule(Protocol):
-    """An accuracy-based early-termination rule (LCE, MSR): judges a running trial's history
-    against the histories of the trials that ran to their end."""
+    """An accuracy-based early-termination rule (LCE, MSR, ASHA, Hyperband): judges a running
+    trial's history against other trials' histories.
+
+    ``cohort`` says which: ``"finished"`` (LCE, MSR: the trials that ran to their end) or
+    ``"all"`` (ASHA, Hyperband: every trial so far, running and stopped ones included).
+    """
 
     short_name: str
+    cohort: str
 
-    def check(self, history: TrialHistory, finished: Sequence[TrialHistory]) -> Verdict | None: ...
+    def check(self, history: TrialHistory, cohort: Sequence[TrialHistory]) -> Verdict | None: ...

@@ -1,5 +1,6 @@
-"""The arms of the paper's experiment (baseline, +BTTackler, +LCE, +MSR, +BTTackler+MSR), run one
-after another with the same seeds, workers and budget (``bttackler compare --task``)."""
+"""The arms of the paper's experiment (baseline, +BTTackler, +LCE, +MSR, +BTTackler+MSR) and of
+successive halving (ASHA, Hyperband, each alone and with BTTackler), run one after another with
+the same seeds, workers and budget (``bttackler compare --task``)."""
 
 from __future__ import annotations
 
@@ -23,21 +24,26 @@ ARM_SETTINGS: dict[str, tuple[bool, str | None]] = {
     "lce": (False, "lce"),
     "msr": (False, "msr"),
     "bttackler+msr": (True, "msr"),
+    "asha": (False, "asha"),
+    "bttackler+asha": (True, "asha"),
+    "hyperband": (False, "hyperband"),
+    "bttackler+hyperband": (True, "hyperband"),
 }
 ARMS: tuple[str, ...] = tuple(ARM_SETTINGS)
 # Accepted for old command lines: the one ETR rule the paper used per task type.
 ALIASES: frozenset[str] = frozenset({"etr"})
-DEFAULT_ARMS: tuple[str, ...] = ARMS
+# What `compare --task` runs unless told: Hyperband only when asked.
+DEFAULT_ARMS: tuple[str, ...] = ARMS[:7]
 
 
 def arm_config(base: Mapping[str, Any], arm: str, mode: str) -> dict[str, Any]:
     """``base`` (the effective configuration) with the arm's ``run``/``diagnosis`` overrides.
 
     baseline: diagnosis off (``--no-diagnosis``: trace and record, never kill);
-    bttackler: diagnosis on; lce / msr: diagnosis off and ``run.etr`` = that rule (both work
-    for either mode: LCE judges a minimised objective on a rising transform of it, see
-    :class:`~bttackler.diagnosis.etr.LearningCurveExtrapolation`); bttackler+msr: the
-    indicators and MSR together (the diagnoser runs both; the first verdict terminates).
+    bttackler: diagnosis on; lce / msr / asha / hyperband: diagnosis off and ``run.etr`` = that
+    rule (all work for either mode: LCE judges a minimised objective on a rising transform of
+    it, see :class:`~bttackler.diagnosis.etr.LearningCurveExtrapolation`); bttackler+RULE: the
+    indicators and the rule together (the diagnoser runs both; the first verdict terminates).
     ``etr`` (alias, the paper's choice): ``lce`` for a maximised objective, ``msr`` for a
     minimised one.
     """

@@ -76,17 +76,19 @@ def test_arm_configurations():
     assert "etr" not in arm_config(base, "bttackler", "max")["run"]
     assert arm_config(base, "bttackler", "max")["diagnosis"]["enabled"] is True
     for mode in ("max", "min"):  # both ETR rules for either direction of the objective
-        for rule in ("lce", "msr"):
+        for rule in ("lce", "msr", "asha", "hyperband"):
             config = arm_config(base, rule, mode)
             assert config["run"]["etr"] == rule and config["diagnosis"]["enabled"] is False
-        both = arm_config(base, "bttackler+msr", mode)
-        assert both["run"]["etr"] == "msr" and both["diagnosis"]["enabled"] is True
+        for rule in ("msr", "asha", "hyperband"):
+            both = arm_config(base, f"bttackler+{rule}", mode)
+            assert both["run"]["etr"] == rule and both["diagnosis"]["enabled"] is True
     # etr: the old alias, the paper's rule per objective direction
     etr = arm_config(base, "etr", "max")
     assert etr["run"]["etr"] == "lce" and etr["diagnosis"]["enabled"] is False
     assert arm_config(base, "etr", "min")["run"]["etr"] == "msr"
     assert base["run"]["etr"] == "msr"  # not modified
-    assert ARMS == ("baseline", "bttackler", "lce", "msr", "bttackler+msr")
+    assert ARMS == ("baseline", "bttackler", "lce", "msr", "bttackler+msr", "asha",
+                    "bttackler+asha", "hyperband", "bttackler+hyperband")  # fmt: skip
     with pytest.raises(BttacklerError, match="unknown arm"):
         arm_config(base, "magic", "max")
 
@@ -94,7 +96,7 @@ def test_arm_configurations():
 def test_arm_names_accept_the_five_arms_and_the_etr_alias():
     from bttackler.cli.analysis_commands import _arm_names
 
-    assert _arm_names("baseline, bttackler,lce,msr,bttackler+msr") == list(ARMS)
+    assert _arm_names("baseline, bttackler,lce,msr,bttackler+msr") == list(ARMS[:5])
     assert _arm_names("baseline,etr") == ["baseline", "etr"]
     with pytest.raises(BttacklerError, match="unknown arm 'btt'"):
         _arm_names("baseline,btt")
@@ -115,3 +117,24 @@ def test_compare_runs_the_arms_with_the_same_seed(tmp_path):
     assert params[0] == params[1]  # same seed, same method: the same configurations
     assert doc["report"] == str(tmp_path / "c-baseline" / "report.md")
     assert (tmp_path / "c-baseline" / "report.md").read_text().startswith("#")
+
+
+@pytest.mark.slow
+def test_compare_asha_arms_on_the_default_task(tmp_path):
+    out = bt("compare", "--task", "digits", "--method", "random", "--budget", "60s",
+             "--max-trials", "4", "--seed", "1", "--task-opt", "epochs=4",
+             "--arms", "baseline,asha,bttackler+asha", "--results-dir", str(tmp_path),
+             "--name", "c", "--json", timeout=180)  # fmt: skip
+    assert out.returncode == 0, out.stdout + out.stderr
+    doc = json.loads(out.stdout)
+    assert [(r["arm"], r["diagnosis"], r["etr"]) for r in doc["runs"]] == [
+        ("baseline", False, None), ("asha", False, "asha"), ("bttackler+asha", True, "asha"),
+    ]  # fmt: skip
+    trials = json.loads(bt("trials", str(tmp_path / "c-asha"), "--json").stdout)["trials"]
+    stopped = [t for t in trials if t["state"] == "terminated"]
+    # one worker, four trials, rungs at epochs 1 and 4 (the last: no verdict): a trial goes on
+    # only when it is the best of those that reached epoch 1 before it
+    assert stopped and all(t["reason"].startswith("ASHA: ") for t in stopped)
+    assert all("at rung 0 (epoch 1)" in t["reason"] and t["epochs"] == 1 for t in stopped)
+    claimed = {row["arm"]: row["claimed"] for row in doc["tables"]["table5"]}
+    assert claimed["asha"]["ASHA"]["mean"] == len(stopped)

@@ -109,3 +109,18 @@ def test_bttackler_plus_msr_arm_runs_the_indicators_and_msr_together() -> None:
             diagnoser.close()
         assert names[-2:] == expected and len(names) == 12  # the 11 indicators and the rule
         assert settings.diagnosis is (arm == "bttackler+msr")  # indicators act or only record
+
+
+def test_the_cohorts_finished_trials_and_everyone_so_far() -> None:
+    from bttackler.diagnosis.diagnoser import FinishedTrials
+
+    def h(trial_id: int) -> TrialHistory:
+        return TrialHistory(trial_id=trial_id, params={}, max_epochs=3)
+
+    trials = FinishedTrials()
+    for trial_id in (1, 2, 3):
+        trials.update(h(trial_id))
+    trials.ended(1, completed=False)  # stopped: ASHA still compares with it
+    trials.ended(2, completed=True)
+    assert [x.trial_id for x in trials.snapshot()] == [2]
+    assert [x.trial_id for x in trials.everyone()] == [2, 1, 3]

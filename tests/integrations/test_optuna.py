@@ -121,6 +121,43 @@ def test_threads_and_a_wrapped_median_pruner() -> None:
     assert study.trials[-1].user_attrs["bttackler_pruned_by"] == "MedianPruner"
 
 
+def test_a_wrapped_successive_halving_pruner_agrees_with_our_asha(tmp_path: Path) -> None:
+    """Optuna's SuccessiveHalvingPruner inside BTTacklerPruner, on a SQLite study, and
+    ``--etr asha`` on the same curves stop the same trials at the same rung."""
+    from bttackler.core.history import EpochRecord, TrialHistory
+    from bttackler.diagnosis.etr import SuccessiveHalving
+
+    pruner = BTTacklerPruner(wrapped=optuna.pruners.SuccessiveHalvingPruner(min_resource=1))
+    study = optuna.create_study(
+        storage=f"sqlite:///{tmp_path / 's.db'}", direction="maximize", pruner=pruner
+    )
+    curves = [[0.5, 0.6], [0.4, 0.7], [0.8, 0.9], [0.3, 0.2], [0.85, 0.9]]
+    ours = SuccessiveHalving(objective="acc", mode="max")
+    seen: list[TrialHistory] = []
+    for number, curve in enumerate(curves):
+        trial = study.ask()
+        records: list[EpochRecord] = []
+        pruned_by_optuna = pruned_by_us = False
+        for step, value in enumerate(curve, start=1):  # Optuna's rung 0 is at step 1
+            trial.report(value, step)
+            records.append(EpochRecord(epoch=step, metrics={"acc": value}))
+            history = TrialHistory(number + 1, {}, max_epochs=10, epochs=tuple(records))
+            pruned_by_us = ours.check(history, seen) is not None
+            pruned_by_optuna = trial.should_prune()
+            assert pruned_by_us == pruned_by_optuna, (number, step)
+            if pruned_by_optuna:
+                break
+        seen.append(history)
+        if pruned_by_optuna:
+            study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+        else:
+            study.tell(trial, curve[-1])
+    states = [t.state.name for t in study.trials]
+    assert states == ["COMPLETE", "PRUNED", "COMPLETE", "PRUNED", "COMPLETE"]
+    pruned = study.trials[1].user_attrs
+    assert pruned["bttackler_pruned_by"] == "SuccessiveHalvingPruner"
+
+
 def test_prune_benign_false_lets_a_converged_trial_complete() -> None:
     sys.path.insert(0, str(WORKER.parent))
     import optuna_worker as worker

@@ -31,8 +31,12 @@ from bttackler.core.errors import BttacklerError
 from bttackler.core.space import SearchSpace, load_space
 from bttackler.diagnosis import build_from_config
 from bttackler.diagnosis.diagnoser import build_etr_rule
+from bttackler.diagnosis.etr import ETRS
 
-ARMS: tuple[str, ...] = ("baseline", "bttackler", "lce", "msr", "bttackler+msr")
+ARMS: tuple[str, ...] = ("baseline", "bttackler", *ETRS, *(f"bttackler+{rule}" for rule in ETRS))
+DEFAULT_ARMS: tuple[str, ...] = (
+    "baseline", "bttackler", "lce", "msr", "bttackler+msr", "asha", "bttackler+asha",
+)  # fmt: skip
 # (method, space, seed, mode) -> a searcher: bttackler.runtime.searchers.make_searcher, which
 # the command line hands in (the analysis stage does not import the run time)
 SearcherFactory = Callable[..., Searcher]
@@ -41,7 +45,7 @@ METHODS: tuple[str, ...] = ("random", "tpe", "gp", "smac")
 
 def build_arm(name: str, config: Mapping[str, Any], pool: Pool) -> Arm:
     """The arm ``name``: ``baseline``, ``bttackler`` (the indicators), an ETR rule (``lce``,
-    ``msr``) or ``bttackler+RULE``."""
+    ``msr``, ``asha``, ``hyperband``) or ``bttackler+RULE``."""
     indicators, _ = build_from_config(config)
     guarded = {i.short_name: bool(i.guarded) for i in indicators}
     if name == "baseline":
@@ -49,7 +53,7 @@ def build_arm(name: str, config: Mapping[str, Any], pool: Pool) -> Arm:
     if name == "bttackler":
         return Arm(name, indicators=True, guarded=guarded)
     etr_name = name.removeprefix("bttackler+")
-    if etr_name not in ("lce", "msr"):
+    if etr_name not in ETRS:
         raise BttacklerError(f"unknown arm {name!r}; choose from {', '.join(ARMS)}")
     rule = build_etr_rule(config, etr_name, objective=pool.objective, mode=pool.mode)
     return Arm(name, indicators=name.startswith("bttackler+"), etr=rule, guarded=guarded)
@@ -141,7 +145,7 @@ def best_so_far_by_arm(
 
 
 def simulate(
-    pool_paths: Sequence[Path], *, method: str = "random", arms: Sequence[str] = ARMS,
+    pool_paths: Sequence[Path], *, method: str = "random", arms: Sequence[str] = DEFAULT_ARMS,
     budget: float, workers: int = 2, seeds: int = 100, count: str = "last",
     kill_latency: float = 0.2, turnaround: float = 0.05, config_file: Path | None = None,
     searchers: SearcherFactory | None = None,
@@ -184,4 +188,4 @@ def simulate(
     }  # fmt: skip
 
 
-__all__ = ["ARMS", "METHODS", "build_arm", "run_seeds", "simulate", "summarise"]
+__all__ = ["ARMS", "DEFAULT_ARMS", "METHODS", "build_arm", "run_seeds", "simulate", "summarise"]

@@ -154,7 +154,7 @@ def simulate_search(
                 verdict = name
                 break
         if verdict is None and arm.etr is not None and event.is_epoch:
-            found = arm.etr.check(history, finished.snapshot())
+            found = arm.etr.check(history, finished.cohort_of(arm.etr))
             verdict = None if found is None else found.indicator
         if verdict is not None:
             out.killed += 1

@@ -6,24 +6,34 @@ from collections.abc import Mapping
 from typing import Any
 
 from bttackler.core.errors import BttacklerError
+from bttackler.diagnosis.etr._halving import (
+    Hyperband,
+    HyperbandSettings,
+    SuccessiveHalving,
+    SuccessiveHalvingSettings,
+)
 from bttackler.diagnosis.etr._rules import (
     LearningCurveExtrapolation,
     LearningCurveSettings,
     MedianStop,
     MedianStopSettings,
 )
+from bttackler.diagnosis.rule import EtrRule
 from bttackler.diagnosis.settings_table import settings_from_table
 
 ETRS: dict[str, tuple[type[Any], type[Any]]] = {
     "lce": (LearningCurveExtrapolation, LearningCurveSettings),
     "msr": (MedianStop, MedianStopSettings),
+    "asha": (SuccessiveHalving, SuccessiveHalvingSettings),
+    "hyperband": (Hyperband, HyperbandSettings),
 }
-# The indicator names of their verdicts ("LCE", "MSR"): these act even under --no-diagnosis.
+# The indicator names of their verdicts ("LCE", "MSR", "ASHA", "HB"): these act even under
+# --no-diagnosis.
 ETR_INDICATORS: frozenset[str] = frozenset(rule.short_name for rule, _ in ETRS.values())
 
 
 def build_etr_settings(name: str, table: Any) -> Any:
-    """The settings dataclass of rule ``name`` (``"lce"``/``"msr"``) from its TOML sub-table.
+    """The settings dataclass of rule ``name`` (a key of :data:`ETRS`) from its TOML sub-table.
 
     Raises:
         BttacklerError: The table is not a table, or a key is unknown or its value invalid.
@@ -31,12 +41,10 @@ def build_etr_settings(name: str, table: Any) -> Any:
     return settings_from_table(ETRS[name][1], table, f"etr.{name}")
 
 
-def build_etr(
-    name: str, config: Mapping[str, Any], *, objective: str, mode: str
-) -> LearningCurveExtrapolation | MedianStop:
+def build_etr(name: str, config: Mapping[str, Any], *, objective: str, mode: str) -> EtrRule:
     """The rule ``--etr name`` selects, with its settings from the parsed ``[etr]`` table.
 
-    ``config`` holds one optional sub-table per rule (``{"lce": {...}, "msr": {...}}``); both
+    ``config`` holds one optional sub-table per rule (``{"lce": {...}, "msr": {...}}``); all
     are validated whichever rule is selected, so a typo never passes silently.
 
     Raises:
@@ -53,9 +61,7 @@ def build_etr(
     settings = {rule: build_etr_settings(rule, config.get(rule, {})) for rule in ETRS}
     rule_type = ETRS[name][0]
     try:
-        rule: LearningCurveExtrapolation | MedianStop = rule_type(
-            settings[name], objective=objective, mode=mode
-        )
+        rule: EtrRule = rule_type(settings[name], objective=objective, mode=mode)
     except ValueError as exc:
         raise BttacklerError(f"--etr {name}: {exc}") from exc
     return rule

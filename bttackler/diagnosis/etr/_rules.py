@@ -31,7 +31,7 @@ from bttackler.diagnosis.settings_table import check_int_at_least, check_positiv
 MODES: tuple[str, ...] = ("max", "min")
 
 
-def _check_objective(objective: object, mode: object) -> None:
+def check_objective(objective: object, mode: object) -> None:
     require(isinstance(objective, str) and objective != "", "objective", objective, "a name")
     require(mode in MODES, "mode", mode, "'max' or 'min'")
 
@@ -154,6 +154,7 @@ class LearningCurveExtrapolation:
     """
 
     short_name = "LCE"
+    cohort = "finished"
 
     def __init__(
         self, settings: LearningCurveSettings | None = None, *, objective: str, mode: str
@@ -162,7 +163,7 @@ class LearningCurveExtrapolation:
             settings = LearningCurveSettings()
         elif not isinstance(settings, LearningCurveSettings):
             raise TypeError(f"LCE takes LearningCurveSettings, got {type(settings).__name__}")
-        _check_objective(objective, mode)
+        check_objective(objective, mode)
         self.settings = settings
         self.objective = objective
         self.mode = mode
@@ -293,6 +294,7 @@ class MedianStop:
     """
 
     short_name = "MSR"
+    cohort = "finished"
 
     def __init__(
         self, settings: MedianStopSettings | None = None, *, objective: str, mode: str
@@ -301,7 +303,7 @@ class MedianStop:
             settings = MedianStopSettings()
         elif not isinstance(settings, MedianStopSettings):
             raise TypeError(f"MSR takes MedianStopSettings, got {type(settings).__name__}")
-        _check_objective(objective, mode)
+        check_objective(objective, mode)
         self.settings = settings
         self.objective = objective
         self.mode = mode

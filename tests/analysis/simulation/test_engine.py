@@ -105,6 +105,7 @@ class StopAtSecondEpoch:
     """An ETR rule: stops any trial at its second epoch once one trial finished."""
 
     short_name = "ETR"
+    cohort = "finished"
 
     def check(self, history: TrialHistory, finished: Sequence[TrialHistory]) -> Verdict | None:
         if len(history.epochs) == 2 and finished:

@@ -37,7 +37,8 @@ def test_simulate_every_arm_over_seeds_as_json(pool: Path) -> None:
     doc = json.loads(out.stdout)
     assert doc["pool_trials"] == 8 and doc["seeds"] == 6 and doc["method"] == "random"
     arms = {a["arm"]: a for a in doc["arms"]}
-    assert list(arms) == ["baseline", "bttackler", "lce", "msr", "bttackler+msr"]
+    assert list(arms) == ["baseline", "bttackler", "lce", "msr", "bttackler+msr", "asha",
+                          "bttackler+asha"]  # fmt: skip
     assert arms["baseline"]["top10hr"] is None
     assert arms["baseline"]["trials"]["n"] == 6 and arms["baseline"]["trials"]["iqm"] > 0
     hr = arms["bttackler"]["top10hr"]
@@ -59,8 +60,8 @@ def test_simulate_with_a_real_model_based_method_a_table_and_a_figure(
 def test_simulate_bad_input_is_one_line(pool: Path, tmp_path: Path) -> None:
     out = bt("simulate", str(tmp_path), "--seeds", "2")
     assert out.returncode == 2 and out.stderr.startswith("error:") and "Traceback" not in out.stderr
-    out = bt("simulate", str(pool), "--arms", "bttackler,asha")
-    assert out.returncode == 2 and "unknown arm 'asha'" in out.stderr
+    out = bt("simulate", str(pool), "--arms", "bttackler,magic")
+    assert out.returncode == 2 and "unknown arm 'magic'" in out.stderr
 
 
 def test_calibrate_writes_thresholds_the_other_commands_read(pool: Path, tmp_path: Path) -> None:

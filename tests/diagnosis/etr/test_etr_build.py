@@ -50,8 +50,13 @@ def test_settings_from_the_table() -> None:
 @pytest.mark.parametrize(
     ("name", "config", "mode", "message"),
     [
-        ("lcx", {}, "max", "unknown early-termination rule 'lcx' (known: lce, msr)"),
-        ("lce", {"median": {}}, "max", "unknown key etr.median (known: lce, msr)"),
+        (
+            "lcx",
+            {},
+            "max",
+            "unknown early-termination rule 'lcx' (known: lce, msr, asha, hyperband)",
+        ),
+        ("lce", {"median": {}}, "max", "unknown key etr.median (known: lce, msr, asha, hyperband)"),
         ("lce", {"lce": {"start": 3}}, "max", "unknown key etr.lce.start (known: start_step,"),
         ("lce", {"lce": {"threshold": "high"}}, "max", "etr.lce.threshold must be a number"),
         ("lce", {"lce": {"gap": 1.5}}, "max", "etr.lce.gap must be an integer, got 1.5"),
