@@ -24,6 +24,7 @@ import math
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import ClassVar, Generic, TypeVar
 
 from bttackler.core.history import TrialHistory
 from bttackler.core.verdict import Verdict, fmt
@@ -78,6 +79,9 @@ class HyperbandSettings:
         check_int_at_least("min_resource", self.min_resource, 1)
         check_int_at_least("reduction_factor", self.reduction_factor, 2)
         check_int_at_least("bootstrap_count", self.bootstrap_count, 0)
+
+
+S = TypeVar("S", "SuccessiveHalvingSettings", "HyperbandSettings")
 
 
 def rung_of(count: int, min_resource: int, reduction_factor: int, rate: int) -> int | None:
@@ -153,23 +157,35 @@ def _halving_verdict(
     return Verdict(indicator=name, rule=rule, epoch=history.epochs[-1].epoch, values=values)
 
 
-class SuccessiveHalving:
+class _HalvingRule(Generic[S]):
+    """What ASHA and Hyperband share: settings, objective, direction; every trial as cohort."""
+
+    short_name: ClassVar[str]
+    cohort: ClassVar[str] = COHORT_ALL
+    settings_type: ClassVar[type]
+
+    def __init__(self, settings: S | None = None, *, objective: str, mode: str) -> None:
+        if settings is None:
+            settings = self.settings_type()
+        elif not isinstance(settings, self.settings_type):
+            raise TypeError(
+                f"{self.short_name} takes {self.settings_type.__name__}, got "
+                f"{type(settings).__name__}"
+            )
+        check_objective(objective, mode)
+        self.settings: S = settings
+        self.objective = objective
+        self.mode = mode
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.settings!r}, objective={self.objective!r})"
+
+
+class SuccessiveHalving(_HalvingRule[SuccessiveHalvingSettings]):
     """ASHA: asynchronous successive halving (module docstring), Optuna's defaults."""
 
     short_name = "ASHA"
-    cohort = COHORT_ALL
-
-    def __init__(
-        self, settings: SuccessiveHalvingSettings | None = None, *, objective: str, mode: str
-    ) -> None:
-        if settings is None:
-            settings = SuccessiveHalvingSettings()
-        elif not isinstance(settings, SuccessiveHalvingSettings):
-            raise TypeError(f"ASHA takes SuccessiveHalvingSettings, got {type(settings).__name__}")
-        check_objective(objective, mode)
-        self.settings = settings
-        self.objective = objective
-        self.mode = mode
+    settings_type = SuccessiveHalvingSettings
 
     def check(self, history: TrialHistory, cohort: Sequence[TrialHistory]) -> Verdict | None:
         """The verdict on ``history`` at a rung, against every trial that reached it."""
@@ -179,9 +195,6 @@ class SuccessiveHalving:
             min_resource=s.min_resource, reduction_factor=s.reduction_factor,
             rate=s.min_early_stopping_rate, bootstrap_count=s.bootstrap_count,
         )  # fmt: skip
-
-    def __repr__(self) -> str:
-        return f"SuccessiveHalving({self.settings!r}, objective={self.objective!r})"
 
 
 def bracket_budgets(max_epochs: int, min_resource: int, reduction_factor: int) -> list[int]:
@@ -207,23 +220,11 @@ def bracket_of(trial_id: int, budgets: Sequence[int]) -> int:
     return len(budgets) - 1  # unreachable: n < sum(budgets)
 
 
-class Hyperband:
+class Hyperband(_HalvingRule[HyperbandSettings]):
     """Hyperband as Optuna's ``HyperbandPruner`` runs it (module docstring)."""
 
     short_name = "HB"
-    cohort = COHORT_ALL
-
-    def __init__(
-        self, settings: HyperbandSettings | None = None, *, objective: str, mode: str
-    ) -> None:
-        if settings is None:
-            settings = HyperbandSettings()
-        elif not isinstance(settings, HyperbandSettings):
-            raise TypeError(f"Hyperband takes HyperbandSettings, got {type(settings).__name__}")
-        check_objective(objective, mode)
-        self.settings = settings
-        self.objective = objective
-        self.mode = mode
+    settings_type = HyperbandSettings
 
     def check(self, history: TrialHistory, cohort: Sequence[TrialHistory]) -> Verdict | None:
         """The verdict on ``history`` at a rung of its bracket, against that bracket's trials."""
@@ -236,6 +237,3 @@ class Hyperband:
             min_resource=s.min_resource, reduction_factor=s.reduction_factor, rate=bracket,
             bootstrap_count=s.bootstrap_count, where=f" of bracket {bracket}",
         )  # fmt: skip
-
-    def __repr__(self) -> str:
-        return f"Hyperband({self.settings!r}, objective={self.objective!r})"
