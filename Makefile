@@ -83,11 +83,12 @@ zoo: install
 	$(BIN)/python benchmarks/zoo_judge.py
 
 # Pools for `bttackler simulate` (results/pools/, cached): POOL_BUDGET of random search with
-# --no-diagnosis on the default task with search_spaces/digits-wide.yaml and on diabetesmlp
-# (POOL_TASKS=...,fashionmlp adds Fashion-MNIST), about 2 x POOL_BUDGET the first time.
+# --no-diagnosis on the default task with search_spaces/digits-wide.yaml, on diabetesmlp and on
+# fashionmlp (Debian's Fashion-MNIST, installed first), about 3 x POOL_BUDGET the first time.
 POOL_BUDGET ?= 15m
-POOL_TASKS ?= digits-wide,diabetesmlp
+POOL_TASKS ?= digits-wide,diabetesmlp,fashionmlp
 pools: install
+	case "$(POOL_TASKS)" in *fashionmlp*) test -f $(FASHION) || apt-get install -y dataset-fashion-mnist || echo "pools: could not install Debian's dataset-fashion-mnist (needs root and apt); fashionmlp will fail";; esac
 	$(BIN)/python benchmarks/record_pools.py --budget $(POOL_BUDGET) --tasks $(POOL_TASKS)
 
 # Datasets the machine's package managers can provide (Fashion-MNIST from Debian, the Garch

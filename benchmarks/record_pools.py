@@ -38,7 +38,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--budget", default="15m")
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--tasks", default="digits-wide,diabetesmlp")
+    parser.add_argument("--tasks", default="digits-wide,diabetesmlp,fashionmlp")
     parser.add_argument("--out", type=Path, default=ROOT / "results" / "pools")
     args = parser.parse_args()
     names = [n for n in args.tasks.split(",") if n]
