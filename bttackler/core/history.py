@@ -182,6 +182,9 @@ class TrialHistory:
     chance_loss: float = math.nan
     # The probe's provisional record from inside epoch 1 (see EarlyEvidence), once written.
     early: EarlyEvidence | None = None
+    _series: dict[str, tuple[float, ...]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def current_epoch(self) -> int:
         """The epoch the trial is in, counted from 1 as people count: the number of epochs
@@ -195,5 +198,12 @@ class TrialHistory:
         return count
 
     def metric(self, name: str) -> list[float]:
-        """The series of one reported metric, NaN where an epoch did not report it."""
-        return [float(e.metrics.get(name, float("nan"))) for e in self.epochs]
+        """The series of one reported metric, NaN where an epoch did not report it.
+
+        Remembered per history (its epochs never change): the ETR rules read every cohort
+        trial's series at every check, and ``simulate`` does that millions of times."""
+        series = self._series.get(name)
+        if series is None:
+            series = tuple(float(e.metrics.get(name, math.nan)) for e in self.epochs)
+            self._series[name] = series
+        return list(series)

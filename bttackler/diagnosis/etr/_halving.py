@@ -20,6 +20,7 @@ a rung stops the trial (Optuna prunes a NaN value); other trials' NaN values do 
 
 from __future__ import annotations
 
+import functools
 import math
 import zlib
 from collections.abc import Sequence
@@ -197,21 +198,21 @@ class SuccessiveHalving(_HalvingRule[SuccessiveHalvingSettings]):
         )  # fmt: skip
 
 
-def bracket_budgets(max_epochs: int, min_resource: int, reduction_factor: int) -> list[int]:
+def bracket_budgets(max_epochs: int, min_resource: int, reduction_factor: int) -> tuple[int, ...]:
     """Each bracket's share of trials (Optuna's allocation): ``n_brackets = floor(log_rf(
     max_epochs / min_resource)) + 1``; bracket ``b`` with ``s = n_brackets - 1 - b`` gets
     ``ceil(n_brackets x rf ** s / (s + 1))``."""
     ratio = max(max_epochs / min_resource, 1.0)
     # the epsilon keeps log_3(9) = 1.9999999999999998 at 2
     n = math.floor(math.log(ratio, reduction_factor) + 1e-9) + 1
-    return [
-        math.ceil(n * reduction_factor ** (n - 1 - b) / (n - b)) for b in range(n)
-    ]  # fmt: skip
+    return tuple(math.ceil(n * reduction_factor ** (n - 1 - b) / (n - b)) for b in range(n))
 
 
-def bracket_of(trial_id: int, budgets: Sequence[int]) -> int:
+@functools.lru_cache(maxsize=1 << 16)
+def bracket_of(trial_id: int, budgets: tuple[int, ...]) -> int:
     """The bracket of trial ``trial_id``: a CRC32 of its id modulo the total budget, walked
-    through the brackets' budgets (deterministic, process-independent)."""
+    through the brackets' budgets (deterministic, process-independent). Remembered: every
+    check sorts the whole cohort into brackets."""
     n = zlib.crc32(str(trial_id).encode()) % sum(budgets)
     for bracket, budget in enumerate(budgets):
         n -= budget

@@ -259,7 +259,7 @@ def running_average(values: Sequence[float], count: int) -> float | None:
     head = [v for v in values[:count] if not math.isnan(v)]
     if not head:
         return None
-    mean = float(np.mean(head))
+    mean = sum(head) / len(head)
     return None if math.isnan(mean) else mean
 
 

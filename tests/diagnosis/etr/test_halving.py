@@ -91,14 +91,14 @@ def test_asha_for_a_minimised_objective_and_bootstrap_count() -> None:
 
 def test_hyperband_budgets_match_optuna_allocation() -> None:
     # n = floor(log_3(10)) + 1 = 3: ceil(3*9/3), ceil(3*3/2), ceil(3*1/1)
-    assert bracket_budgets(10, 1, 3) == [9, 5, 3]
-    assert bracket_budgets(9, 1, 3) == [9, 5, 3]  # log_3(9) is 2, not 1.999...
-    assert bracket_budgets(27, 1, 3) == [27, 12, 6, 4]
-    assert bracket_budgets(2, 1, 3) == [1]  # one bracket: plain successive halving
+    assert bracket_budgets(10, 1, 3) == (9, 5, 3)
+    assert bracket_budgets(9, 1, 3) == (9, 5, 3)  # log_3(9) is 2, not 1.999...
+    assert bracket_budgets(27, 1, 3) == (27, 12, 6, 4)
+    assert bracket_budgets(2, 1, 3) == (1,)  # one bracket: plain successive halving
 
 
 def test_brackets_are_deterministic_and_follow_the_budgets() -> None:
-    budgets = [9, 5, 3]
+    budgets = (9, 5, 3)
     counts = Counter(bracket_of(i, budgets) for i in range(1, 1701))
     assert [bracket_of(i, budgets) for i in range(1, 20)] == [
         bracket_of(i, budgets) for i in range(1, 20)
