@@ -16,7 +16,7 @@ from bttackler.core.objective import COUNT_RULES, CountRule
 # Flags that set the ``[run]`` key of the same name when given.
 RUN_KEYS = ("task", "space", "method", "max_trials", "workers", "seed", "name", "results_dir",
             "data_dir", "etr", "trial_timeout", "count", "fail_fast", "backend", "ray_address",
-            "cpus_per_trial", "grid_shuffle")  # fmt: skip
+            "cpus_per_trial", "grid_shuffle", "avoid_bad")  # fmt: skip
 
 
 def parse_task_opts(values: tuple[str, ...]) -> dict[str, str]:

@@ -50,6 +50,11 @@ from bttackler.core.verdict import plural
 @click.option("--trial-timeout", help="Kill a trial running longer than this (e.g. 30m).")
 @click.option("--no-diagnosis", is_flag=True, help="Trace and record, but never terminate.")
 @click.option("--no-trace", is_flag=True, help="Record no per-layer statistics at all.")
+@click.option("--avoid-bad/--no-avoid-bad", default=None,
+              help="Learn from the verdicts which configurations train badly and skip a "
+              "proposal predicted bad (P >= [avoid] threshold, default 0.8; a share of them "
+              "still runs). Skipped ones are listed as 'skipped' with why.  "
+              "[default: off]")  # fmt: skip
 @click.option("--etr", type=click.Choice(["lce", "msr", "asha", "hyperband"],
               case_sensitive=False), help="Add an accuracy-based early-termination rule "
               "beside the indicators: the paper's baselines (learning-curve extrapolation, "

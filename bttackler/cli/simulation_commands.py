@@ -113,7 +113,8 @@ def simulate(
         title=f"simulate {doc['method']}: {doc['seeds']} seeds x {doc['budget']:.0f} s x "
         f"{doc['workers']} workers on a pool of {doc['pool_trials']} trials; IQM [95% interval]"
     )
-    for col in ("arm", "trials", "Top10HR %", "TSBA %", "reached", "kills per run"):
+    for col in ("arm", "trials", "Top10HR %", "TSBA %", "reached", "bad started %", "skipped",
+                "kills per run"):  # fmt: skip
         table.add_column(col, overflow="fold")
     for r in doc["arms"]:
 
@@ -122,10 +123,12 @@ def simulate(
                 return "-"
             return f"{x['iqm']:.1f} [{x['low']:.1f}, {x['high']:.1f}]"
 
-        kills = ", ".join(f"{k} {v:.1f}" for k, v in r["kills"].items()) or "-"
+        top = sorted(r["kills"].items(), key=lambda kv: -kv[1])
+        kills = ", ".join(f"{k} {v:.0f}" for k, v in top[:4]) + (" …" if len(top) > 4 else "")
         reached = "-" if r["arm"] == "baseline" else f"{r['tsba_reached']}/{doc['seeds']}"
+        skipped = f"{r['skipped']:.1f}" if r["skipped"] else "-"
         table.add_row(r["arm"], text(r["trials"]), text(r["top10hr"]), text(r["tsba"]),
-                      reached, kills)  # fmt: skip
+                      reached, text(r["bad_started"]), skipped, kills or "-")  # fmt: skip
     Console().print(table)
     for w in doc["warnings"]:
         click.echo(f"warning: {w}")

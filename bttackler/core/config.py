@@ -133,6 +133,7 @@ class RunSettings:
     ray_address: str | None = None  # the Ray cluster to join (None: RAY_ADDRESS or a new one)
     cpus_per_trial: int = 1  # CPUs a Ray slot asks for (clusters without GPUs)
     grid_shuffle: bool = False  # --method grid: a seeded order instead of the file's
+    avoid_bad: bool = False  # --avoid-bad: skip configurations the model of trouble finds bad
 
 
 def run_settings(config: Mapping[str, Any]) -> RunSettings:
@@ -147,7 +148,7 @@ def run_settings(config: Mapping[str, Any]) -> RunSettings:
         "task", "space", "method", "budget", "max_trials", "workers", "seed", "results_dir",
         "name", "trial_timeout", "kill_grace", "ring_capacity", "gpus", "task_options",
         "data_dir", "etr", "count", "fail_fast", "backend", "ray_address", "cpus_per_trial",
-        "grid_shuffle",
+        "grid_shuffle", "avoid_bad",
     }  # fmt: skip
     unknown = sorted(set(run) - known)
     if unknown:
@@ -180,6 +181,7 @@ def run_settings(config: Mapping[str, Any]) -> RunSettings:
         ray_address=_ray_address(run),
         cpus_per_trial=_int(run, "cpus_per_trial", 1, minimum=1),
         grid_shuffle=_bool(run, "grid_shuffle", False),
+        avoid_bad=_bool(run, "avoid_bad", False),
     )
 
 

@@ -67,6 +67,7 @@ class TrialState(str, Enum):
     TERMINATED = "terminated"  # stopped early by a quality indicator or an ETR rule
     STOPPED = "stopped"  # still running when the budget ran out or the user pressed Ctrl-C
     INTERRUPTED = "interrupted"  # the run's process died under it; re-run on --resume
+    SKIPPED = "skipped"  # proposed, predicted bad by --avoid-bad and never started
 
     def is_final(self) -> bool:
         return self is not TrialState.RUNNING
@@ -192,6 +193,15 @@ class Store:
             (_dumps(dict(params)), TrialState.RUNNING.value, slot, started, retry_of,
              self.session_id),
         )  # fmt: skip
+        return int(cur.lastrowid or 0)
+
+    def add_skipped(self, params: Mapping[str, Any], reason: str, when: float) -> int:
+        """A configuration ``--avoid-bad`` skipped: a final row, no slot, no epochs."""
+        cur = self._db.execute(
+            "INSERT INTO trials(params, state, reason, started, ended, session) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (_dumps(dict(params)), TrialState.SKIPPED.value, reason, when, when, self.session_id),
+        )
         return int(cur.lastrowid or 0)
 
     def update_progress(self, trial_id: int, epochs: int, value: float | None,

@@ -19,7 +19,9 @@ from bttackler.core.ring import sweep_stale_segments
 from bttackler.core.space import SearchSpace, load_space
 from bttackler.core.store import Store, TrialRow, TrialState
 from bttackler.core.task import TaskSpec, call_task_code, load_task, with_planned_epochs
+from bttackler.core.verdict import Verdict
 from bttackler.diagnosis import build_etr_rule, build_from_config, make_diagnoser_factory
+from bttackler.diagnosis.avoid import Avoider, avoid_settings, is_problem
 from bttackler.runtime.backends.base import Backend
 from bttackler.runtime.backends.local import LocalBackend
 from bttackler.runtime.ledger import Ledger
@@ -64,6 +66,7 @@ def prepare_new(config: dict[str, Any]) -> PreparedRun:
         settings.method, space, seed=settings.seed, mode=task.mode, shuffle=settings.grid_shuffle
     )  # validates
     build_from_config(config)  # validates [indicators] and the guard
+    avoid_settings(config.get("avoid", {}))  # validates [avoid]
     if settings.etr is not None:
         build_etr_rule(config, settings.etr, objective=task.objective, mode=task.mode)
     if settings.backend == "ray":
@@ -250,12 +253,31 @@ def execute(prepared: PreparedRun, view: View) -> tuple[str, Scheduler]:
             diagnoser_factory=make_diagnoser_factory(
                 prepared.config, settings, objective=task.objective, mode=task.mode
             ),
-        )
+            avoider=Avoider(
+                prepared.space, avoid_settings(prepared.config.get("avoid", {})),
+                seed=settings.seed,
+            ) if settings.avoid_bad else None,
+        )  # fmt: skip
         scheduler.ledger = Ledger.from_rows(previous, task.mode, settings.count)
+        if scheduler.avoider is not None:
+            _reteach(scheduler.avoider, previous, store.verdicts())
         outcome = scheduler.run()
         return outcome, scheduler
     finally:
         store.close()
+
+
+def _reteach(avoider: Avoider, rows: list[TrialRow], verdicts: list[dict[str, Any]]) -> None:
+    """Give a resumed run's model of trouble the outcomes it learned before: a trial is bad
+    when it failed or a problem verdict came for it (acted on or recorded)."""
+    problems = {
+        int(v["trial_id"])
+        for v in verdicts
+        if is_problem(Verdict(v["indicator"], v["rule"], v["epoch"], v["values"], v["benign"]))
+    }
+    for row in rows:
+        if row.state in ("finished", "terminated", "failed"):
+            avoider.observe(row.params, row.state == "failed" or row.id in problems)
 
 
 def _retell(searcher: Any, rows: list[TrialRow], count: CountRule) -> None:

@@ -43,6 +43,8 @@ class Ledger:
                 c.by_indicator[indicator] = c.by_indicator.get(indicator, 0) + 1
         elif state is TrialState.STOPPED:
             c.stopped += 1
+        elif state is TrialState.SKIPPED:
+            c.skipped += 1
         if (
             state in COUNTED
             and value is not None

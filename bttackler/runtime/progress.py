@@ -46,6 +46,8 @@ def status_line(s: RunSnapshot) -> str:
     ]
     if c.by_indicator:
         parts.append("(" + ", ".join(f"{k} {v}" for k, v in sorted(c.by_indicator.items())) + ")")
+    if c.skipped:
+        parts.append(f"skipped {c.skipped}")
     parts.append(f"best {_value(s.best_value)}" + (f" (#{s.best_trial})" if s.best_trial else ""))
     if s.lost_records:
         parts.append(f"LOST RECORDS {s.lost_records}")

@@ -22,6 +22,7 @@ from bttackler.core.objective import CountRule, is_better
 from bttackler.core.store import Store, TrialRow, TrialState
 from bttackler.core.verdict import Verdict, plural
 from bttackler.diagnosis import Diagnoser, VerdictSink
+from bttackler.diagnosis.avoid import Avoider, is_problem
 from bttackler.diagnosis.coverage import blind_spots
 from bttackler.diagnosis.etr import ETR_INDICATORS
 from bttackler.runtime.backends.base import Backend, SlotHandle
@@ -90,6 +91,7 @@ class LiveTrial:
     reported: set[str] = field(default_factory=set)  # every metric name it reported
     layer_stats: bool = False  # whether any epoch carried per-layer statistics
     retry_of: int | None = None  # the interrupted trial this one runs again
+    problem: bool = False  # a problem verdict came (acted on or recorded): bad for --avoid-bad
 
 
 class Scheduler:
@@ -106,6 +108,7 @@ class Scheduler:
         retries: list[TrialRow] | None = None,
         diagnoser_factory: Callable[[VerdictSink], Diagnoser] | None = None,
         backend: Backend | None = None,
+        avoider: Avoider | None = None,
     ) -> None:
         self.s = settings
         self.searcher = searcher
@@ -128,6 +131,7 @@ class Scheduler:
         self._interrupted = False
         self._stop_reason: str | None = None
         self._exhausted: str | None = None  # why the searcher has nothing left to ask
+        self.avoider = avoider  # --avoid-bad: the model of trouble, asked before each start
         self.failure: str | None = None  # why the run failed (every trial failed), for the CLI
         self._first_failures = FirstFailures(settings.fail_fast, run_dir / "trials")
         self.warnings: list[str] = []  # said once per run: live view, log, summary, store
@@ -298,7 +302,7 @@ class Scheduler:
                 return
             else:
                 try:
-                    params = self.searcher.ask()
+                    params = self._ask(now)
                 except SearchExhausted as exc:
                     self._exhausted = str(exc)
                     return
@@ -324,6 +328,21 @@ class Scheduler:
                 log_path=str(self.run_dir / "trials" / f"{trial_id}.log"),
             )
             slot.start(order, now)
+
+    def _ask(self, now: float) -> dict[str, Any]:
+        """The searcher's next configuration that ``--avoid-bad`` lets run; each one it skips
+        is stored (state ``skipped``, with why), told to the searcher as a failed trial, and
+        said in the live view. The Avoider lets one through after ``max_skips`` in a row."""
+        while True:
+            params = self.searcher.ask()
+            skip = None if self.avoider is None else self.avoider.judge(params)
+            if skip is None:
+                return params
+            trial_id = self.store.add_skipped(params, skip.reason(), now)
+            self.ledger.record(trial_id, TrialState.SKIPPED, indicator=None, value=None,
+                               params=params)  # fmt: skip
+            self.searcher.tell(params, None)
+            self.view.event(f"trial {trial_id} skipped ({skip.reason()})")
 
     def _check_slots(self, now: float) -> None:
         for slot in list(self._slots):
@@ -483,6 +502,8 @@ class Scheduler:
         )
         if state in (TrialState.FINISHED, TrialState.TERMINATED, TrialState.FAILED):
             self.searcher.tell(live.params, counted if state is not TrialState.FAILED else None)
+            if self.avoider is not None:
+                self.avoider.observe(live.params, state is TrialState.FAILED or live.problem)
         self._watch_for_a_broken_task(trial_id, state, reason)
         if live.epochs and not self._warned_blind:
             self._warned_blind = True
@@ -559,6 +580,8 @@ class Scheduler:
             except queue.Empty:
                 return
             live = self.live.get(trial_id)
+            if live is not None and is_problem(verdict):
+                live.problem = True
             acts = self.s.diagnosis or verdict.indicator in self.s.always_acting
             acted = bool(acts and live is not None)
             now = self.now()

@@ -13,6 +13,7 @@ class RunCounts:
     failed: int = 0
     terminated: int = 0
     stopped: int = 0
+    skipped: int = 0  # proposals --avoid-bad did not start (not "ended": they never ran)
     by_indicator: dict[str, int] = field(default_factory=dict)
 
     @property

@@ -300,3 +300,26 @@ def test_grid_refuses_a_range_without_steps_in_one_line(tmp_path):
         "error: --method grid: parameter 'x' is uniform without steps; use quniform with a q, "
         "or give it grid_points: N"
     ]
+
+
+def test_avoid_bad_skips_predicted_bad_configurations_and_lists_why(tmp_path):
+    task = str(ROOT / "tests" / "fixtures" / "diagnosis_task.py")
+    space = str(ROOT / "tests" / "fixtures" / "behaviour_space.yaml")
+    out = bt("run", "--task", task, "--space", space, "--method", "random", "--avoid-bad",
+             "--max-trials", "24", "--workers", "2", "--seed", "3", "--task-opt",
+             "epoch_seconds=0.02", "--results-dir", str(tmp_path), "--name", "a", "--plain",
+             timeout=180)  # fmt: skip
+    assert out.returncode == 0, out.stdout + out.stderr
+    trials = trials_json(tmp_path / "a")["trials"]
+    skipped = [t for t in trials if t["state"] == "skipped"]
+    ran = [t for t in trials if t["state"] != "skipped"]
+    assert len(ran) == 24 and skipped  # skipped ones never count towards --max-trials
+    for t in skipped:
+        assert t["reason"].startswith("avoid-bad: P(bad) ") and t["epochs"] == 0
+    broken = sum(t["params"]["behaviour"] != "healthy" for t in skipped)
+    assert broken >= 0.8 * len(skipped)  # the model learned which behaviours break training
+    assert f"trial {skipped[0]['id']} skipped (avoid-bad: P(bad)" in out.stdout
+    # fewer bad trials started once the model knew: the last 12 that ran against the first 12
+    first, last = ran[:12], ran[12:]
+    bad = lambda ts: sum(t["params"]["behaviour"] != "healthy" for t in ts)  # noqa: E731
+    assert bad(last) < bad(first)

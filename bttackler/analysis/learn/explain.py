@@ -15,13 +15,13 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from bttackler.analysis.learn.encoding import columns
 from bttackler.analysis.learn.importance import importances
 from bttackler.analysis.learn.trouble import trouble_of, trouble_rules
 from bttackler.analysis.metrics import RunData
 from bttackler.core.errors import BttacklerError
 from bttackler.core.space import SearchSpace, load_space, space_from_mapping
 from bttackler.core.store import TrialRow
+from bttackler.diagnosis.encoding import columns
 
 MIN_PER_INDICATOR = 3  # trials an indicator needs before rules of its own are sought
 

@@ -23,8 +23,8 @@ from typing import Any
 
 import numpy as np
 
-from bttackler.analysis.learn.encoding import Column, condition_text, encode
 from bttackler.analysis.metrics import RunData
+from bttackler.diagnosis.encoding import Column, condition_text, encode
 
 ACCURACY_RULES = frozenset({"LCE", "MSR", "ASHA", "HB"})
 FAILED = "failed"

@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -30,10 +31,12 @@ from bttackler.core.config import load_config
 from bttackler.core.errors import BttacklerError
 from bttackler.core.space import SearchSpace, load_space
 from bttackler.diagnosis import build_from_config
+from bttackler.diagnosis.avoid import Avoider, avoid_settings
 from bttackler.diagnosis.diagnoser import build_etr_rule
 from bttackler.diagnosis.etr import ETRS
 
 ARMS: tuple[str, ...] = ("baseline", "bttackler", *ETRS, *(f"bttackler+{rule}" for rule in ETRS))
+AVOID_SUFFIX = "+avoid"  # an arm with --avoid-bad, e.g. bttackler+avoid
 DEFAULT_ARMS: tuple[str, ...] = (
     "baseline", "bttackler", "lce", "msr", "bttackler+msr", "asha", "bttackler+asha",
 )  # fmt: skip
@@ -45,7 +48,11 @@ METHODS: tuple[str, ...] = ("random", "tpe", "gp", "smac")
 
 def build_arm(name: str, config: Mapping[str, Any], pool: Pool) -> Arm:
     """The arm ``name``: ``baseline``, ``bttackler`` (the indicators), an ETR rule (``lce``,
-    ``msr``, ``asha``, ``hyperband``) or ``bttackler+RULE``."""
+    ``msr``, ``asha``, ``hyperband``) or ``bttackler+RULE``; any of them ``+avoid``: with
+    ``--avoid-bad`` (the ``[avoid]`` settings)."""
+    if name.endswith(AVOID_SUFFIX):
+        arm = build_arm(name.removesuffix(AVOID_SUFFIX), config, pool)
+        return replace(arm, name=name, avoid=avoid_settings(config.get("avoid", {})))
     indicators, _ = build_from_config(config)
     guarded = {i.short_name: bool(i.guarded) for i in indicators}
     if name == "baseline":
@@ -54,15 +61,16 @@ def build_arm(name: str, config: Mapping[str, Any], pool: Pool) -> Arm:
         return Arm(name, indicators=True, guarded=guarded)
     etr_name = name.removeprefix("bttackler+")
     if etr_name not in ETRS:
-        raise BttacklerError(f"unknown arm {name!r}; choose from {', '.join(ARMS)}")
+        raise BttacklerError(f"unknown arm {name!r}; choose from {', '.join(ARMS)} (any +avoid)")
     rule = build_etr_rule(config, etr_name, objective=pool.objective, mode=pool.mode)
     return Arm(name, indicators=name.startswith("bttackler+"), etr=rule, guarded=guarded)
 
 
-def pool_space(pool: Pool, method: str) -> SearchSpace:
-    """The search space the pool's first run recorded (a model-based method needs it)."""
+def pool_space(pool: Pool, what: str) -> SearchSpace:
+    """The search space the pool's first run recorded (a model-based method and the model of
+    trouble need it; ``what`` names which, for the error)."""
     if pool.space is None or not Path(pool.space).is_file():
-        raise BttacklerError(f"--method {method} needs the pool's search space, recorded as "
+        raise BttacklerError(f"{what} needs the pool's search space, recorded as "
                              f"{pool.space!r}: not found")  # fmt: skip
     return load_space(pool.space)
 
@@ -74,7 +82,7 @@ def _sampler(
         return RandomPoolSampler(len(pool.trials), seed)
     if factory is None:
         raise BttacklerError(f"--method {method} needs a searcher factory")
-    space = pool_space(pool, method)
+    space = pool_space(pool, f"--method {method}")
     searcher = factory(method, space, seed=seed, mode=pool.mode)
     return SearcherPoolSampler(searcher, space, [t.params for t in pool.trials])
 
@@ -90,9 +98,12 @@ def run_seeds(
     for seed in range(seeds):
         for arm in arms:
             sampler = _sampler(method, pool, seed, searchers)
+            avoider = None
+            if arm.avoid is not None:
+                avoider = Avoider(pool_space(pool, "--avoid-bad"), arm.avoid, seed=seed)
             outcome = simulate_search(
                 pool, arm, sampler, workers=workers, budget=budget, count=count,
-                kill_latency=kill_latency, turnaround=turnaround, guard=guard,
+                kill_latency=kill_latency, turnaround=turnaround, guard=guard, avoider=avoider,
             )  # fmt: skip
             outcome.repeats = sampler.repeats
             outcomes[arm.name].append(outcome)
@@ -127,6 +138,9 @@ def summarise(pool: Pool, outcomes: Mapping[str, list[Outcome]]) -> list[dict[st
             "tsba_reached": reached,
             "kills": dict(sorted(kills.items())),
             "repeats": statistics.fmean(r.repeats for r in runs),
+            "bad_started": interval([100.0 * r.bad_started / r.started for r in runs
+                                     if r.started]),
+            "skipped": statistics.fmean(r.skipped for r in runs),
         })  # fmt: skip
     return rows
 

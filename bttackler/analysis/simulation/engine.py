@@ -21,9 +21,11 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from bttackler.analysis.metrics import Scored
-from bttackler.analysis.simulation.pool import Pool, as_trial
+from bttackler.analysis.simulation.pool import Pool, PoolTrial, as_trial
 from bttackler.core.errors import SearchExhausted
+from bttackler.diagnosis.avoid import Avoider, AvoidSettings
 from bttackler.diagnosis.diagnoser import FinishedTrials
+from bttackler.diagnosis.etr import ETR_INDICATORS
 from bttackler.diagnosis.guard import Guard, GuardSettings
 from bttackler.diagnosis.rule import EtrRule
 
@@ -45,6 +47,7 @@ class Arm:
     indicators: bool = False
     etr: EtrRule | None = None
     guarded: Mapping[str, bool] = field(default_factory=dict)
+    avoid: AvoidSettings | None = None  # --avoid-bad: the model of trouble skips proposals
 
 
 @dataclass
@@ -58,6 +61,8 @@ class Outcome:
     stopped: int = 0  # running when the budget ended
     kills: dict[str, int] = field(default_factory=dict)
     repeats: int = 0  # configurations the method drew (or mapped to) that had run already
+    bad_started: int = 0  # started trials a problem indicator fires on (in the pool's replay)
+    skipped: int = 0  # proposals --avoid-bad skipped
 
 
 @dataclass
@@ -65,6 +70,23 @@ class _Running:
     key: int
     epochs: int = 0
     done: bool = False
+    verdict: str | None = None
+
+
+# Proposals --avoid-bad may skip before one start (beyond it the slot idles: a pool the model
+# finds all bad); the Avoider's own max_skips lets one through long before.
+_MAX_PROPOSALS = 1000
+
+
+def problem_name(name: str) -> bool:
+    """A verdict that says a trial is broken: the indicators', not NMG's (a trial that stopped
+    improving) nor the accuracy rules' (a trial that is worse)."""
+    return name != "NMG" and name not in ETR_INDICATORS
+
+
+def had_problem(trial: PoolTrial) -> bool:
+    """A problem indicator fires somewhere on the pool trial's recorded history."""
+    return any(problem_name(name) for names in trial.fires for name in names)
 
 
 _EVENT, _END, _FREE = 0, 1, 2
@@ -81,6 +103,7 @@ def simulate_search(
     kill_latency: float = 0.2,
     turnaround: float = 0.05,
     guard: GuardSettings | None = None,
+    avoider: Avoider | None = None,
 ) -> Outcome:
     """Run one search of ``budget`` simulated seconds on ``workers`` slots (module docstring)."""
     if workers < 1 or not budget > 0:
@@ -98,14 +121,23 @@ def simulate_search(
         heapq.heappush(heap, (when, kind, order, trial_id, index))
 
     def start(now: float) -> None:
-        try:
-            key = sampler.next()
-        except SearchExhausted:
-            return  # the slot stays idle: a grid has nothing left
+        for _ in range(_MAX_PROPOSALS):
+            try:
+                key = sampler.next()
+            except SearchExhausted:
+                return  # the slot stays idle: a grid has nothing left
+            skip = None if avoider is None else avoider.judge(pool.trials[key].params)
+            if skip is None:
+                break
+            out.skipped += 1
+            sampler.tell(key, math.nan)  # told as a failed trial, as a live run does
+        else:
+            return
         trial_id = out.started + 1
         out.started += 1
         running[trial_id] = _Running(key)
         trial = pool.trials[key]
+        out.bad_started += had_problem(trial)
         for index, event in enumerate(trial.events):
             push(now + event.time, _EVENT, trial_id, index)
         push(now + trial.end, _END, trial_id)
@@ -119,6 +151,11 @@ def simulate_search(
         if when <= budget and math.isfinite(value):
             out.scored.append(Scored(trial_id, value, when))
         finished.ended(trial_id, completed)
+        if avoider is not None:  # what a live run learns: the verdict that ended it, or failure
+            bad = not math.isfinite(value) or (
+                state.verdict is not None and problem_name(state.verdict)
+            )
+            avoider.observe(trial.params, bad)
         sampler.tell(state.key, value)
         push(when + turnaround, _FREE, trial_id)
 
@@ -159,6 +196,7 @@ def simulate_search(
         if verdict is not None:
             out.killed += 1
             out.kills[verdict] = out.kills.get(verdict, 0) + 1
+            state.verdict = verdict
             end(trial_id, when + kill_latency, completed=False)
     out.stopped = sum(1 for s in running.values() if not s.done)
     out.scored.sort(key=lambda s: (s.time, s.trial_id))

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import numpy as np
 
-from bttackler.analysis.learn.encoding import columns
 from bttackler.analysis.learn.trouble import trouble_of, trouble_rules
 from bttackler.analysis.metrics import RunData
 from bttackler.core.space import space_from_mapping
 from bttackler.core.store import TrialRow
+from bttackler.diagnosis.encoding import columns
 
 
 def row(trial_id: int, state: str) -> TrialRow:

@@ -244,7 +244,7 @@ async function viewRun(key) {
     filter.value = state.filter;
     filter.addEventListener("input", () => { state.filter = filter.value; renderTrials(view.querySelector("#trials-box"), key, state.lastRun.trials); });
     const select = el("select", { id: "state-filter" }, ...["", "running", "finished", "terminated",
-      "failed", "stopped", "interrupted"].map((v) => el("option", { value: v, text: v || "every state" })));
+      "failed", "stopped", "interrupted", "skipped"].map((v) => el("option", { value: v, text: v || "every state" })));
     select.value = state.stateFilter;
     select.addEventListener("change", () => { state.stateFilter = select.value; renderTrials(view.querySelector("#trials-box"), key, state.lastRun.trials); });
     skel = el("div", { id: "run-page" }, el("h2", { id: "run-title" }), el("p", { id: "run-info" }),

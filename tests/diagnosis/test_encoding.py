@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from bttackler.analysis.learn.encoding import columns, condition_text, encode
 from bttackler.core.space import space_from_mapping
+from bttackler.diagnosis.encoding import columns, condition_text, encode
 
 SPACE = space_from_mapping(
     {

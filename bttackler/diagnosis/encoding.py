@@ -1,4 +1,6 @@
-"""Configurations as numbers a classifier can split, and splits as words a reader can check.
+"""Configurations as numbers a classifier can split, and splits as words a reader can check:
+the encoding of the model of trouble (``--avoid-bad``, :mod:`bttackler.diagnosis.avoid`) and
+of ``bttackler explain``.
 
 Each parameter of the search space becomes one or more columns: a number as itself (``log10``
 of it for the log types, so a split falls between orders of magnitude), a choice one 0/1
