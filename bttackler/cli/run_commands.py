@@ -181,8 +181,11 @@ def trials(run_dir: str, as_json: bool) -> None:
     try:
         meta = store.meta()
         rows = [t.to_json() for t in store.trials()]
+        errors = store.rule_errors()
     finally:
         store.close()
+    for row in rows:  # a rule that raised on the trial judged nothing there: say which
+        row["rule_errors"] = errors.get(row["id"], [])
     if as_json:
         doc = {
             "run": name,

@@ -55,6 +55,8 @@ CREATE TABLE IF NOT EXISTS verdicts (
     trial_id INTEGER NOT NULL, epoch INTEGER NOT NULL, indicator TEXT NOT NULL,
     rule TEXT NOT NULL, trigger_values TEXT NOT NULL, benign INTEGER NOT NULL,
     acted INTEGER NOT NULL, time REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS rule_errors (
+    trial_id INTEGER NOT NULL, rule TEXT NOT NULL, error TEXT NOT NULL, time REAL NOT NULL);
 """
 
 
@@ -314,6 +316,27 @@ class Store:
             (trial_id, epoch, indicator, rule, _dumps(dict(values)), int(benign), int(acted),
              time_),
         )  # fmt: skip
+
+    def add_rule_error(self, trial_id: int, rule: str, error: str, time_: float) -> None:
+        """A rule (an indicator, an ETR rule) or the monitor raised judging ``trial_id``."""
+        self._db.execute("INSERT INTO rule_errors VALUES (?, ?, ?, ?)",
+                         (trial_id, rule, error, time_))  # fmt: skip
+
+    def rule_errors(self) -> dict[int, list[dict[str, str]]]:
+        """Per trial, the rules that raised on it (first error of each), oldest first; empty
+        for a store written before they were kept."""
+        try:
+            rows = self._db.execute(
+                "SELECT trial_id, rule, error FROM rule_errors ORDER BY rowid"
+            ).fetchall()
+        except sqlite3.OperationalError:  # an older store opened read-only: no such table
+            return {}
+        out: dict[int, list[dict[str, str]]] = {}
+        for trial_id, rule, error in rows:
+            seen = out.setdefault(int(trial_id), [])
+            if all(e["rule"] != rule for e in seen):
+                seen.append({"rule": rule, "error": error})
+        return out
 
     def verdicts(self) -> list[dict[str, Any]]:
         rows = self._db.execute(

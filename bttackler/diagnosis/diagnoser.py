@@ -18,6 +18,7 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,18 @@ from bttackler.diagnosis.indicators import Indicator, build_indicators
 from bttackler.diagnosis.rule import EtrRule, Rule
 
 VerdictSink = Callable[[int, Verdict], None]
+
+
+@dataclass(frozen=True)
+class RuleError:
+    """A rule raised judging a trial (its verdict there is lost; the other rules judged)."""
+
+    rule: str
+    trial_id: int
+    error: str  # "ValueError: oops"
+
+    def __str__(self) -> str:
+        return f"{self.rule} on trial {self.trial_id}: {self.error}"
 
 
 class FinishedTrials:
@@ -99,7 +112,7 @@ class Diagnoser:
         self.finished = finished or FinishedTrials()
         self.on_verdict = on_verdict
         self.guard = Guard(guard)
-        self.errors: list[str] = []
+        self.errors: list[RuleError] = []
         self.evaluations = 0
         self._fired: set[tuple[int, str]] = set()
         self._fired_lock = threading.Lock()
@@ -155,7 +168,7 @@ class Diagnoser:
                 verdict = rule.check(history)
                 self.evaluations += 1
             except Exception as exc:  # contained: one broken rule never stops the others
-                self.errors.append(f"{name} on trial {trial_id}: {type(exc).__name__}: {exc}")
+                self.errors.append(RuleError(name, trial_id, f"{type(exc).__name__}: {exc}"))
                 continue
             if verdict is None:
                 continue

@@ -128,6 +128,8 @@ class Scheduler:
         self._diagnoser: Diagnoser | None = None
         self._errors_seen = 0  # diagnoser and monitor errors reported so far
         self._error_sources: set[str] = set()
+        self._rule_errors_seen = 0  # the diagnoser's errors already stored per trial
+        self._errors_stored: set[tuple[int, str]] = set()
         self._interrupted = False
         self._stop_reason: str | None = None
         self._exhausted: str | None = None  # why the searcher has nothing left to ask
@@ -544,13 +546,20 @@ class Scheduler:
     def _report_errors(self, monitor: Monitor) -> None:
         """Say when a rule or the monitor raised (a custom indicator with a bug judges nothing
         and would otherwise fail in silence): the first error of each rule (or of the monitor)
-        as a warning; every error's count in the store's ``diagnosis_errors``."""
-        errors = list(self._diagnoser.errors) if self._diagnoser is not None else []
-        errors += [f"monitor: {e}" for e in monitor.errors]
+        as a warning; each rule's first error per trial in the store (``trials --json`` names
+        it for that trial); every error's count in the store's ``diagnosis_errors``."""
+        rule_errors = list(self._diagnoser.errors) if self._diagnoser is not None else []
+        errors: list[tuple[str, str]] = [(e.rule, str(e)) for e in rule_errors]
+        errors += [("monitor", f"monitor: {e}") for e in monitor.errors]
         if len(errors) == self._errors_seen:
             return
-        for text in errors[self._errors_seen :]:
-            source = text.split(" ", 1)[0].rstrip(":")
+        now = self.now()
+        for e in rule_errors[self._rule_errors_seen :]:
+            if (e.trial_id, e.rule) not in self._errors_stored:
+                self._errors_stored.add((e.trial_id, e.rule))
+                self.store.add_rule_error(e.trial_id, e.rule, e.error, now)
+        self._rule_errors_seen = len(rule_errors)
+        for source, text in errors[self._errors_seen :]:
             if source not in self._error_sources:
                 self._error_sources.add(source)
                 self._warn(f"{source} raised and judged nothing there ({text}); it goes on, "

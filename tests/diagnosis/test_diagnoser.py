@@ -68,7 +68,10 @@ def test_first_verdict_per_trial_only_and_errors_are_contained():
         [event(1, [1.0]), event(1, [1.0, 0.9]), event(2, [1.0])],
     )
     assert sorted(got) == [(1, "FIRE"), (2, "FIRE")]
-    assert len(d.errors) == 3 and "BOOM" in d.errors[0] and "broken indicator" in d.errors[0]
+    assert len(d.errors) == 3 and d.errors[0].rule == "BOOM" and d.errors[0].trial_id == 1
+    assert "broken indicator" in d.errors[0].error and str(d.errors[0]).startswith(
+        "BOOM on trial 1: "
+    )
 
 
 def test_a_trial_that_ended_is_forgotten():

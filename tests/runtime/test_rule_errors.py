@@ -37,3 +37,9 @@ def test_a_raising_custom_indicator_is_warned_of_once_and_counted(tmp_path: Path
     warnings = json.loads(meta["warnings"])
     assert sum("BROKEN raised" in w for w in warnings) == 1  # once, not once per epoch
     assert json.loads(meta["diagnosis_errors"]) >= 3  # every epoch of every trial raised
+    listed = subprocess.run(
+        [sys.executable, "-m", "bttackler.cli", "trials", str(tmp_path / "r"), "--json"],
+        capture_output=True, text=True, cwd=ROOT, timeout=60,
+    )  # fmt: skip
+    for trial in json.loads(listed.stdout)["trials"]:  # named for every trial it failed on
+        assert trial["rule_errors"] == [{"rule": "BROKEN", "error": "ValueError: oops"}]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import time
 
 import numpy as np
 import pytest
@@ -110,13 +109,3 @@ def test_nan_values_are_skipped_keeping_the_positions() -> None:
     values[7] = math.inf
     predicted = predict_final(values, 20)
     assert predicted == pytest.approx(0.5, abs=0.05)
-
-
-def test_prediction_is_fast() -> None:
-    values = saturating(0.9, 20)
-    timings = []
-    for _ in range(5):
-        start = time.perf_counter()
-        predict_final(values, 40)
-        timings.append(time.perf_counter() - start)
-    assert min(timings) < 0.05
