@@ -7,7 +7,7 @@ BUDGET ?= 3m
 METHOD ?= tpe
 WORKERS ?= 2
 
-.PHONY: install browser run test test-fast lint bench bench-hpo bench-optuna zoo pools data clean
+.PHONY: install browser run test test-fast lint bench bench-hpo bench-hpo-real bench-optuna zoo pools data clean
 
 install: $(STAMP)
 
@@ -53,17 +53,34 @@ bench: install
 	$(BIN)/python benchmarks/task_speed.py
 	$(BIN)/python benchmarks/dashboard_load.py
 
-# The paper's experiment at this machine's scale (benchmarks/hpo_effect.py): random and tpe x
-# HPO_TASKS (the default task on the wide digits space, and diabetesmlp) x seeds 0,1,2 x five
-# arms (baseline, bttackler, lce, msr, bttackler+msr) x 60 s = 60 runs, about 65-80 minutes;
-# prints one table (trials, Top10HR, TSBA, kills per arm; the baseline's replay and bad-trial
-# time) and whether the targets hold. Runs and per-cell JSON stay in
-# results/bench-hpo-<time>/ (re-print: hpo_effect.py --from DIR). HPO_TASKS=...,fashionmlp
+# Does diagnosis pay off? Decided by simulation (the real grid below swings by 17 points between
+# seeds): the pools (`make pools`, cached), then benchmarks/simulate_payoff.py: every pool x
+# random and tpe x the arms (baseline, bttackler, lce, msr, bttackler+msr, asha,
+# bttackler+asha, bttackler+avoid) x 100 seeds, each budget long enough for ~110 baseline
+# trials: Top10HR, TSBA and the share of bad trials started as interquartile mean [95%
+# interval], the targets, and the bound a perfect killer has on each pool (minutes). Then one
+# real compare cell as a spot check of the simulation (digits-wide, random, 60 s: baseline,
+# bttackler, asha, bttackler+asha) and benchmarks/simulate_validation.py on it: do the real
+# figures land where simulated searches from the pool land?
+SPOT := results/bench-spot-$(shell date +%Y%m%d-%H%M%S)
+POOL_ARGS = $(foreach t,$(subst $(comma), ,$(POOL_TASKS)),--pool $(t)=results/pools/$(t))
+comma := ,
+bench-hpo: pools
+	$(BIN)/python benchmarks/simulate_payoff.py $(POOL_ARGS) --methods random,tpe --seeds 100
+	$(BIN)/python benchmarks/hpo_effect.py --methods random --tasks digits:search_spaces/digits-wide.yaml --seeds 1 --budget 60s --workers 2 --arms baseline,bttackler,asha,bttackler+asha --results-dir $(SPOT)
+	$(BIN)/python benchmarks/simulate_validation.py --bench $(SPOT) --pool results/pools/digits-wide --seeds 100
+
+# The paper's experiment for real at this machine's scale (benchmarks/hpo_effect.py): random and
+# tpe x HPO_TASKS (the default task on the wide digits space, and diabetesmlp) x seeds 0,1,2 x
+# seven arms (baseline, bttackler, lce, msr, bttackler+msr, asha, bttackler+asha) x 60 s = 84
+# runs, about 90-110 minutes; prints one table (trials, Top10HR, TSBA, kills per arm; the
+# baseline's replay and bad-trial time) and whether the targets hold. Runs and per-cell JSON
+# stay in results/bench-hpo-<time>/ (re-print: hpo_effect.py --from DIR). HPO_TASKS=...,fashionmlp
 # adds Fashion-MNIST (installed from Debian first).
 HPO_TASKS ?= digits:search_spaces/digits-wide.yaml,diabetesmlp
 FASHION := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
-bench-hpo: install
-	case "$(HPO_TASKS)" in *fashionmlp*) test -f $(FASHION) || apt-get install -y dataset-fashion-mnist || echo "bench-hpo: could not install Debian's dataset-fashion-mnist (needs root and apt); fashionmlp will fail";; esac
+bench-hpo-real: install
+	case "$(HPO_TASKS)" in *fashionmlp*) test -f $(FASHION) || apt-get install -y dataset-fashion-mnist || echo "bench-hpo-real: could not install Debian's dataset-fashion-mnist (needs root and apt); fashionmlp will fail";; esac
 	$(BIN)/python benchmarks/hpo_effect.py --methods random,tpe --tasks $(HPO_TASKS) --seeds 3 --budget 60s --workers 2
 
 # Optuna pruners on digits (none / Median / BTTackler / BTTackler+Median, TPE and random,

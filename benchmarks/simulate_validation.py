@@ -95,6 +95,7 @@ def main() -> int:
     print(f"{'cell':<28}{'arm':<15}{'figure':<9}{'real':>8}{'simulated median [spread]':>34}  ok")
     sims: dict[tuple[str, ...], dict[str, Any]] = {}
     warnings: set[str] = set()
+    per_cell: dict[str, bool] = {}  # every real figure of the cell inside its simulated spread
     for cell in cells:
         pool = args.pool or [
             args.bench / c["compare"]["runs"][0]["name"] for c in everything
@@ -112,6 +113,7 @@ def main() -> int:
         simulated = {a["arm"]: a for a in doc["arms"]}
         real = real_figures(args.bench, cell)
         name = f"{cell['task']}-{cell['method']}-s{cell['seed']}"
+        per_cell[name] = True
         for arm, figures in real.items():
             for figure, value in figures.items():
                 sim = simulated.get(arm, {}).get(figure)
@@ -119,6 +121,7 @@ def main() -> int:
                 if ok is None:
                     continue
                 checks["inside" if ok else "outside"] += 1
+                per_cell[name] = per_cell[name] and ok
                 line = "yes" if ok else "NO"
                 if figure == "trials" and sim["median"]:
                     close = abs(value - sim["median"]) <= 0.1 * sim["median"]
@@ -131,6 +134,9 @@ def main() -> int:
     print(f"\nreal figures inside the simulated spread of single searches: {checks['inside']}/"
           f"{total}; real trial counts within 10% of the simulated median: "
           f"{checks['trials within 10%']}/{trials} ({time.monotonic() - start:.0f} s)")  # fmt: skip
+    whole = sum(per_cell.values())
+    print(f"cells whose every real figure (trials, Top10HR, TSBA per arm) is inside: {whole}/"
+          f"{len(per_cell)} (target: 4 of 5)")  # fmt: skip
     for warning in sorted(warnings):
         print(f"warning: {warning}")
     return 0
