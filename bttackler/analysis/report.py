@@ -15,6 +15,7 @@ from typing import Any
 
 from bttackler.analysis import metrics, paper_tables
 from bttackler.analysis.metrics import RunData
+from bttackler.core.errors import BttacklerError
 from bttackler.core.objective import CountRule
 from bttackler.core.store import TrialState
 
@@ -200,8 +201,20 @@ def build(arms: Mapping[str, Sequence[RunData]], count: CountRule) -> dict[str, 
         "runs": [_run_info(arm, run, count) for arm, run in flat],
         "tables": tables,
         "figures": figure_data(arms, count),
+        "explain": _explain(arms[names[0]]),
         "report": None,
     }
+
+
+def _explain(runs: Sequence[RunData]) -> dict[str, Any] | None:
+    """``bttackler explain`` of the first arm's runs (the baseline's: its recorded verdicts
+    label every trial), or None when it cannot be made (no trial, runs that differ)."""
+    from bttackler.analysis.learn import explain
+
+    try:
+        return explain(list(runs))
+    except BttacklerError:
+        return None
 
 
 # ---------------------------------------------------------------- drawing
@@ -393,6 +406,7 @@ def markdown(doc: Mapping[str, Any]) -> str:
             lines.append(f"| {row['arm']} | " + " | ".join(cells) + " |")
     else:
         lines.append("No trial was terminated.")
+    lines += _explain_lines(doc.get("explain"))
     lines += ["", "## Figures", ""]
     titles = {
         "top10_over_time": f"Top-10 mean objective over time (Figure 4, {counted_by}; from "
@@ -422,6 +436,24 @@ def markdown(doc: Mapping[str, Any]) -> str:
         else:
             lines += [empty[key], ""]
     return "\n".join(lines)
+
+
+def _explain_lines(found: Mapping[str, Any] | None) -> list[str]:
+    """The report's section on what caused bad trials (``bttackler explain``)."""
+    if found is None:
+        return []
+    lines = ["", f"## What causes bad trials (`bttackler explain` of `{found['runs'][0]}`)", ""]
+    troubles = ", ".join(f"{k} {v}" for k, v in found["troubles"].items()) or "none"
+    lines.append(f"{found['trials']} trials with a known outcome, {found['bad']} bad "
+                 f"({troubles}). Regions where at least 3 in 4 trials were bad:")  # fmt: skip
+    lines.append("")
+    lines += [f"- {r['text']}" for r in found["rules"]] or ["- none"]
+    for what, label in (("objective", found["objective"]), ("bad", "a bad trial")):
+        importance = found["importance"][what]
+        if importance:
+            top = ", ".join(f"{k} {v:.2f}" for k, v in list(importance.items())[:5])
+            lines.append(f"\nParameter importance (fANOVA) for {label}: {top}.")
+    return lines
 
 
 def table3_cells(row: Mapping[str, Any]) -> list[str]:

@@ -41,6 +41,10 @@ def test_explain_names_the_parameter_value_that_breaks_training(tmp_path: Path) 
     text = bt("explain", str(run))
     assert text.returncode == 0 and "What causes bad trials" in text.stdout
     assert "behaviour = nan -> AGV" in text.stdout
+    report = bt("report", str(run))  # report.md has the same section
+    assert report.returncode == 0, report.stderr
+    section = (run / "report.md").read_text().split("## What causes bad trials")[1]
+    assert "behaviour != healthy" in section.split("##")[0]
 
 
 def test_explain_of_a_folder_that_is_no_run_is_one_line(tmp_path: Path) -> None:
