@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from bttackler.analysis import metrics, report
+from bttackler.analysis.learn import space_of, trouble_of
 from bttackler.analysis.metrics import RunData
 from bttackler.analysis.replay import replay_config
 from bttackler.core.errors import BttacklerError
@@ -191,7 +192,38 @@ def run_doc(key: str, snap: Snapshot, count: CountRule) -> dict[str, Any]:
         "count_label": count.label,
         "trials": [trial_json(t, count) for t in run.trials],
         "figures": overlay_figures({key: snap}, count),
+        "parallel": parallel(run, count),
     }
+
+
+def parallel(run: RunData, count: CountRule) -> dict[str, Any] | None:
+    """The parallel-coordinates view: one axis per parameter of the run's search space (log
+    scale for log parameters, the values of a choice in file order), one line per trial with
+    a known outcome, its counted value (the colour) and its trouble (``explain``'s: the first
+    problem verdict, recorded or acted on, or "failed"). None when the space is unknown."""
+    try:
+        space = space_of(run)
+    except BttacklerError:
+        return None
+    axes = []
+    for p in space.parameters:
+        if p.type == "choice":
+            axes.append({"name": p.name, "kind": "choice", "values": [str(v) for v in p.values]})
+            continue
+        seen = [float(t.params[p.name]) for t in run.trials
+                if isinstance(t.params.get(p.name), int | float)]  # fmt: skip
+        bounds = [x for x in (p.low, p.high) if math.isfinite(x)] or seen or [0.0, 1.0]
+        low, high = min([*bounds, *seen]), max([*bounds, *seen])
+        log = p.is_log and low > 0
+        axes.append({"name": p.name, "kind": "log" if log else "linear", "low": low, "high": high})
+    troubles = trouble_of(run)
+    lines = [
+        {"id": t.id, "params": {k: (str(v) if isinstance(v, str | bool) else v)
+                                for k, v in t.params.items()},
+         "counted": metrics.counted_value(t, count), "trouble": troubles[t.id]}
+        for t in run.trials if t.id in troubles
+    ]  # fmt: skip
+    return {"axes": axes, "trials": lines, "objective": run.objective, "mode": run.mode}
 
 
 def overlay_figures(snaps: Mapping[str, Snapshot], count: CountRule) -> dict[str, Any]:

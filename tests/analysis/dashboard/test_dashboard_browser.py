@@ -151,6 +151,12 @@ def check_the_recorded_run(side_by_side, trials: list[dict]) -> None:
     )
     b.wait("document.querySelector('#run-info').textContent.startsWith('completed')")
     assert rows(b) == expected
+    # parallel coordinates: a line per trial with a known outcome, the bad ones marked
+    known = [t for t in trials if t["state"] in ("finished", "terminated", "failed")]
+    assert b.eval("document.querySelector('#parallel').dataset.lines") == str(len(known))
+    assert b.eval("document.querySelectorAll('#parallel polyline').length") == len(known)
+    problems = [t for t in known if t["indicator"] not in (None, "NMG")]
+    assert int(b.eval("document.querySelector('#parallel').dataset.bad")) >= len(problems) > 0
     # filter by state
     b.eval("const s = document.querySelector('#state-filter'); s.value = 'terminated';"
            "s.dispatchEvent(new Event('change'))")  # fmt: skip

@@ -231,6 +231,72 @@ function renderTrials(box, key, trials) {
     el("p", { class: "muted", id: "shown", text: `${rows.length} of ${trials.length} trials shown` }));
 }
 
+// Parallel coordinates: one axis per parameter, one line per trial with a known outcome,
+// coloured by its counted value (dark: worst, yellow: best); a bad trial (a problem verdict,
+// recorded or acted on, or failed) is drawn red and dashed, its indicator in its tooltip.
+const SVG = "http://www.w3.org/2000/svg";
+function svg(tag, attrs) {
+  const node = document.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attrs || {})) node.setAttribute(k, v);
+  return node;
+}
+function axisPosition(axis, value) {
+  if (value === undefined || value === null) return null;
+  if (axis.kind === "choice") {
+    const i = axis.values.indexOf(String(value));
+    return i < 0 ? null : (axis.values.length === 1 ? 0.5 : i / (axis.values.length - 1));
+  }
+  const f = axis.kind === "log" ? Math.log10 : (x) => x;
+  const lo = f(axis.low), hi = f(axis.high), x = f(Number(value));
+  return hi === lo ? 0.5 : Math.min(1, Math.max(0, (x - lo) / (hi - lo)));
+}
+function valueColor(t) {  // 0 -> dark blue, 1 -> yellow
+  const stops = [[68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 201, 98], [253, 231, 37]];
+  const x = Math.min(0.9999, Math.max(0, t)) * (stops.length - 1), i = Math.floor(x), f = x - i;
+  const c = stops[i].map((v, k) => Math.round(v + f * (stops[i + 1][k] - v)));
+  return `rgb(${c.join(",")})`;
+}
+function renderParallel(box, par) {
+  box.replaceChildren();
+  if (!par || !par.trials.length) { box.append(el("p", { text: "No trial with a known outcome yet." })); return; }
+  const width = Math.max(640, Math.min(1200, window.innerWidth - 60)), height = 260, top = 24, bottom = 40;
+  const step = (width - 80) / Math.max(1, par.axes.length - 1), plot = height - top - bottom;
+  const values = par.trials.map((t) => t.counted).filter((v) => typeof v === "number");
+  const lo = Math.min(...values), hi = Math.max(...values);
+  const rank = (v) => (typeof v !== "number" || hi === lo ? 0.5 : (par.mode === "max" ? (v - lo) / (hi - lo) : (hi - v) / (hi - lo)));
+  const root = svg("svg", { id: "parallel", width, height, "data-lines": par.trials.length,
+    "data-bad": par.trials.filter((t) => t.trouble).length });
+  const good = par.trials.filter((t) => !t.trouble), bad = par.trials.filter((t) => t.trouble);
+  for (const t of [...good, ...bad]) {  // bad ones on top
+    const pts = par.axes.map((a, i) => [40 + i * step, axisPosition(a, t.params[a.name])])
+      .filter(([, y]) => y !== null).map(([x, y]) => `${x.toFixed(1)},${(top + (1 - y) * plot).toFixed(1)}`);
+    const line = svg("polyline", { points: pts.join(" "), fill: "none", "data-id": t.id,
+      stroke: t.trouble ? "#d62728" : valueColor(rank(t.counted)), "stroke-width": t.trouble ? 1 : 1.5,
+      "stroke-dasharray": t.trouble ? "4 3" : "", opacity: t.trouble ? 0.55 : 0.85,
+      class: t.trouble ? "bad" : "good" });
+    const title = svg("title");
+    title.textContent = `trial ${t.id}: ${par.objective} ${fmt(t.counted)}` + (t.trouble ? ` · ${t.trouble}` : "");
+    line.append(title);
+    root.append(line);
+  }
+  par.axes.forEach((a, i) => {
+    const x = 40 + i * step;
+    root.append(svg("line", { x1: x, x2: x, y1: top, y2: top + plot, stroke: "#555" }));
+    const label = svg("text", { x, y: height - 22, "text-anchor": "middle", "font-size": 11 });
+    label.textContent = a.name;
+    root.append(label);
+    const ends = a.kind === "choice" ? [a.values[0], a.values[a.values.length - 1]] : [fmt(a.low, 2), fmt(a.high, 2)];
+    for (const [y, text] of [[top + plot + 11, ends[0]], [top - 6, ends[1]]]) {
+      const tick = svg("text", { x, y, "text-anchor": "middle", "font-size": 9, fill: "#666" });
+      tick.textContent = text;
+      root.append(tick);
+    }
+  });
+  box.append(root, el("p", { class: "legend", text: `${par.trials.length} trials with a known outcome: ` +
+    `colour from worst (dark) to best (yellow) ${par.objective}; red dashed: bad (${bad.length}), ` +
+    "its indicator in the tooltip. See `bttackler explain` for the rules." }));
+}
+
 async function viewRun(key) {
   const doc = await getJSON(`/api/run?run=${encodeURIComponent(key)}`);
   const s = doc.summary;
@@ -249,6 +315,7 @@ async function viewRun(key) {
     select.addEventListener("change", () => { state.stateFilter = select.value; renderTrials(view.querySelector("#trials-box"), key, state.lastRun.trials); });
     skel = el("div", { id: "run-page" }, el("h2", { id: "run-title" }), el("p", { id: "run-info" }),
       el("div", { class: "charts", id: "run-charts" }),
+      el("h3", { text: "Parameters and trouble" }), el("div", { id: "parallel-box" }),
       el("h3", { text: "Trials" }), el("div", { class: "tools" }, filter, select),
       el("div", { id: "trials-box" }));
     skel.dataset.key = key;
@@ -261,6 +328,7 @@ async function viewRun(key) {
     `best ${s.objective} ${fmt(s.best)} (${s.mode}, ${doc.count_label}) · diagnosis ${s.diagnosis ? "on" : "off"}` +
     (s.etr ? ` · etr ${s.etr}` : "");
   timeFigures(skel.querySelector("#run-charts"), doc.figures, s.objective, doc.count_label);
+  renderParallel(skel.querySelector("#parallel-box"), doc.parallel);
   renderTrials(skel.querySelector("#trials-box"), key, doc.trials);
   return s.state === "running" || s.state === "starting";
 }
