@@ -205,7 +205,7 @@ def parallel(run: RunData, count: CountRule) -> dict[str, Any] | None:
         space = space_of(run)
     except BttacklerError:
         return None
-    axes = []
+    axes: list[dict[str, Any]] = []
     for p in space.parameters:
         if p.type == "choice":
             axes.append({"name": p.name, "kind": "choice", "values": [str(v) for v in p.values]})
