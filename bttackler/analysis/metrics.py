@@ -29,7 +29,7 @@ from typing import Any
 
 from bttackler.core.errors import BttacklerError
 from bttackler.core.objective import CountRule, at_least_as_good, is_better, ranked
-from bttackler.core.store import Store, TrialRow, TrialState
+from bttackler.core.store import ReadOnlyStore, Store, TrialRow, TrialState
 
 TOP_K = 10
 COUNTED_STATES = frozenset({TrialState.FINISHED.value, TrialState.TERMINATED.value})
@@ -95,7 +95,7 @@ def load_run(path: Path) -> RunData:
     """
     if not (path / Store.FILENAME).is_file():
         raise BttacklerError(f"{path} is not a bttackler run (no {Store.FILENAME})")
-    store = Store.open(path)
+    store = ReadOnlyStore.open(path)
     try:
         meta = store.meta()
         trials = tuple(store.trials())

@@ -30,7 +30,7 @@ from bttackler.core.config import deep_merge, load_config, read_toml
 from bttackler.core.errors import BttacklerError
 from bttackler.core.history import EarlyEvidence, EpochRecord, NonFiniteEvent, TrialHistory
 from bttackler.core.objective import CountRule
-from bttackler.core.store import Store, TrialRow
+from bttackler.core.store import ReadOnlyStore, TrialRow
 from bttackler.diagnosis import Guard, GuardSettings, build_from_config
 from bttackler.diagnosis.indicators import Indicator
 
@@ -135,7 +135,7 @@ def load_events(run: RunData) -> list[ReplayEvent]:
     chance = run.meta.get("chance_loss")
     chance_loss = float(chance) if isinstance(chance, int | float) else math.nan
     end_rank = {t.id: (t.ended if t.ended is not None else math.inf, t.id) for t in run.trials}
-    store = Store.open(run.path)
+    store = ReadOnlyStore.open(run.path)
     try:
         merged: list[tuple[float, tuple[float, int], int, ReplayEvent]] = []
         for trial in run.trials:

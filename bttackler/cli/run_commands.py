@@ -144,9 +144,9 @@ def _print_summary(run_dir: Path, task: Any, count: CountRule, scheduler: Any) -
 def _ranked_rows(run_dir: Path, mode: str, count: CountRule) -> list[dict[str, Any]]:
     """The run's finished and terminated trials, best first by the value ``count`` picks
     (stored as each row's ``counted``)."""
-    from bttackler.core.store import open_existing
+    from bttackler.core.store import ReadOnlyStore
 
-    store = open_existing(run_dir)
+    store = ReadOnlyStore.open(run_dir)
     try:
         rows = [t.to_json() for t in store.trials()]
     finally:
@@ -170,14 +170,14 @@ def trials(run_dir: str, as_json: bool) -> None:
     Example:
       bttackler trials results/digits-tpe-20261125-142000 --json
     """
-    from bttackler.core.store import Store, open_existing
+    from bttackler.core.store import ReadOnlyStore, Store
     from bttackler.runtime.progress import params_text
 
     path = Path(run_dir)
     name = path.resolve().name
     if not (path / Store.FILENAME).is_file():
         raise BttacklerError(f"{path} is not a bttackler run (no {Store.FILENAME})")
-    store = open_existing(path)
+    store = ReadOnlyStore.open(path)
     try:
         meta = store.meta()
         rows = [t.to_json() for t in store.trials()]

@@ -453,8 +453,3 @@ class ReadOnlyStore(Store):
 
     def close(self) -> None:
         self._db.close()
-
-
-def open_existing(run_dir: Path) -> Store:
-    """Open the store of an existing run (read or resume)."""
-    return Store(run_dir / Store.FILENAME)

@@ -55,7 +55,7 @@ def test_report_writes_markdown_figures_and_json(tmp_path):
     assert out.returncode == 0, out.stderr
     doc = json.loads(out.stdout)
     assert set(doc) == {"schema", "baseline", "count", "objective", "mode", "warnings", "runs",
-                        "tables", "figures", "report"}  # fmt: skip
+                        "tables", "figures", "explain", "report"}  # fmt: skip
     assert doc["count"] == "last"  # the default without --count
     assert doc["baseline"] == "base" and doc["mode"] == "max"
     assert set(doc["figures"]) == set(report.FIGURE_FILES)

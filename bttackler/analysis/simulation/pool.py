@@ -21,7 +21,7 @@ from bttackler.analysis.metrics import load_run
 from bttackler.analysis.replay import ReplayEvent, trial_events
 from bttackler.core.errors import BttacklerError
 from bttackler.core.history import TrialHistory
-from bttackler.core.store import Store, TrialState
+from bttackler.core.store import ReadOnlyStore, TrialState
 from bttackler.diagnosis.indicators import Indicator
 
 
@@ -91,7 +91,7 @@ def load_pool(paths: Sequence[Path]) -> Pool:
         max_epochs = int(meta.get("max_epochs") or 1)
         chance = meta.get("chance_loss")
         chance_loss = float(chance) if isinstance(chance, int | float) else math.nan
-        store = Store.open(path)
+        store = ReadOnlyStore.open(path)
         try:
             for row in run.trials:
                 if row.state != TrialState.FINISHED.value or row.started is None:
