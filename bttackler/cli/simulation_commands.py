@@ -48,17 +48,17 @@ from bttackler.core.jsonsafe import dumps
 )
 @click.option(
     "--kill-latency",
-    default=0.2,
-    show_default=True,
+    default=None,
     type=float,
-    help="Seconds from a verdict to its trial's end (benchmarks/kill_latency.py).",
+    help="Seconds from a verdict to its trial's end. Default: the median the pool's runs "
+    "measured, or 0.01 when they killed nothing (benchmarks/kill_latency.py).",
 )
 @click.option(
     "--turnaround",
-    default=0.05,
-    show_default=True,
+    default=None,
     type=float,
-    help="Seconds from a trial's end to the next trial's start on its slot.",
+    help="Seconds from a trial's end to the next trial's start on its slot. Default: the "
+    "median the pool's runs measured.",
 )
 @click.option(
     "--config",
@@ -76,8 +76,8 @@ from bttackler.core.jsonsafe import dumps
 @count_option(ANALYSIS_COUNT_HELP)
 def simulate(
     pools: tuple[str, ...], method: str, arms: str, budget: str, workers: int, seeds: int,
-    kill_latency: float, turnaround: float, config_file: str | None, figure: str | None,
-    as_json: bool, count: str | None,
+    kill_latency: float | None, turnaround: float | None, config_file: str | None,
+    figure: str | None, as_json: bool, count: str | None,
 ) -> None:  # fmt: skip
     """Simulate many searches from recorded pools, every arm judged by the live rules.
 
@@ -129,7 +129,7 @@ def simulate(
         skipped = f"{r['skipped']:.1f}" if r["skipped"] else "-"
         table.add_row(r["arm"], text(r["trials"]), text(r["top10hr"]), text(r["tsba"]),
                       reached, text(r["bad_started"]), skipped, kills or "-")  # fmt: skip
-    Console().print(table)
+    Console(width=max(Console().width, 150)).print(table)  # 8 columns: never folded
     for w in doc["warnings"]:
         click.echo(f"warning: {w}")
     if figure:

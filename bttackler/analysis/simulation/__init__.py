@@ -20,7 +20,12 @@ from typing import Any
 
 from bttackler.analysis.metrics import TsbaStatus, top10_hit_ratio, tsba
 from bttackler.analysis.simulation.engine import Arm, Outcome, simulate_search
-from bttackler.analysis.simulation.pool import Pool, firing, load_pool
+from bttackler.analysis.simulation.pool import (
+    DEFAULT_KILL_LATENCY,
+    Pool,
+    firing,
+    load_pool,
+)
 from bttackler.analysis.simulation.samplers import (
     RandomPoolSampler,
     Searcher,
@@ -64,6 +69,11 @@ def build_arm(name: str, config: Mapping[str, Any], pool: Pool) -> Arm:
         raise BttacklerError(f"unknown arm {name!r}; choose from {', '.join(ARMS)} (any +avoid)")
     rule = build_etr_rule(config, etr_name, objective=pool.objective, mode=pool.mode)
     return Arm(name, indicators=name.startswith("bttackler+"), etr=rule, guarded=guarded)
+
+
+def pool_kill_latency(pool: Pool) -> float:
+    """The pool's measured kill latency, or this machine's when its runs killed nothing."""
+    return DEFAULT_KILL_LATENCY if pool.kill_latency is None else pool.kill_latency
 
 
 def pool_space(pool: Pool, what: str) -> SearchSpace:
@@ -161,10 +171,14 @@ def best_so_far_by_arm(
 def simulate(
     pool_paths: Sequence[Path], *, method: str = "random", arms: Sequence[str] = DEFAULT_ARMS,
     budget: float, workers: int = 2, seeds: int = 100, count: str = "last",
-    kill_latency: float = 0.2, turnaround: float = 0.05, config_file: Path | None = None,
-    searchers: SearcherFactory | None = None,
+    kill_latency: float | None = None, turnaround: float | None = None,
+    config_file: Path | None = None, searchers: SearcherFactory | None = None,
 ) -> dict[str, Any]:  # fmt: skip
-    """Load the pool, simulate ``seeds`` searches per arm and summarise (a JSON-ready dict)."""
+    """Load the pool, simulate ``seeds`` searches per arm and summarise (a JSON-ready dict).
+
+    ``kill_latency`` and ``turnaround`` (seconds) default to what the pool's runs measured
+    (:func:`~bttackler.analysis.simulation.pool.load_pool`; a pool without kills: this
+    machine's 10 ms)."""
     if method not in METHODS:
         raise BttacklerError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
     if "baseline" not in arms:
@@ -173,6 +187,8 @@ def simulate(
         raise BttacklerError("--seeds and --workers must be >= 1 and --budget > 0")
     config = load_config(config_file)
     pool = load_pool(pool_paths)
+    kill_latency = pool_kill_latency(pool) if kill_latency is None else kill_latency
+    turnaround = pool.turnaround if turnaround is None else turnaround
     indicators, _ = build_from_config(config)
     pool = firing(pool, indicators)
     built = [build_arm(a, config, pool) for a in dict.fromkeys(arms)]

@@ -21,7 +21,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bttackler.analysis.simulation import SearcherFactory, build_arm, run_seeds, summarise
+from bttackler.analysis.simulation import (
+    SearcherFactory,
+    build_arm,
+    pool_kill_latency,
+    run_seeds,
+    summarise,
+)
 from bttackler.analysis.simulation.pool import Pool, firing
 from bttackler.core.config import deep_merge
 from bttackler.core.errors import BttacklerError
@@ -55,8 +61,8 @@ class Settings:
     seeds: int
     workers: int
     budget: float
-    kill_latency: float = 0.2
-    turnaround: float = 0.05
+    kill_latency: float | None = None  # None: each pool's measured (simulate's defaults)
+    turnaround: float | None = None
 
 
 def as_table(overrides: Overrides) -> dict[str, Any]:
@@ -95,8 +101,11 @@ def evaluate(
         judged = firing(pool, indicators)
         arms = [build_arm("baseline", config, judged), build_arm("bttackler", config, judged)]
         outcomes = run_seeds(judged, arms, method=s.method, seeds=s.seeds, workers=s.workers,
-                             budget=s.budget, count="last", kill_latency=s.kill_latency,
-                             turnaround=s.turnaround, config=config,
+                             budget=s.budget, count="last",
+                             kill_latency=pool_kill_latency(pool) if s.kill_latency is None
+                             else s.kill_latency,
+                             turnaround=pool.turnaround if s.turnaround is None
+                             else s.turnaround, config=config,
                              searchers=searchers)  # fmt: skip
         row = next(r for r in summarise(judged, outcomes) if r["arm"] == "bttackler")
         hr.append(row["top10hr"].iqm)

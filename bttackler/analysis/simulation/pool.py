@@ -12,17 +12,21 @@ finished trials depend on what else ran, and the simulation judges those as it g
 from __future__ import annotations
 
 import math
+import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from bttackler.analysis.metrics import load_run
+from bttackler.analysis.metrics import RunData, load_run
 from bttackler.analysis.replay import ReplayEvent, trial_events
 from bttackler.core.errors import BttacklerError
 from bttackler.core.history import TrialHistory
-from bttackler.core.store import ReadOnlyStore, TrialState
+from bttackler.core.store import ReadOnlyStore, TrialRow, TrialState
 from bttackler.diagnosis.indicators import Indicator
+
+DEFAULT_TURNAROUND = 0.005  # s; this machine's local slots: median 3 ms (payoff runs)
+DEFAULT_KILL_LATENCY = 0.01  # s; median 7-9 ms from verdict to end in the payoff runs
 
 
 @dataclass(frozen=True)
@@ -63,6 +67,37 @@ class Pool:
     space: str | None
     runs: tuple[str, ...]
     skipped: int  # trials of those runs that did not run to their end
+    # Measured in the pool's runs (medians): from a trial's end to the next start on its slot,
+    # and from an acted verdict to its trial's end (a --no-diagnosis pool has none: None).
+    turnaround: float = DEFAULT_TURNAROUND
+    kill_latency: float | None = None
+
+
+def slot_gaps(rows: Sequence[TrialRow]) -> list[float]:
+    """Seconds from each trial's end to the next trial's start on the same slot."""
+    by_slot: dict[int, list[TrialRow]] = {}
+    for r in rows:
+        if r.slot is not None and r.started is not None:
+            by_slot.setdefault(r.slot, []).append(r)
+    gaps = []
+    for trials in by_slot.values():
+        trials.sort(key=lambda r: r.started or 0.0)
+        gaps += [
+            b.started - a.ended
+            for a, b in zip(trials, trials[1:], strict=False)
+            if a.ended is not None and b.started is not None and b.started >= a.ended
+        ]
+    return gaps
+
+
+def kill_latencies(run: RunData) -> list[float]:
+    """Seconds from each acted verdict to its trial's end."""
+    first: dict[int, float] = {}
+    for v in run.verdicts:
+        if v.get("acted"):
+            first.setdefault(int(v["trial_id"]), float(v["time"]))
+    return [float(t.ended) - first[t.id] for t in run.trials
+            if t.id in first and t.ended is not None and t.ended >= first[t.id]]  # fmt: skip
 
 
 def load_pool(paths: Sequence[Path]) -> Pool:
@@ -74,8 +109,12 @@ def load_pool(paths: Sequence[Path]) -> Pool:
     trials: list[PoolTrial] = []
     skipped = 0
     first: dict[str, Any] | None = None
+    gaps: list[float] = []
+    latencies: list[float] = []
     for path in paths:
         run = load_run(path)
+        gaps += slot_gaps(run.trials)
+        latencies += kill_latencies(run)
         meta = dict(run.meta)
         if first is None:
             first = meta
@@ -125,6 +164,8 @@ def load_pool(paths: Sequence[Path]) -> Pool:
         chance_loss=float(first["chance_loss"]) if isinstance(first.get("chance_loss"), int | float)
         else math.nan, space=first.get("space"), runs=tuple(str(p) for p in paths),
         skipped=skipped,
+        turnaround=statistics.median(gaps) if gaps else DEFAULT_TURNAROUND,
+        kill_latency=statistics.median(latencies) if latencies else None,
     )  # fmt: skip
 
 
