@@ -206,6 +206,15 @@ def simulate(
             f"({statistics.fmean(o.repeats for o in outcomes['baseline']):.0f}"
             " repeats per seed); record a larger pool or a shorter --budget"
         )
+    beyond = [f"{r['arm']} {r['started']:.0f}" for r in rows
+              if r["arm"] != "baseline" and r["started"] > len(pool.trials)]  # fmt: skip
+    if beyond:
+        warnings.append(
+            f"arms that started more trials than the pool's {len(pool.trials)} ran "
+            f"configurations again ({', '.join(beyond)} per seed): a configuration that ran "
+            "twice can take two top-10 places, so their Top10HR is flattered; record a larger "
+            "pool or a shorter --budget"
+        )
     return {
         "pools": [str(p) for p in pool_paths], "pool_trials": len(pool.trials),
         "pool_skipped": pool.skipped, "objective": pool.objective, "mode": pool.mode,
