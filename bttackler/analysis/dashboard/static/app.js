@@ -282,7 +282,7 @@ function renderParallel(box, par) {
   par.axes.forEach((a, i) => {
     const x = 40 + i * step;
     root.append(svg("line", { x1: x, x2: x, y1: top, y2: top + plot, stroke: "#555" }));
-    const label = svg("text", { x, y: height - 22, "text-anchor": "middle", "font-size": 11 });
+    const label = svg("text", { x, y: height - 8, "text-anchor": "middle", "font-size": 11, "font-weight": "bold" });
     label.textContent = a.name;
     root.append(label);
     const ends = a.kind === "choice" ? [a.values[0], a.values[a.values.length - 1]] : [fmt(a.low, 2), fmt(a.high, 2)];
