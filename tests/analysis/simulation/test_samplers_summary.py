@@ -75,3 +75,24 @@ def test_best_so_far_bands_over_searches() -> None:
         3.0,
         1.0,
     ]
+
+
+def test_the_vectorised_index_answers_as_nearest_does() -> None:
+    import numpy as np
+
+    from bttackler.analysis.simulation.samplers import NearestIndex, nearest
+    from bttackler.core.space import space_from_mapping
+
+    space = space_from_mapping({
+        "lr": {"_type": "loguniform", "_value": [1e-4, 1.0]},
+        "depth": {"_type": "randint", "_value": [1, 5]},
+        "opt": {"_type": "choice", "_value": ["sgd", "adam", True]},
+    })  # fmt: skip
+    rng = np.random.default_rng(0)
+    pool = [space.sample(rng) for _ in range(60)] + [dict(space.sample(rng), lr=None)]
+    pool += pool[:5]  # exact ties: the lower index wins in both
+    index = NearestIndex(space, pool)
+    for _ in range(200):
+        query = space.sample(rng)
+        assert index.query(query) == nearest(space, query, pool)
+    assert index.query(pool[3]) == nearest(space, pool[3], pool) == 3
