@@ -62,7 +62,7 @@ from bttackler.core.objective import CountRule, is_better
 from bttackler.core.store import TrialState
 
 ARMS = ("baseline", "bttackler", "lce", "msr", "bttackler+msr", "asha", "bttackler+asha",
-        "hyperband", "bttackler+hyperband")  # fmt: skip
+        "hyperband", "bttackler+hyperband", "bttackler+avoid")  # fmt: skip
 DEFAULT_ARMS = ARMS[:7]
 ETR_ARMS = ("lce", "msr")  # the paper's baselines: the targets compare bttackler with these
 DEFAULT_TASKS = "digits:search_spaces/digits-wide.yaml,fashionmlp,diabetesmlp"

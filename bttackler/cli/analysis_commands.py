@@ -157,7 +157,8 @@ def replay(
               "is seconds).")  # fmt: skip
 @click.option("--arms", default="baseline,bttackler,lce,msr,bttackler+msr,asha,bttackler+asha",
               show_default=True, help="Arms to run, baseline first (also: hyperband, "
-              "bttackler+hyperband; etr: lce for max, msr for min).")  # fmt: skip
+              "bttackler+hyperband, any arm +avoid for --avoid-bad; etr: lce for max, msr "
+              "for min).")  # fmt: skip
 @click.option("--repeats", type=click.IntRange(min=1), default=1, show_default=True,
               help="Runs per arm; repeat r uses seed S+r in every arm.")  # fmt: skip
 @click.option("--workers", type=click.IntRange(min=1), help="CPU worker slots per run.")
@@ -247,7 +248,7 @@ def _arm_names(text: str) -> list[str]:
     from bttackler.runtime.arms import ALIASES, ARMS
 
     names = [a.strip() for a in text.split(",") if a.strip()]
-    unknown = [a for a in names if a not in ARMS and a not in ALIASES]
+    unknown = [a for a in names if a.removesuffix("+avoid") not in ARMS and a not in ALIASES]
     if unknown:
         raise BttacklerError(f"--arms: unknown arm {unknown[0]!r} (known: {', '.join(ARMS)})")
     if len(set(names)) != len(names) or len(names) < 2:

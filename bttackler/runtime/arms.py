@@ -30,6 +30,7 @@ ARM_SETTINGS: dict[str, tuple[bool, str | None]] = {
     "bttackler+hyperband": (True, "hyperband"),
 }
 ARMS: tuple[str, ...] = tuple(ARM_SETTINGS)
+AVOID_SUFFIX = "+avoid"  # any arm with --avoid-bad: bttackler+avoid, baseline+avoid, ...
 # Accepted for old command lines: the one ETR rule the paper used per task type.
 ALIASES: frozenset[str] = frozenset({"etr"})
 # What `compare --task` runs unless told: Hyperband only when asked.
@@ -44,9 +45,14 @@ def arm_config(base: Mapping[str, Any], arm: str, mode: str) -> dict[str, Any]:
     rule (all work for either mode: LCE judges a minimised objective on a rising transform of
     it, see :class:`~bttackler.diagnosis.etr.LearningCurveExtrapolation`); bttackler+RULE: the
     indicators and the rule together (the diagnoser runs both; the first verdict terminates).
+    Any arm with ``+avoid`` (``bttackler+avoid``): the same with ``--avoid-bad``.
     ``etr`` (alias, the paper's choice): ``lce`` for a maximised objective, ``msr`` for a
     minimised one.
     """
+    if arm.endswith(AVOID_SUFFIX) and arm != AVOID_SUFFIX:
+        config = arm_config(base, arm.removesuffix(AVOID_SUFFIX), mode)
+        config["run"]["avoid_bad"] = True
+        return config
     etr: str | None
     if arm in ALIASES:
         indicators, etr = False, ("lce" if mode == "max" else "msr")
@@ -58,6 +64,7 @@ def arm_config(base: Mapping[str, Any], arm: str, mode: str) -> dict[str, Any]:
     run = config.setdefault("run", {})
     diagnosis = config.setdefault("diagnosis", {})
     run.pop("etr", None)
+    run["avoid_bad"] = False
     diagnosis["enabled"] = indicators
     if etr is not None:
         run["etr"] = etr

@@ -87,6 +87,9 @@ def test_arm_configurations():
     assert etr["run"]["etr"] == "lce" and etr["diagnosis"]["enabled"] is False
     assert arm_config(base, "etr", "min")["run"]["etr"] == "msr"
     assert base["run"]["etr"] == "msr"  # not modified
+    avoid = arm_config(base, "bttackler+avoid", "max")
+    assert avoid["run"]["avoid_bad"] is True and avoid["diagnosis"]["enabled"] is True
+    assert arm_config(base, "bttackler", "max")["run"]["avoid_bad"] is False
     assert ARMS == ("baseline", "bttackler", "lce", "msr", "bttackler+msr", "asha",
                     "bttackler+asha", "hyperband", "bttackler+hyperband")  # fmt: skip
     with pytest.raises(BttacklerError, match="unknown arm"):
