@@ -51,6 +51,16 @@ def settings_from_table(settings_type: type[Any], table: Any, prefix: str) -> An
         raise BttacklerError(f"{prefix}.{exc}") from exc
 
 
+def settings_or_default(settings: Any, settings_type: type[Any], owner: str) -> Any:
+    """``settings``, or ``settings_type()`` when None; a :class:`TypeError` naming ``owner``
+    when it is some other type (a programming error, not the user's input)."""
+    if settings is None:
+        return settings_type()
+    if not isinstance(settings, settings_type):
+        raise TypeError(f"{owner} takes {settings_type.__name__}, got {type(settings).__name__}")
+    return settings
+
+
 def require(condition: bool, name: str, value: object, expected: str) -> None:
     """Raise ``ValueError`` naming the setting and its value when ``condition`` is false."""
     if not condition:

@@ -30,7 +30,7 @@ from typing import ClassVar, Generic, TypeVar
 from bttackler.core.history import TrialHistory
 from bttackler.core.verdict import Verdict, fmt
 from bttackler.diagnosis.etr._rules import check_objective
-from bttackler.diagnosis.settings_table import check_int_at_least
+from bttackler.diagnosis.settings_table import check_int_at_least, settings_or_default
 
 COHORT_ALL = "all"  # these rules compare with every trial that reached the rung
 
@@ -166,15 +166,8 @@ class _HalvingRule(Generic[S]):
     settings_type: ClassVar[type]
 
     def __init__(self, settings: S | None = None, *, objective: str, mode: str) -> None:
-        if settings is None:
-            settings = self.settings_type()
-        elif not isinstance(settings, self.settings_type):
-            raise TypeError(
-                f"{self.short_name} takes {self.settings_type.__name__}, got "
-                f"{type(settings).__name__}"
-            )
         check_objective(objective, mode)
-        self.settings: S = settings
+        self.settings: S = settings_or_default(settings, self.settings_type, self.short_name)
         self.objective = objective
         self.mode = mode
 

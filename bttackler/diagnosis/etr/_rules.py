@@ -26,7 +26,12 @@ import numpy as np
 from bttackler.core.history import TrialHistory
 from bttackler.core.verdict import Verdict, fmt
 from bttackler.diagnosis.etr._curves import DEFAULT_MIN_MODELS, predict_final
-from bttackler.diagnosis.settings_table import check_int_at_least, check_positive, require
+from bttackler.diagnosis.settings_table import (
+    check_int_at_least,
+    check_positive,
+    require,
+    settings_or_default,
+)
 
 MODES: tuple[str, ...] = ("max", "min")
 
@@ -159,12 +164,8 @@ class LearningCurveExtrapolation:
     def __init__(
         self, settings: LearningCurveSettings | None = None, *, objective: str, mode: str
     ) -> None:
-        if settings is None:
-            settings = LearningCurveSettings()
-        elif not isinstance(settings, LearningCurveSettings):
-            raise TypeError(f"LCE takes LearningCurveSettings, got {type(settings).__name__}")
         check_objective(objective, mode)
-        self.settings = settings
+        self.settings = settings_or_default(settings, LearningCurveSettings, "LCE")
         self.objective = objective
         self.mode = mode
 
@@ -299,12 +300,8 @@ class MedianStop:
     def __init__(
         self, settings: MedianStopSettings | None = None, *, objective: str, mode: str
     ) -> None:
-        if settings is None:
-            settings = MedianStopSettings()
-        elif not isinstance(settings, MedianStopSettings):
-            raise TypeError(f"MSR takes MedianStopSettings, got {type(settings).__name__}")
         check_objective(objective, mode)
-        self.settings = settings
+        self.settings = settings_or_default(settings, MedianStopSettings, "MSR")
         self.objective = objective
         self.mode = mode
 

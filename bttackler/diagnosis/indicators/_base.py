@@ -9,7 +9,7 @@ from typing import Any, Generic, Literal, TypeVar
 
 from bttackler.core.history import TrialHistory
 from bttackler.core.verdict import Verdict
-from bttackler.diagnosis.settings_table import check_fraction
+from bttackler.diagnosis.settings_table import check_fraction, settings_or_default
 
 Stage = Literal["early", "late", "any"]
 STAGES: tuple[str, ...] = ("early", "late", "any")
@@ -72,15 +72,10 @@ class Indicator(ABC, Generic[SettingsT]):
     settings_type: type[Any] = type(None)
 
     def __init__(self, settings: SettingsT | None = None, *, early_fraction: float = 0.5) -> None:
-        if settings is None:
-            settings = self.settings_type()
-        elif not isinstance(settings, self.settings_type):
-            raise TypeError(
-                f"{type(self).__name__} takes {self.settings_type.__name__}, "
-                f"got {type(settings).__name__}"
-            )
         check_fraction("early_fraction", early_fraction, low_open=False)
-        self.settings: SettingsT = settings
+        self.settings: SettingsT = settings_or_default(
+            settings, self.settings_type, type(self).__name__
+        )
         self.early_fraction = float(early_fraction)
 
     def check(self, history: TrialHistory) -> Verdict | None:
