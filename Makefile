@@ -55,18 +55,22 @@ bench: install
 
 # Does diagnosis pay off? Decided by simulation (the real grid below swings by 17 points between
 # seeds): the pools (`make pools`, cached), then benchmarks/simulate_payoff.py: every pool x
-# random and tpe x the arms (baseline, bttackler, lce, msr, bttackler+msr, asha,
-# bttackler+asha, bttackler+avoid) x 100 seeds, each budget long enough for ~110 baseline
-# trials: Top10HR, TSBA and the share of bad trials started as interquartile mean [95%
-# interval], the targets, and the bound a perfect killer has on each pool (minutes). Then one
+# the arms (baseline, bttackler, lce, msr, bttackler+msr, asha, bttackler+asha,
+# bttackler+avoid) x random search with 100 seeds (about 15 minutes) and tpe with TPE_SEEDS
+# (30: hyperopt's ask slows with every trial told, about 15 minutes a pool), each budget long
+# enough for ~110 baseline trials: Top10HR, TSBA and the share of bad trials started as
+# interquartile mean [95% interval], the targets, and the bound a perfect killer has on each
+# pool. Record the pools on a quiet machine: the simulation replays their durations. Then one
 # real compare cell as a spot check of the simulation (digits-wide, random, 60 s: baseline,
 # bttackler, asha, bttackler+asha) and benchmarks/simulate_validation.py on it: do the real
 # figures land where simulated searches from the pool land?
 SPOT := results/bench-spot-$(shell date +%Y%m%d-%H%M%S)
 POOL_ARGS = $(foreach t,$(subst $(comma), ,$(POOL_TASKS)),--pool $(t)=results/pools/$(t))
 comma := ,
+TPE_SEEDS ?= 30
 bench-hpo: pools
-	$(BIN)/python benchmarks/simulate_payoff.py $(POOL_ARGS) --methods random,tpe --seeds 100
+	$(BIN)/python benchmarks/simulate_payoff.py $(POOL_ARGS) --methods random --seeds 100
+	$(BIN)/python benchmarks/simulate_payoff.py $(POOL_ARGS) --methods tpe --seeds $(TPE_SEEDS)
 	$(BIN)/python benchmarks/hpo_effect.py --methods random --tasks digits:search_spaces/digits-wide.yaml --seeds 1 --budget 60s --workers 2 --arms baseline,bttackler,asha,bttackler+asha --results-dir $(SPOT)
 	$(BIN)/python benchmarks/simulate_validation.py --bench $(SPOT) --pool results/pools/digits-wide --seeds 100
 
