@@ -9,7 +9,11 @@ WORKERS ?= 2
 
 .PHONY: install browser run test test-fast lint bench bench-hpo bench-hpo-real bench-optuna zoo pools data clean
 
-install: $(STAMP)
+# The oldest Optuna the optuna extra allows (pyproject's optuna>=4.0), beside the venv's newest,
+# for tests/integrations/test_optuna_public_api.py (no dependencies: the venv's serve it).
+OPTUNA_OLDEST := $(VENV)/optuna-oldest/.installed
+
+install: $(STAMP) $(OPTUNA_OLDEST)
 
 # Re-installs only when the pinned requirements or the project metadata change.
 $(STAMP): requirements.lock pyproject.toml setup.py
@@ -17,6 +21,10 @@ $(STAMP): requirements.lock pyproject.toml setup.py
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.lock
 	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $(STAMP)
+
+$(OPTUNA_OLDEST): pyproject.toml Makefile | $(STAMP)
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps --upgrade --target $(VENV)/optuna-oldest optuna==4.0.0
+	touch $@
 
 run: install
 	$(BIN)/bttackler run --task digits --method $(METHOD) --budget $(BUDGET) --workers $(WORKERS)
@@ -92,7 +100,7 @@ bench-hpo-real: install
 bench-optuna: install
 	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/optuna_pruners.py
 
-# The zoo (benchmarks/zoo/): 86 recorded trainings across ten families (MLPs 2-24 deep with and
+# The zoo (benchmarks/zoo/): 88 recorded trainings across ten families (MLPs 2-24 deep with and
 # without normalisation, residual MLPs, BatchNorm CNNs, GRU, LSTM, a Transformer encoder, a
 # frozen-backbone fine-tune, a regression on raw targets), each run once to its end with the
 # probe on and no verdict acting, into results/zoo/ (cached: a recorded training is kept);

@@ -148,7 +148,7 @@ class BTTacklerCallback(pl.Callback):
 
             from bttackler.integrations.optuna import record_verdict
 
-            record_verdict(self.trial.study, self.trial._trial_id, verdict)
+            record_verdict(self.trial, verdict)
             raise optuna.TrialPruned(self.reason)
 
     def _log(self, trainer: pl.Trainer, found: list[Verdict], *, stop: bool) -> None:

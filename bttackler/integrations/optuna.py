@@ -16,23 +16,34 @@ through the monitor instead of ``trial.report``::
         return val_acc
 
 Where things happen: the probe measures per-layer statistics in the objective's own process
-(thread) and the indicators judge them there, at ``monitor.report``; its verdict, and each
-epoch's training loss (the only number the guard needs from other trials), go to the study's
-storage as trial system attributes. So it works with ``n_jobs > 1``, with processes sharing
-an RDB storage (a SQLite file) and with ``JournalStorage``. ``trial.should_prune()`` asks the
-pruner, which prunes on the stored verdict, or when the wrapped pruner says so.
+(thread) and the indicators judge them there, at ``monitor.report``. ``trial.should_prune()``
+asks the pruner in that same thread, which prunes on the monitor's verdict, or when the
+wrapped pruner says so. Only each epoch's training loss (the only number the guard needs from
+other trials) goes through the study's storage, as the user attribute
+``bttackler_guard_<loss metric>`` (the list of the trial's losses so far, ``None`` for NaN/inf).
+So it works with ``n_jobs > 1``, with processes sharing an RDB storage (a SQLite file) and with
+``JournalStorage``.
 
 A pruned trial records why as user attributes (``study.trials_dataframe()``'s
 ``user_attrs_bttackler_*`` columns, optuna-dashboard): ``bttackler_indicator``,
 ``bttackler_rule`` (the rule with its numbers), ``bttackler_epoch``, ``bttackler_benign``
 (True for NMG: converged, not bad) and ``bttackler_reason`` (one line); a trial pruned by the
 wrapped pruner gets ``bttackler_pruned_by`` (its class name).
+
+Only Optuna's public API is used. Optuna hands a pruner a ``FrozenTrial``, which that API
+cannot write to, so the pruner writes through the live ``optuna.Trial`` instead: the one its
+:class:`TrialMonitor` holds, or, for a trial without a monitor, the one :func:`should_prune`
+asks for (a plain ``trial.should_prune()`` on a trial without a monitor prunes the same but
+cannot record ``bttackler_pruned_by``).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+import threading
+import warnings
+import weakref
+from collections.abc import Mapping
 from typing import Any
 
 try:
@@ -45,10 +56,36 @@ except ImportError as exc:  # pragma: no cover - depends on the install
 from bttackler.core.verdict import Verdict
 from bttackler.integrations.api import ConfigLike, Judge, Watcher, reason
 
-__all__ = ["BTTacklerPruner", "TrialMonitor", "record_verdict"]
+__all__ = ["BTTacklerPruner", "TrialMonitor", "record_verdict", "should_prune"]
 
-VERDICT_KEY = "bttackler:verdict"
-_LOSS_KEY = "bttackler:{metric}:{count}"  # the guard's loss after ``count`` epochs
+# The user attributes of a trial pruned on a verdict (see verdict_attrs).
+VERDICT_ATTRS = (
+    "bttackler_indicator",
+    "bttackler_rule",
+    "bttackler_epoch",
+    "bttackler_benign",
+    "bttackler_reason",
+)
+PRUNED_BY_ATTR = "bttackler_pruned_by"
+GUARD_ATTR = "bttackler_guard_{metric}"  # the guard's loss after each epoch, a list
+
+
+class _Running:
+    """A trial running in this process, with the live ``optuna.Trial`` to write to and the
+    verdict its monitor found."""
+
+    __slots__ = ("trial", "verdict", "__weakref__")
+
+    def __init__(self, trial: optuna.Trial) -> None:
+        self.trial = trial
+        self.verdict: Verdict | None = None
+
+
+# The running trials the pruner can write to, by (study name, trial number): a TrialMonitor's
+# (for as long as the monitor lives) or the one should_prune() asks for (during the call).
+# The pruner runs in the thread that calls trial.should_prune(), so the trial is in this table.
+_RUNNING: weakref.WeakValueDictionary[tuple[str, int], _Running] = weakref.WeakValueDictionary()
+_RUNNING_LOCK = threading.Lock()
 
 
 class BTTacklerPruner(optuna.pruners.BasePruner):
@@ -74,19 +111,31 @@ class BTTacklerPruner(optuna.pruners.BasePruner):
         self.wrapped = wrapped
         self.config = config
         self.prune_benign = prune_benign
+        self._warned = False
         Judge(config)  # a bad configuration fails here, not in the first trial
 
     def prune(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> bool:
         """Optuna's question, asked by ``trial.should_prune()`` after the last report."""
-        data = trial.system_attrs.get(VERDICT_KEY)
-        verdict = Verdict.from_dict(_from_json(data)) if isinstance(data, Mapping) else None
-        if verdict is not None and (self.prune_benign or not verdict.benign):
-            record_verdict(study, trial._trial_id, verdict)
-            return True
+        with _RUNNING_LOCK:
+            running = _RUNNING.get((study.study_name, trial.number))
+        verdict = None if running is None else running.verdict
+        if running is not None and verdict is not None:
+            if self.prune_benign or not verdict.benign:
+                _set_user_attrs(running.trial, verdict_attrs(verdict))
+                return True
         if self.wrapped is not None and self.wrapped.prune(study, trial):
-            study._storage.set_trial_user_attr(
-                trial._trial_id, "bttackler_pruned_by", type(self.wrapped).__name__
-            )
+            attrs = {PRUNED_BY_ATTR: type(self.wrapped).__name__}
+            if running is not None:
+                _set_user_attrs(running.trial, attrs)
+            elif not self._warned:
+                self._warned = True
+                warnings.warn(
+                    f"BTTacklerPruner: trial {trial.number} was pruned by "
+                    f"{attrs[PRUNED_BY_ATTR]} but has no TrialMonitor to record "
+                    f"{PRUNED_BY_ATTR} with: ask bttackler.integrations.optuna.should_prune"
+                    "(trial) instead of trial.should_prune() (said once per pruner)",
+                    stacklevel=2,
+                )
             return True
         return False
 
@@ -117,6 +166,9 @@ class BTTacklerPruner(optuna.pruners.BasePruner):
 
 class TrialMonitor:
     """One Optuna trial's watcher and judge (make it with :meth:`BTTacklerPruner.watch`).
+
+    While it lives, the study's :class:`BTTacklerPruner` prunes ``trial`` on its verdict and
+    writes the pruned trial's user attributes through ``trial``.
 
     Args:
         trial: the running trial.
@@ -149,6 +201,10 @@ class TrialMonitor:
             seed=trial.number,
         )
         self.verdict: Verdict | None = None
+        self._losses: list[float | None] = []  # the guard's loss after 1, 2... epochs
+        self._running = _Running(trial)
+        with _RUNNING_LOCK:
+            _RUNNING[(trial.study.study_name, trial.number)] = self._running
 
     @property
     def reason(self) -> str | None:
@@ -156,8 +212,8 @@ class TrialMonitor:
         return None if self.verdict is None else reason(self.verdict)
 
     def report(self, epoch: int, **metrics: float) -> Verdict | None:
-        """Close ``epoch``: judge it, store the verdict and the guard's loss for the pruner
-        and the other trials, and ``trial.report(metrics[objective], epoch)``.
+        """Close ``epoch``: judge it, share the guard's loss with the other trials (a user
+        attribute), and ``trial.report(metrics[objective], epoch)``.
 
         Returns:
             The verdict (the first one sticks), or None. ``trial.should_prune()`` acts on it.
@@ -168,32 +224,28 @@ class TrialMonitor:
         if self.verdict is None:
             cohort = self._share_loss(history.epochs[-1].metrics, len(history.epochs))
             self.verdict = self.judge.judge(history, cohort)
-            if self.verdict is not None:
-                self._storage.set_trial_system_attr(
-                    self.trial._trial_id, VERDICT_KEY, _to_json(self.verdict.to_dict())
-                )
+            self._running.verdict = self.verdict
         self.trial.report(float(metrics[self.objective]), epoch)
         return self.verdict
-
-    @property
-    def _storage(self) -> optuna.storages.BaseStorage:
-        return self.trial.study._storage
 
     def _share_loss(self, metrics: Mapping[str, float], count: int) -> list[float]:
         """Store this trial's guard loss after ``count`` epochs; every trial's, this one's
         included, as the guard's cohort."""
         metric = self.judge.guard.settings.loss_metric
-        key = _LOSS_KEY.format(metric=metric, count=count)
+        key = GUARD_ATTR.format(metric=metric)
         loss = float(metrics.get(metric, math.nan))
-        self._storage.set_trial_system_attr(
-            self.trial._trial_id, key, loss if math.isfinite(loss) else None
-        )
+        del self._losses[count - 1 :]
+        self._losses.extend([None] * (count - 1 - len(self._losses)))
+        self._losses.append(loss if math.isfinite(loss) else None)
+        self.trial.set_user_attr(key, list(self._losses))
         cohort = []
         for other in self.trial.study.get_trials(deepcopy=False):
-            if other._trial_id == self.trial._trial_id:
+            if other.number == self.trial.number:
                 cohort.append(loss)
-            elif key in other.system_attrs:
-                value = other.system_attrs[key]
+                continue
+            losses = other.user_attrs.get(key)
+            if isinstance(losses, list) and len(losses) >= count:
+                value = losses[count - 1]
                 cohort.append(math.nan if value is None else float(value))
         return cohort
 
@@ -208,26 +260,30 @@ class TrialMonitor:
         self.close()
 
 
-def record_verdict(study: optuna.Study, trial_id: int, verdict: Verdict) -> None:
-    """Write why the trial stops as its user attributes (the module docstring lists them)."""
-    storage = study._storage
-    attrs: dict[str, Any] = {
-        "bttackler_indicator": verdict.indicator,
-        "bttackler_rule": verdict.rule,
-        "bttackler_epoch": verdict.epoch,
-        "bttackler_benign": verdict.benign,
-        "bttackler_reason": reason(verdict),
-    }
+def should_prune(trial: optuna.Trial) -> bool:
+    """``trial.should_prune()`` for a trial without a :class:`TrialMonitor`: the same answer,
+    and a ``BTTacklerPruner`` can record ``bttackler_pruned_by`` on ``trial`` when its wrapped
+    pruner prunes. (With a monitor, ``trial.should_prune()`` does that already.)"""
+    key = (trial.study.study_name, trial.number)
+    with _RUNNING_LOCK:
+        running = _RUNNING.get(key)
+        if running is None:
+            running = _RUNNING[key] = _Running(trial)  # kept alive by ``running`` until return
+    return trial.should_prune()
+
+
+def verdict_attrs(verdict: Verdict) -> dict[str, Any]:
+    """The user attributes that say why a trial stops (:data:`VERDICT_ATTRS`)."""
+    values = (verdict.indicator, verdict.rule, verdict.epoch, verdict.benign, reason(verdict))
+    return dict(zip(VERDICT_ATTRS, values))
+
+
+def record_verdict(trial: optuna.Trial, verdict: Verdict) -> None:
+    """Write why the trial stops as its user attributes (:func:`verdict_attrs`), through the
+    live ``trial`` (the Lightning callback's way to say why it pruned)."""
+    _set_user_attrs(trial, verdict_attrs(verdict))
+
+
+def _set_user_attrs(trial: optuna.Trial, attrs: Mapping[str, Any]) -> None:
     for key, value in attrs.items():
-        storage.set_trial_user_attr(trial_id, key, value)
-
-
-def _to_json(data: Mapping[str, Any]) -> dict[str, Any]:
-    """A verdict's dict with non-finite numbers as strings (storages write strict JSON)."""
-    values = {k: v if math.isfinite(v) else repr(v) for k, v in data["values"].items()}
-    return {**data, "values": values}
-
-
-def _from_json(data: Mapping[str, Any]) -> dict[str, Any]:
-    values: Sequence[tuple[str, Any]] = list(dict(data.get("values", {})).items())
-    return {**data, "values": {k: float(v) for k, v in values}}
+        trial.set_user_attr(key, value)

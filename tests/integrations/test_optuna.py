@@ -14,7 +14,12 @@ import pytest
 
 optuna = pytest.importorskip("optuna")
 
-from bttackler.integrations.optuna import BTTacklerPruner  # noqa: E402
+from bttackler.integrations.optuna import (  # noqa: E402
+    PRUNED_BY_ATTR,
+    VERDICT_ATTRS,
+    BTTacklerPruner,
+    should_prune,
+)
 
 pytestmark = pytest.mark.slow  # real worker processes
 
@@ -60,7 +65,9 @@ def _check(study: optuna.Study) -> None:
     healthy = trials["healthy"]
     assert healthy.state == optuna.trial.TrialState.COMPLETE
     assert len(healthy.intermediate_values) == 12
-    assert not any(k.startswith("bttackler_") for k in healthy.user_attrs)
+    assert not set(VERDICT_ATTRS) & set(healthy.user_attrs)
+    assert PRUNED_BY_ATTR not in healthy.user_attrs
+    assert len(healthy.user_attrs["bttackler_guard_train_loss"]) == 12  # the guard's cohort
     for behaviour, indicator in EXPECTED.items():
         t = trials[behaviour]
         assert t.state == optuna.trial.TrialState.PRUNED, behaviour
@@ -117,7 +124,7 @@ def test_threads_and_a_wrapped_median_pruner() -> None:
         )
     trial = study.ask()
     trial.report(0.1, 0)
-    assert trial.should_prune()
+    assert should_prune(trial)  # no monitor: should_prune() lets the pruner write through it
     assert study.trials[-1].user_attrs["bttackler_pruned_by"] == "MedianPruner"
 
 
@@ -143,7 +150,7 @@ def test_a_wrapped_successive_halving_pruner_agrees_with_our_asha(tmp_path: Path
             records.append(EpochRecord(epoch=step, metrics={"acc": value}))
             history = TrialHistory(number + 1, {}, max_epochs=10, epochs=tuple(records))
             pruned_by_us = ours.check(history, seen) is not None
-            pruned_by_optuna = trial.should_prune()
+            pruned_by_optuna = should_prune(trial)
             assert pruned_by_us == pruned_by_optuna, (number, step)
             if pruned_by_optuna:
                 break

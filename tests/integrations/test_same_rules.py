@@ -127,7 +127,7 @@ def epoch_count(events: list[ReplayEvent]) -> int:
 
 def optuna_verdict(events: list[ReplayEvent], tmp_path: Path) -> tuple[str, int, str] | None:
     optuna = pytest.importorskip("optuna")
-    from bttackler.integrations.optuna import VERDICT_KEY, BTTacklerPruner, _from_json
+    from bttackler.integrations.optuna import BTTacklerPruner
 
     storage = f"sqlite:///{tmp_path / 'study.db'}"
     study = optuna.create_study(storage=storage, direction="maximize", pruner=BTTacklerPruner())
@@ -150,9 +150,8 @@ def optuna_verdict(events: list[ReplayEvent], tmp_path: Path) -> tuple[str, int,
     (trial,) = study.trials
     if trial.state != optuna.trial.TrialState.PRUNED:
         return None
-    verdict = Verdict.from_dict(_from_json(trial.system_attrs[VERDICT_KEY]))
-    assert trial.user_attrs["bttackler_indicator"] == verdict.indicator
-    return key(verdict)
+    attrs = trial.user_attrs  # the verdict's, written by the pruner
+    return attrs["bttackler_indicator"], attrs["bttackler_epoch"], attrs["bttackler_rule"]
 
 
 def lightning_verdict(events: list[ReplayEvent]) -> tuple[str, int, str] | None:
