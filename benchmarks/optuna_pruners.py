@@ -29,7 +29,8 @@ import optuna
 import torch
 from _common import ROOT
 from bttackler.tasks import digits
-from bttackler.tasks.common import fit_classifier, make_optimizer
+from bttackler.tasks._optimizers import make_optimizer
+from bttackler.tasks._training import fit_classifier
 
 from bttackler.analysis.metrics import TsbaStatus, counted_trials, top10_hit_ratio, tsba
 from bttackler.core.objective import CountRule
@@ -62,7 +63,7 @@ def suggest(trial: optuna.Trial) -> dict[str, Any]:
 
 
 class _Report:
-    """What tasks/common.fit_classifier reports to: the monitor, then Optuna's pruning."""
+    """What tasks/_training.fit_classifier reports to: the monitor, then Optuna's pruning."""
 
     def __init__(self, trial: optuna.Trial, monitor: Any) -> None:
         self.trial, self.monitor = trial, monitor

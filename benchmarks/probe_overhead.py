@@ -10,8 +10,8 @@ which dominate when whole runs are compared.
 Workloads: a CIFAR-sized CNN (the paper's Cifar10CNN shape) on random 32x32 tensors with SGD;
 and the default task as a trial runs it: ``tasks.digits``' model at a typical configuration,
 its optimizer, its shuffled training split, its training step
-(``tasks.common.train_step``) and its validation pass after every epoch
-(``tasks.common.evaluate_classifier``).
+(``tasks._training.train_step``) and its validation pass after every epoch
+(``tasks._training.evaluate_classifier``).
 
 Reported per model: "on" over the mean of the two probe-free copies, as the ratio of total
 time over the whole run (all epochs: the probe's first, unadapted epoch included) with a 95%
@@ -34,7 +34,9 @@ from dataclasses import dataclass
 import torch
 from _common import DIGITS
 from bttackler.tasks import digits as digits_task
-from bttackler.tasks.common import Split, evaluate_classifier, make_optimizer, train_step
+from bttackler.tasks._optimizers import make_optimizer
+from bttackler.tasks._splits import Split
+from bttackler.tasks._training import evaluate_classifier, train_step
 from torch import Tensor, nn
 
 from bttackler.trialside.probe import Probe

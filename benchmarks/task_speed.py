@@ -22,8 +22,10 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from _common import DIGITS
-from bttackler.tasks import cifar10cnn, cifar10lstm, digits, ex96trans
-from bttackler.tasks.common import image_prepare, make_optimizer
+from bttackler.tasks import digits, ex96trans
+from bttackler.tasks._image_tasks import build_convnet, build_row_lstm
+from bttackler.tasks._images import image_prepare
+from bttackler.tasks._optimizers import make_optimizer
 from torch import nn
 
 
@@ -100,12 +102,12 @@ def image_case(
         torch.full((c,), 0.5), torch.full((c,), 0.25), augment=augment, generator=g, as_rows=lstm
     )
     if lstm:
-        model: nn.Module = cifar10lstm.build_model(params, input_size=c * w)
+        model: nn.Module = build_row_lstm(params, (c, h, w))
         config = (
             "hidden {hidden_size}, {num_layers} layers, bidirectional, adam, batch {batch_size}"
         )
     else:
-        model = cifar10cnn.build_model(params, in_channels=c, image_size=h)
+        model = build_convnet(params, (c, h, w))
         config = "conv {conv1}/{conv2}/{conv3}/{conv4}, fc {hidden}, k{kernel_size}, bn, adam, batch {batch_size}"  # noqa: E501
 
     def batch(size: int) -> tuple[torch.Tensor, torch.Tensor]:

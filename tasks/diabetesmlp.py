@@ -15,22 +15,19 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from bttackler.tasks.common import (
-    COMMON_OPTIONS,
-    Split,
-    as_bool,
-    as_int,
-    check_options,
-    epochs_function,
-    run_small_net,
-    split_indices,
-)
+from bttackler.tasks._params import as_bool, as_int
+from bttackler.tasks._settings import COMMON_OPTIONS, check_options, epochs_function
+from bttackler.tasks._splits import Split, split_indices
+from bttackler.tasks._training import run_small_net
 from bttackler.tasks.models import MLP
+
+from bttackler.trialside.protocol import Trial
 
 OBJECTIVE = "val_mse"
 MODE = "min"
@@ -76,7 +73,7 @@ def load_split() -> tuple[Split, Split]:
     )
 
 
-def build_model(params: dict[str, Any]) -> MLP:
+def build_model(params: Mapping[str, Any]) -> MLP:
     return MLP(
         in_features=10,
         hidden=as_int(params["hidden"]),
@@ -89,7 +86,7 @@ def build_model(params: dict[str, Any]) -> MLP:
     )
 
 
-def run(params: dict[str, Any], trial: Any) -> None:
+def run(params: dict[str, Any], trial: Trial) -> None:
     """Train one configuration, reporting train_loss and val_mse every epoch."""
     run_small_net(params, trial, task="diabetesmlp", options_spec=OPTIONS,
                   max_epochs=MAX_EPOCHS, build_model=build_model,

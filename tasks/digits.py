@@ -14,21 +14,19 @@ from __future__ import annotations
 import functools
 import importlib.util
 import math
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from bttackler.tasks.common import (
-    COMMON_OPTIONS,
-    Split,
-    as_bool,
-    as_int,
-    check_options,
-    epochs_function,
-    run_small_net,
-)
+from bttackler.tasks._image_tasks import build_convnet
+from bttackler.tasks._settings import COMMON_OPTIONS, check_options, epochs_function
+from bttackler.tasks._splits import Split
+from bttackler.tasks._training import run_small_net
 from bttackler.tasks.models import ConvNet
+
+from bttackler.trialside.protocol import Trial
 
 OBJECTIVE = "val_acc"
 MODE = "max"
@@ -95,27 +93,12 @@ def load_split(val_fraction: float = VAL_FRACTION, seed: int = SPLIT_SEED) -> tu
     )
 
 
-def build_model(params: dict[str, Any]) -> ConvNet:
-    return ConvNet(
-        in_channels=1,
-        image_size=8,
-        widths=(
-            as_int(params["conv1"]),
-            as_int(params["conv2"]),
-            as_int(params["conv3"]),
-            as_int(params["conv4"]),
-        ),
-        kernel_size=as_int(params["kernel_size"]),
-        hidden=as_int(params["hidden"]),
-        num_classes=10,
-        activation=str(params["activation"]),
-        batch_norm=as_bool(params["batch_norm"]),
-        dropout=float(params["dropout"]),
-        padding=1,  # keeps 8x8 inputs large enough for four convolutions and two poolings
-    )
+def build_model(params: Mapping[str, Any]) -> ConvNet:
+    # padded: keeps 8x8 inputs large enough for four convolutions and two poolings
+    return build_convnet(params, (1, 8, 8), num_classes=10, padding=1)
 
 
-def run(params: dict[str, Any], trial: Any) -> None:
+def run(params: dict[str, Any], trial: Trial) -> None:
     """Train one configuration, reporting train/val loss and accuracy every epoch."""
     run_small_net(params, trial, task="digits", options_spec=OPTIONS, max_epochs=MAX_EPOCHS,
                   build_model=build_model, load=lambda options: load_split())  # fmt: skip

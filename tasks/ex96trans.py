@@ -26,18 +26,21 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from bttackler.tasks.common import (
+from bttackler.tasks._params import as_int
+from bttackler.tasks._settings import (
     COMMON_OPTIONS,
-    as_int,
     check_options,
     epochs_function,
     epochs_option,
     int_option,
+    trial_data_dir,
     trial_device,
     trial_options,
     trial_seed,
 )
 from torch import nn
+
+from bttackler.trialside.protocol import Trial
 
 OBJECTIVE = "mse"
 MODE = "min"
@@ -232,7 +235,7 @@ def _mse(model: nn.Module, x: torch.Tensor, y: torch.Tensor, device: torch.devic
 
 def train_forecaster(
     params: Mapping[str, Any],
-    trial: Any,
+    trial: Trial,
     *,
     series: np.ndarray,
     options: Mapping[str, str],
@@ -286,12 +289,12 @@ def train_forecaster(
         )
 
 
-def run(params: dict[str, Any], trial: Any) -> None:
+def run(params: dict[str, Any], trial: Trial) -> None:
     """Train one configuration on the exchange-rate series, reporting MSEs every epoch."""
     from bttackler.tasks.data import exchange_rate
 
     options = check_options(trial_options(trial), OPTIONS, "ex96trans")
-    series = exchange_rate.load(getattr(trial, "data_dir", None))
+    series = exchange_rate.load(trial_data_dir(trial))
     train_forecaster(params, trial, series=series, options=options, max_epochs=MAX_EPOCHS)
 
 

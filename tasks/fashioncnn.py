@@ -15,8 +15,10 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from bttackler.tasks.cifar10cnn import OPTIONS, train_cnn
-from bttackler.tasks.common import check_options, epochs_function, trial_options
+from bttackler.tasks._image_tasks import CONVNET, FASHION_MNIST, IMAGE_OPTIONS, ImageTask
+from bttackler.tasks._settings import epochs_function
+
+from bttackler.trialside.protocol import Trial
 
 OBJECTIVE = "val_acc"
 MODE = "max"
@@ -28,33 +30,17 @@ DATA_SOURCE = (
     "Fashion-MNIST IDX files: /usr/share/datasets/fashion-mnist (Debian dataset-fashion-mnist)"
     " or --data-dir/fashion-mnist, else download"
 )
-__all__ = ["OPTIONS", "run"]
+OPTIONS: dict[str, str] = IMAGE_OPTIONS  # the same knobs for the four image tasks
 epochs = epochs_function(MAX_EPOCHS)  # what --task-opt epochs=N makes a trial train
+TASK = ImageTask("fashioncnn", FASHION_MNIST, CONVNET, max_epochs=MAX_EPOCHS)
 
 
-def run(params: dict[str, Any], trial: Any) -> None:
+def run(params: dict[str, Any], trial: Trial) -> None:
     """Train one configuration on Fashion-MNIST, reporting loss and accuracy every epoch."""
-    from bttackler.tasks.data import fashion_mnist
-
-    options = check_options(trial_options(trial), OPTIONS, "fashioncnn")
-    data = fashion_mnist.load(getattr(trial, "data_dir", None))
-    train_cnn(
-        params,
-        trial,
-        images=data.train_x[:, None],
-        labels=data.train_y,
-        options=options,
-        max_epochs=MAX_EPOCHS,
-        default_train=10000,
-        default_val=2000,
-        augment_default=False,
-    )
+    TASK.run(params, trial)
 
 
 def prepare(options: dict[str, str], data_dir: Any) -> None:
     """Called once by the runner before the search: checks the options and makes sure the data
     is there (downloading it when possible), so a missing file is one clear error up front."""
-    from bttackler.tasks.data import fashion_mnist
-
-    check_options(options, OPTIONS, "fashioncnn")
-    fashion_mnist.load(data_dir)
+    TASK.prepare(options, data_dir)

@@ -16,21 +16,23 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Mapping
 from typing import Any
 
 import torch
-from bttackler.tasks.common import (
+from bttackler.tasks._params import as_bool, as_int
+from bttackler.tasks._settings import (
     COMMON_OPTIONS,
-    Split,
-    as_bool,
-    as_int,
     check_options,
     epochs_function,
     int_option,
-    run_small_net,
-    split_indices,
+    trial_data_dir,
 )
+from bttackler.tasks._splits import Split, split_indices
+from bttackler.tasks._training import run_small_net
 from bttackler.tasks.models import MLP
+
+from bttackler.trialside.protocol import Trial
 
 OBJECTIVE = "val_acc"
 MODE = "max"
@@ -71,7 +73,7 @@ def load_split(data_dir: str | None, train_size: int, val_size: int) -> tuple[Sp
     return Split((train_x - mean) / std, y[tr]), Split(val_x, y[va])
 
 
-def build_model(params: dict[str, Any]) -> MLP:
+def build_model(params: Mapping[str, Any]) -> MLP:
     return MLP(
         in_features=28 * 28,
         hidden=as_int(params["hidden"]),
@@ -84,18 +86,18 @@ def build_model(params: dict[str, Any]) -> MLP:
     )
 
 
-def _sizes(options: dict[str, str]) -> tuple[int, int]:
+def _sizes(options: Mapping[str, str]) -> tuple[int, int]:
     return (
         int_option(options, "train_size", 6000, high=60000 - VAL_POOL),
         int_option(options, "val_size", VAL_POOL, high=VAL_POOL),
     )
 
 
-def run(params: dict[str, Any], trial: Any) -> None:
+def run(params: dict[str, Any], trial: Trial) -> None:
     """Train one configuration, reporting train/val loss and accuracy every epoch."""
-    data_dir = getattr(trial, "data_dir", None)
+    data_dir = trial_data_dir(trial)
 
-    def load(options: dict[str, str]) -> tuple[Split, Split]:
+    def load(options: Mapping[str, str]) -> tuple[Split, Split]:
         return load_split(str(data_dir) if data_dir else None, *_sizes(options))
 
     run_small_net(params, trial, task="fashionmlp", options_spec=OPTIONS,

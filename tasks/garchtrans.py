@@ -15,8 +15,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from bttackler.tasks.common import check_options, epochs_function, trial_options
+from bttackler.tasks._settings import check_options, epochs_function, trial_options
 from bttackler.tasks.ex96trans import OPTIONS, train_forecaster
+
+from bttackler.trialside.protocol import Trial
 
 OBJECTIVE = "mse"
 MODE = "min"
@@ -28,7 +30,7 @@ __all__ = ["OPTIONS", "run"]
 epochs = epochs_function(MAX_EPOCHS)  # what --task-opt epochs=N makes a trial train
 
 
-def run(params: dict[str, Any], trial: Any) -> None:
+def run(params: dict[str, Any], trial: Trial) -> None:
     """Train one configuration on the Garch series, reporting MSEs every epoch."""
     from bttackler.tasks.data import garch
 

@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from bttackler.tasks.common import random_crop_flip
+from bttackler.tasks._images import random_crop_flip
 from bttackler.tasks.data import cifar10, download, exchange_rate, fashion_mnist, garch
 from bttackler.tasks.ex96trans import MultiHeadAttention
 

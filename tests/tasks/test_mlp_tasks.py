@@ -13,7 +13,7 @@ import pytest
 import torch
 import yaml
 from bttackler.tasks import diabetesmlp, fashionmlp
-from bttackler.tasks.common import OPTIMIZERS
+from bttackler.tasks._optimizers import OPTIMIZERS
 from bttackler.tasks.data import download, fashion_mnist
 from bttackler.tasks.models import ACTIVATIONS, MLP
 from test_loaders import write_fashion
