@@ -1,5 +1,6 @@
-"""The README's "Integrations" examples run as they stand: each fenced python block of that
-section is run in a fresh interpreter, so the README cannot drift from the code."""
+"""The Integrations examples run as they stand: each fenced python block of
+docs/integrations.md (the page the README's "Integrations" links to) is run in a fresh
+interpreter, so the documentation cannot drift from the code."""
 
 from __future__ import annotations
 
@@ -13,24 +14,31 @@ import pytest
 
 pytestmark = pytest.mark.slow  # real interpreters importing torch
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+ROOT = Path(__file__).resolve().parents[2]
+README = ROOT / "README.md"
+DOC = ROOT / "docs" / "integrations.md"
 NEEDS = {"Python API": None, "Optuna": "optuna", "Lightning": "lightning"}
 
 
 def _examples() -> dict[str, str]:
-    text = README.read_text()
-    section = text.split("\n## Integrations\n", 1)[1].split("\n## ", 1)[0]
     blocks = {}
-    for part in section.split("\n### ")[1:]:
+    for part in DOC.read_text().split("\n## ")[1:]:
         title = part.splitlines()[0].strip()
         found = re.findall(r"```python\n(.*?)```", part, flags=re.S)
-        assert len(found) == 1, f"README Integrations/{title}: one python block expected"
+        assert len(found) == 1, f"docs/integrations.md/{title}: one python block expected"
         blocks[title] = found[0]
     return blocks
 
 
 def test_each_integration_has_an_example() -> None:
     assert list(_examples()) == list(NEEDS)
+
+
+def test_the_readme_names_each_integration_and_links_the_examples() -> None:
+    section = README.read_text().split("\n## Integrations\n", 1)[1].split("\n## ", 1)[0]
+    assert "(docs/integrations.md)" in section
+    for title in NEEDS:
+        assert f"* **{title}" in section, title
 
 
 @pytest.mark.parametrize("title", list(NEEDS))
