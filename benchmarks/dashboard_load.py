@@ -24,7 +24,8 @@ from pathlib import Path
 
 from bttackler.core.history import STAT_NAMES
 from bttackler.core.objective import CountRule
-from bttackler.core.store import Store, TrialState
+from bttackler.core.store import Store
+from bttackler.core.trial_state import TrialState
 
 INDICATORS = ("ERG", "EAG", "LAR", "AGV", "NMG", "VGM")
 
@@ -36,7 +37,7 @@ def make_run(run_dir: Path, trials: int = 1000, epochs: int = 12, layers: int = 
     run_dir.mkdir(parents=True, exist_ok=True)
     store = Store.open(run_dir)
     store.set_meta(
-        schema=1, task="synthetic", task_path="-", method="random", objective="val_acc",
+        task="synthetic", task_path="-", method="random", objective="val_acc",
         mode="max", max_epochs=epochs, chance_loss=math.log(10), budget=3600.0,
         max_trials=None, seed=seed, created=time.time(), elapsed=3600.0, diagnosis=True,
         trace=True, etr=None, space="-", count="last",

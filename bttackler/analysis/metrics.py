@@ -28,11 +28,11 @@ from pathlib import Path
 from typing import Any
 
 from bttackler.core.errors import BttacklerError
-from bttackler.core.objective import CountRule, at_least_as_good, is_better, ranked
-from bttackler.core.store import ReadOnlyStore, Store, TrialRow, TrialState
+from bttackler.core.objective import CountRule, Mode
+from bttackler.core.store import ReadOnlyStore, Store, TrialRow
+from bttackler.core.trial_state import RANKED, TrialState
 
 TOP_K = 10
-COUNTED_STATES = frozenset({TrialState.FINISHED.value, TrialState.TERMINATED.value})
 
 
 @dataclass(frozen=True)
@@ -75,8 +75,8 @@ class RunData:
         )
 
     @property
-    def mode(self) -> str:
-        return str(self.meta.get("mode") or "max")
+    def mode(self) -> Mode:
+        return Mode.of(self.meta.get("mode") or Mode.MAX, where=f"run {self.name}: mode")
 
     @property
     def objective(self) -> str:
@@ -109,7 +109,7 @@ def load_run(path: Path) -> RunData:
 def counted_value(row: TrialRow, count: CountRule) -> float | None:
     """The value ``row`` counts with under ``count``, or ``None`` when it does not count
     (module docstring)."""
-    if row.state not in COUNTED_STATES or row.ended is None:
+    if row.state not in RANKED or row.ended is None:
         return None
     value = count.pick(row.value, row.best_value)
     if value is None or not math.isfinite(value):
@@ -139,28 +139,31 @@ def counted_trials(
     return scored
 
 
-def _check_mode(mode: str) -> None:
-    if mode not in ("max", "min"):
-        raise ValueError(f"mode must be 'max' or 'min', got {mode!r}")
+def _check_mode(mode: Mode | str) -> Mode:
+    """``mode`` as a :class:`Mode`; ValueError for anything else."""
+    try:
+        return Mode(mode)
+    except ValueError:
+        raise ValueError(f"mode must be 'max' or 'min', got {mode!r}") from None
 
 
 # ---------------------------------------------------------------- Table 2
-def top_k_mean(values: Sequence[float], mode: str, k: int = TOP_K) -> float | None:
+def top_k_mean(values: Sequence[float], mode: Mode | str, k: int = TOP_K) -> float | None:
     """Mean of the best ``min(k, len(values))`` values; ``None`` for no values."""
-    _check_mode(mode)
+    direction = _check_mode(mode)
     if not values:
         return None
-    best = ranked(values, mode)[:k]
+    best = direction.ranked(values)[:k]
     return sum(best) / len(best)
 
 
-def top1(values: Sequence[float], mode: str) -> float | None:
-    _check_mode(mode)
-    return ranked(values, mode)[0] if values else None
+def top1(values: Sequence[float], mode: Mode | str) -> float | None:
+    direction = _check_mode(mode)
+    return direction.ranked(values)[0] if values else None
 
 
 def top10_hits(
-    values_i: Sequence[float], values_j: Sequence[float], mode: str, k: int = TOP_K
+    values_i: Sequence[float], values_j: Sequence[float], mode: Mode | str, k: int = TOP_K
 ) -> float | None:
     """``K_i``: how many of the top ``k`` of the union of both runs' values belong to run i.
 
@@ -170,22 +173,22 @@ def top10_hits(
     i: ``K_i`` gains 0.5) and ``K_i + K_j`` equals the number of places. ``None`` when the union
     is empty.
     """
-    _check_mode(mode)
+    direction = _check_mode(mode)
     union = [(v, 0) for v in values_i] + [(v, 1) for v in values_j]
     places = min(k, len(union))
     if places == 0:
         return None
-    order = ranked([v for v, _ in union], mode)
+    order = direction.ranked([v for v, _ in union])
     boundary = order[places - 1]
-    above_i = sum(1 for v in values_i if is_better(v, boundary, mode))
-    above = sum(1 for v, _ in union if is_better(v, boundary, mode))
+    above_i = sum(1 for v in values_i if direction.better(v, boundary))
+    above = sum(1 for v, _ in union if direction.better(v, boundary))
     tied_i = sum(1 for v in values_i if v == boundary)
     tied = sum(1 for v, _ in union if v == boundary)
     return above_i + (places - above) * tied_i / tied
 
 
 def top10_hit_ratio(
-    values_i: Sequence[float], values_j: Sequence[float], mode: str, k: int = TOP_K
+    values_i: Sequence[float], values_j: Sequence[float], mode: Mode | str, k: int = TOP_K
 ) -> float | None:
     """Top10HR(i vs j) in percent: ``K_i / places * 100`` (:func:`top10_hits`).
 
@@ -226,13 +229,14 @@ class Tsba:
         }
 
 
-def time_to_reach(scored: Sequence[Scored], target: float, mode: str) -> float | None:
+def time_to_reach(scored: Sequence[Scored], target: float, mode: Mode | str) -> float | None:
     """Earliest time a counted trial reached a value at least as good as ``target``."""
-    times = [s.time for s in scored if at_least_as_good(s.value, target, mode)]
+    direction = Mode.of(mode)
+    times = [s.time for s in scored if direction.at_least(s.value, target)]
     return min(times) if times else None
 
 
-def tsba(arm: Sequence[Scored], baseline: Sequence[Scored], mode: str) -> Tsba:
+def tsba(arm: Sequence[Scored], baseline: Sequence[Scored], mode: Mode | str) -> Tsba:
     """Time-saving for baseline accuracy, ``(T_j - T_i) / T_j * 100``.
 
     ``A_j`` is the baseline's best counted value, ``T_j`` the time its first trial with that
@@ -240,7 +244,7 @@ def tsba(arm: Sequence[Scored], baseline: Sequence[Scored], mode: str) -> Tsba:
     sequences are counted trials within their runs' budgets (:func:`counted_trials`).
     Negative when the arm was slower.
     """
-    _check_mode(mode)
+    mode = _check_mode(mode)
     best = top1([s.value for s in baseline], mode)
     if best is None:
         return Tsba(TsbaStatus.NO_BASELINE, None, None, None, None)
@@ -279,7 +283,7 @@ def terminations_by_indicator(rows: Iterable[TrialRow]) -> dict[str, int]:
 
 
 def top_k_mean_over_time(
-    scored: Sequence[Scored], mode: str, k: int = TOP_K
+    scored: Sequence[Scored], mode: Mode | str, k: int = TOP_K
 ) -> list[tuple[float, float]]:
     """Figure 4: ``(time, mean of the best k values known by then)`` at every change, from the
     ``k``-th counted trial on (before it, a mean of fewer trials would dip and rise as trials

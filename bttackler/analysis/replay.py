@@ -1,10 +1,10 @@
 """``bttackler replay``: the paper's calibration simulator (section 3.3).
 
 Re-diagnoses the recorded statistics of every trial of a run with other indicator settings,
-without training. Each trial's history is rebuilt from the store event by event in the shape
-the live monitor builds it (:class:`~bttackler.core.history.TrialHistory`: epochs with their metrics
-and per-layer statistics, non-finite events numbered by the count of epochs closed before
-them), and judged by the same indicator objects the live diagnosis uses.
+without training. Each trial's history is rebuilt from the store event by event by the
+builder the live monitor uses (:class:`~bttackler.core.history.HistoryBuilder`: epochs with
+their metrics and per-layer statistics, non-finite events numbered by the count of epochs
+closed before them), and judged by the same indicator objects the live diagnosis uses.
 
 Order: the events of all trials are merged by their recorded run-clock time (ties: the trial
 that ended first, then record order), which is the order the live monitor saw them in. The
@@ -28,7 +28,7 @@ from typing import Any
 from bttackler.analysis.metrics import RunData, load_run
 from bttackler.core.config import deep_merge, load_config, read_toml
 from bttackler.core.errors import BttacklerError
-from bttackler.core.history import EarlyEvidence, EpochRecord, NonFiniteEvent, TrialHistory
+from bttackler.core.history import HistoryBuilder, TrialHistory
 from bttackler.core.objective import CountRule
 from bttackler.core.store import ReadOnlyStore, TrialRow
 from bttackler.diagnosis import Guard, GuardSettings, build_from_config
@@ -91,41 +91,34 @@ def trial_events(
         stats_by_epoch.setdefault(epoch, []).append((kind, index, name, values))
     pending = sorted(nonfinite, key=lambda r: r[0])  # stable: record order within an epoch
     pending_early = sorted(early, key=lambda r: r[0])
-    records: list[EpochRecord] = []
-    seen: list[NonFiniteEvent] = []
+    builder = HistoryBuilder(trial.id, trial.params, max_epochs, chance_loss=chance_loss)
     events: list[ReplayEvent] = []
-    evidence: list[EarlyEvidence] = []
-
-    def history() -> TrialHistory:
-        return TrialHistory(
-            trial.id, trial.params, max_epochs, tuple(records), tuple(seen), chance_loss,
-            evidence[-1] if evidence else None,
-        )  # fmt: skip
 
     def flush_nonfinite() -> None:
+        closed = len(builder.epochs)
         mid_epoch: list[tuple[float, bool, Any]] = []  # this epoch's events, in time order
-        while pending and pending[0][0] <= len(records):
+        while pending and pending[0][0] <= closed:
             mid_epoch.append((float(pending[0][5]), False, pending.pop(0)))
-        while pending_early and pending_early[0][0] <= len(records):
+        while pending_early and pending_early[0][0] <= closed:
             mid_epoch.append((float(pending_early[0][4]), True, pending_early.pop(0)))
         for when, is_early, row in sorted(mid_epoch, key=lambda m: (m[0], m[1])):
             if is_early:
                 _, index, layer, values, _ = row
-                evidence.append(EarlyEvidence.from_values(len(records), index, layer, values))
+                builder.set_early(index, layer, values)
             else:
                 _, batch, layer, nan, inf, _ = row
-                seen.append(NonFiniteEvent(len(records), batch, layer, nan, inf))
-            events.append(ReplayEvent(when, trial.id, False, history()))
+                builder.add_nonfinite(batch, layer, nan, inf)
+            events.append(ReplayEvent(when, trial.id, False, builder.history()))
 
     flush_nonfinite()
     for epoch, when, metrics in epochs:
         rows = stats_by_epoch.pop(epoch, [])  # a repeated epoch number: stats go to the first
-        records.append(EpochRecord.from_rows(epoch, metrics, rows, time=float(when)))
-        events.append(ReplayEvent(float(when), trial.id, True, history()))
+        builder.close_epoch(epoch, metrics, rows, time=float(when))
+        events.append(ReplayEvent(float(when), trial.id, True, builder.history()))
         flush_nonfinite()
     for epoch, batch, layer, nan, inf, when in pending:  # numbered past the last record
-        seen.append(NonFiniteEvent(epoch, batch, layer, nan, inf))
-        events.append(ReplayEvent(float(when), trial.id, False, history()))
+        builder.add_nonfinite(batch, layer, nan, inf, epoch=epoch)
+        events.append(ReplayEvent(float(when), trial.id, False, builder.history()))
     return events
 
 
@@ -191,7 +184,7 @@ def simulate(
 def final_top10(run: RunData, count: CountRule) -> list[int]:
     """Ids of the run's final top 10 counted trials, valued by ``count`` (ties: earlier end,
     then lower id)."""
-    sign = -1.0 if run.mode == "max" else 1.0
+    sign = run.mode.sign
     scored = sorted(run.scored(count), key=lambda s: (sign * s.value, s.time, s.trial_id))
     return [s.trial_id for s in scored[:10]]
 

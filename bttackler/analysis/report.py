@@ -14,10 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from bttackler.analysis import metrics, paper_tables
+from bttackler.analysis.learn.explain import markdown_section as explain_section
 from bttackler.analysis.metrics import RunData
 from bttackler.core.errors import BttacklerError
-from bttackler.core.objective import CountRule
-from bttackler.core.store import TrialState
+from bttackler.core.objective import CountRule, Mode
+from bttackler.core.trial_state import TrialState
 
 REPORT_FILE = "report.md"
 FIGURE_FILES = {
@@ -35,8 +36,8 @@ JSON_SCHEMA_DOC = """\
   "count": "last | best: the value every trial of every arm counted with",
   "objective": "val_acc", "mode": "max | min",
   "warnings": ["runs differ in budget: ..."],
-  "runs": [{"arm", "name", "path", "task", "method", "budget", "diagnosis", "etr",
-            "trials", "counted"}],
+  "runs": [{"arm", "name", "path", "task", "method", "budget", "diagnosis",
+            "best": {"trial", "value", "params"} | null, "etr", "trials", "counted"}],
   "tables": {
     "table2": [{"arm", "runs": [names], "counted": S, "top1": S, "top10": S,
                 "top10hr": S | null}],
@@ -57,7 +58,8 @@ JSON_SCHEMA_DOC = """\
     "terminations_by_indicator": {"file", "indicators": [...],
         "series": [{"arm", "run", "counts": {"INDICATOR": n}}]}
   },
-  "report": "path of report.md"
+  "explain": "bttackler explain of the first arm's runs (see explain --json) | null",
+  "report": "path of report.md (report); null from compare --json"
 }
 S (a spread over repeats) = {"mean": float | null, "std": float | null (one repeat: null),
                              "n": numbers averaged, "missing": repeats without a number}
@@ -90,7 +92,7 @@ def _best(run: RunData, count: CountRule) -> dict[str, Any] | None:
     scored = run.scored(count)
     if not scored:
         return None
-    sign = -1.0 if run.mode == "max" else 1.0
+    sign = run.mode.sign
     best = min(scored, key=lambda s: (sign * s.value, s.time, s.trial_id))
     row = next(r for r in run.trials if r.id == best.trial_id)
     return {"trial": best.trial_id, "value": best.value, "params": dict(row.params)}
@@ -105,7 +107,7 @@ def figure_data(arms: Mapping[str, Sequence[RunData]], count: CountRule) -> dict
     import numpy as np
 
     flat = _flat(arms)
-    mode = flat[0][1].mode if flat else "max"
+    mode = flat[0][1].mode if flat else Mode.MAX
     objective = flat[0][1].objective if flat else "objective"
     top10 = [
         {"arm": arm, "run": run.name,
@@ -406,7 +408,7 @@ def markdown(doc: Mapping[str, Any]) -> str:
             lines.append(f"| {row['arm']} | " + " | ".join(cells) + " |")
     else:
         lines.append("No trial was terminated.")
-    lines += _explain_lines(doc.get("explain"))
+    lines += explain_section(doc.get("explain"))
     lines += ["", "## Figures", ""]
     titles = {
         "top10_over_time": f"Top-10 mean objective over time (Figure 4, {counted_by}; from "
@@ -436,24 +438,6 @@ def markdown(doc: Mapping[str, Any]) -> str:
         else:
             lines += [empty[key], ""]
     return "\n".join(lines)
-
-
-def _explain_lines(found: Mapping[str, Any] | None) -> list[str]:
-    """The report's section on what caused bad trials (``bttackler explain``)."""
-    if found is None:
-        return []
-    lines = ["", f"## What causes bad trials (`bttackler explain` of `{found['runs'][0]}`)", ""]
-    troubles = ", ".join(f"{k} {v}" for k, v in found["troubles"].items()) or "none"
-    lines.append(f"{found['trials']} trials with a known outcome, {found['bad']} bad "
-                 f"({troubles}). Regions where at least 3 in 4 trials were bad:")  # fmt: skip
-    lines.append("")
-    lines += [f"- {r['text']}" for r in found["rules"]] or ["- none"]
-    for what, label in (("objective", found["objective"]), ("bad", "a bad trial")):
-        importance = found["importance"][what]
-        if importance:
-            top = ", ".join(f"{k} {v:.2f}" for k, v in list(importance.items())[:5])
-            lines.append(f"\nParameter importance (fANOVA) for {label}: {top}.")
-    return lines
 
 
 def table3_cells(row: Mapping[str, Any]) -> list[str]:

@@ -26,6 +26,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from bttackler.core.objective import Mode
+
 GOOD_SCORE = 0.9
 BAD_SCORE = 0.5
 LABELS = ("good", "fair", "bad")
@@ -61,12 +63,15 @@ class Training:
     name: str
     family: str
     dataset: str
-    mode: str  # "max" or "min"
+    mode: Mode  # "max" or "min" (a string is read as its Mode)
     final: float  # the last reported objective; NaN when it diverged or reported none
     epochs: int
     duration: float  # seconds from start to end
     claims: Mapping[str, Claim] = field(default_factory=dict)
     intent: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "mode", Mode.of(self.mode))
 
 
 def outcome_scores(trainings: Sequence[Training], chance: Mapping[str, float]) -> dict[str, float]:
@@ -77,8 +82,7 @@ def outcome_scores(trainings: Sequence[Training], chance: Mapping[str, float]) -
     for t in trainings:
         if not math.isfinite(t.final):
             continue
-        sign = 1.0 if t.mode == "max" else -1.0
-        if t.dataset not in best or sign * t.final > sign * best[t.dataset]:
+        if t.dataset not in best or t.mode.better(t.final, best[t.dataset]):
             best[t.dataset] = t.final
     scores: dict[str, float] = {}
     for t in trainings:
@@ -86,7 +90,7 @@ def outcome_scores(trainings: Sequence[Training], chance: Mapping[str, float]) -
         span = top - base
         if not math.isfinite(t.final):
             scores[t.name] = math.nan
-        elif not span or (span < 0) != (t.mode == "min"):
+        elif not span or (span < 0) != (t.mode is Mode.MIN):
             scores[t.name] = 0.0
         else:
             scores[t.name] = (t.final - base) / span

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -14,8 +14,12 @@ from bttackler.cli.options import config_from_flags, count_option
 from bttackler.cli.output import keep_running_if_the_pipe_closes, line, print_rows
 from bttackler.core.errors import BttacklerError
 from bttackler.core.jsonsafe import dumps
-from bttackler.core.objective import CountRule
+from bttackler.core.objective import CountRule, Mode
+from bttackler.core.trial_state import RANKED
 from bttackler.core.verdict import plural
+
+if TYPE_CHECKING:
+    from bttackler.runtime.snapshot import RunResult
 
 
 @cli.command()
@@ -113,35 +117,35 @@ def run(**flags: Any) -> None:
         flush=True,
     )
     try:
-        outcome, scheduler = experiment.execute(prepared, view)
+        result = experiment.execute(prepared, view)
     finally:
         view.close()
-    _print_summary(prepared.run_dir, prepared.task, settings.count, scheduler)
-    if outcome == "interrupted":
+    _print_summary(prepared.run_dir, prepared.task, settings.count, result)
+    if result.outcome == "interrupted":
         sys.exit(EXIT_INTERRUPTED)
-    if outcome == "failed":
-        click.echo(f"error: {scheduler.failure}", err=True)
+    if result.outcome == "failed":
+        click.echo(f"error: {result.failure}", err=True)
         sys.exit(EXIT_FAILED)
 
 
-def _print_summary(run_dir: Path, task: Any, count: CountRule, scheduler: Any) -> None:
+def _print_summary(run_dir: Path, task: Any, count: CountRule, result: RunResult) -> None:
     from bttackler.runtime.progress import status_line, summary_rows
 
     rows = _ranked_rows(run_dir, task.mode, count)
     print_rows(*summary_rows(rows, task.objective, count))  # plain rows in a pipe or a log
-    line(status_line(scheduler.snapshot()))
-    counts = scheduler.counts.by_indicator
+    line(status_line(result.snapshot))
+    counts = result.snapshot.counts.by_indicator
     if counts:
         line(
             "terminations by indicator: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
         )
-    for warning in scheduler.warnings:
+    for warning in result.warnings:
         line(warning)
     line(f"results: {run_dir}")
     line(f"list the trials: bttackler trials {run_dir}")
 
 
-def _ranked_rows(run_dir: Path, mode: str, count: CountRule) -> list[dict[str, Any]]:
+def _ranked_rows(run_dir: Path, mode: Mode, count: CountRule) -> list[dict[str, Any]]:
     """The run's finished and terminated trials, best first by the value ``count`` picks
     (stored as each row's ``counted``)."""
     from bttackler.core.store import ReadOnlyStore
@@ -154,9 +158,9 @@ def _ranked_rows(run_dir: Path, mode: str, count: CountRule) -> list[dict[str, A
     ranked = []
     for r in rows:
         r["counted"] = count.pick(r["value"], r["best_value"])
-        if r["counted"] is not None and r["state"] in ("finished", "terminated"):
+        if r["counted"] is not None and r["state"] in RANKED:
             ranked.append(r)
-    ranked.sort(key=lambda r: -r["counted"] if mode == "max" else r["counted"])
+    ranked.sort(key=lambda r: mode.sign * r["counted"])
     return ranked
 
 

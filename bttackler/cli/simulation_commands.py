@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,36 +16,49 @@ from bttackler.core.errors import BttacklerError
 from bttackler.core.jsonsafe import dumps
 
 
+def _search_options(
+    *, methods: list[str], method_help: str, budget: str, budget_help: str, seeds: int,
+    seeds_help: str, config_help: str,
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:  # fmt: skip
+    """The options both commands take to simulate searches: the method, budget, slots and
+    seeds, a thresholds file and ``--json`` (each command its own defaults and words)."""
+    options = [
+        click.option("--method", default="random", show_default=True,
+                     type=click.Choice(methods), help=method_help),
+        click.option("--budget", default=budget, show_default=True, help=budget_help),
+        click.option("--workers", default=2, show_default=True, type=int, help="Slots."),
+        click.option("--seeds", default=seeds, show_default=True, type=int, help=seeds_help),
+        click.option("--config", "config_file", type=click.Path(dir_okay=False),
+                     help=config_help),
+        click.option("--json", "as_json", is_flag=True, help="Machine-readable output."),
+    ]  # fmt: skip
+
+    def decorate(command: Callable[..., Any]) -> Callable[..., Any]:
+        for option in reversed(options):
+            command = option(command)
+        return command
+
+    return decorate
+
+
 @cli.command()
 @click.argument("pools", nargs=-1, required=True, type=click.Path(file_okay=False))
-@click.option(
-    "--method",
-    default="random",
-    show_default=True,
-    type=click.Choice(["random", "tpe", "gp", "smac", "grid"]),
-    help="The search method: random draws from the pool; the others run for real, "
+@_search_options(
+    methods=["random", "tpe", "gp", "smac", "grid"],
+    method_help="The search method: random draws from the pool; the others run for real, "
     "each proposal mapped to the nearest pool configuration (grid: until it is exhausted).",
+    budget="1h",
+    budget_help="Simulated wall-clock budget of every search: 90s, 10m, 6h.",
+    seeds=100,
+    seeds_help="Searches per arm (the method's seed and the order).",
+    config_help="Thresholds (TOML) over the defaults, as run --config.",
 )
 @click.option(
     "--arms",
     default="baseline,bttackler,lce,msr,bttackler+msr,asha,bttackler+asha",
     show_default=True,
     help="Comma-separated arms; the baseline is always simulated (it is the reference). "
-    "Also: hyperband, bttackler+hyperband, bttackler+lce.",
-)
-@click.option(
-    "--budget",
-    default="1h",
-    show_default=True,
-    help="Simulated wall-clock budget of every search: 90s, 10m, 6h.",
-)
-@click.option("--workers", default=2, show_default=True, type=int, help="Slots.")
-@click.option(
-    "--seeds",
-    default=100,
-    show_default=True,
-    type=int,
-    help="Searches per arm (the method's seed and the order).",
+    "Also: hyperband, bttackler+hyperband, bttackler+lce; any arm +avoid (with --avoid-bad).",
 )
 @click.option(
     "--kill-latency",
@@ -61,18 +75,11 @@ from bttackler.core.jsonsafe import dumps
     "median the pool's runs measured.",
 )
 @click.option(
-    "--config",
-    "config_file",
-    type=click.Path(dir_okay=False),
-    help="Thresholds (TOML) over the defaults, as run --config.",
-)
-@click.option(
     "--figure",
     type=click.Path(dir_okay=False),
     help="Also draw the best value so far against time per arm (median and "
     "interquartile band over the seeds) into this PNG file.",
 )
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @count_option(ANALYSIS_COUNT_HELP)
 def simulate(
     pools: tuple[str, ...], method: str, arms: str, budget: str, workers: int, seeds: int,
@@ -145,29 +152,15 @@ def simulate(
     type=click.Path(dir_okay=False),
     help="The TOML file to write (run --config reads it); an existing file is not overwritten.",
 )
-@click.option(
-    "--method",
-    default="random",
-    show_default=True,
-    type=click.Choice(["random", "tpe", "gp", "smac"]),
-    help="As simulate.",
+@_search_options(
+    methods=["random", "tpe", "gp", "smac"],
+    method_help="As simulate.",
+    budget="10m",
+    budget_help="Simulated budget per search.",
+    seeds=20,
+    seeds_help="Simulated searches per arm, per evaluation.",
+    config_help="The thresholds to start from (TOML over the defaults).",
 )
-@click.option("--budget", default="10m", show_default=True, help="Simulated budget per search.")
-@click.option("--workers", default=2, show_default=True, type=int, help="Slots.")
-@click.option(
-    "--seeds",
-    default=20,
-    show_default=True,
-    type=int,
-    help="Simulated searches per arm, per evaluation.",
-)
-@click.option(
-    "--config",
-    "config_file",
-    type=click.Path(dir_okay=False),
-    help="The thresholds to start from (TOML over the defaults).",
-)
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def calibrate(
     pools: tuple[str, ...], out: str, method: str, budget: str, workers: int, seeds: int,
     config_file: str | None, as_json: bool,
@@ -180,7 +173,7 @@ def calibrate(
     gets a problem verdict; with two pools or more each is held out once and reported with
     thresholds fitted on the others. Writes the chosen thresholds to --out.
 
-    \\b
+    \b
     Examples:
       bttackler calibrate results/pools/digits-wide results/pools/diabetesmlp --out mine.toml
       bttackler run --task digits --config mine.toml

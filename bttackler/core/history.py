@@ -1,7 +1,8 @@
 """Read-only view of one trial's training history: what indicators and rules judge.
 
-The monitor builds these from ring records (live) and the replay command from the store
-(offline), so the same pure functions judge live and recorded trials.
+The monitor builds these from ring records (live), the replay command from the store
+(offline) and the Python API from its probe, all with :class:`HistoryBuilder`, so the same
+pure functions judge live and recorded trials.
 
 Epoch numbers are whatever the task reported; stage logic uses the *count* of epochs
 recorded so far (``len(history.epochs)``), which does not depend on 0- or 1-based numbering.
@@ -207,3 +208,76 @@ class TrialHistory:
             series = tuple(float(e.metrics.get(name, math.nan)) for e in self.epochs)
             self._series[name] = series
         return list(series)
+
+
+class HistoryBuilder:
+    """One trial's :class:`TrialHistory`, assembled as its records come in: the one place the
+    live monitor, ``replay`` (and so ``simulate``'s pools) and the Python API build histories.
+
+    Epochs close with their metrics and per-layer rows (:meth:`EpochRecord.from_rows`); a
+    non-finite event and the probe's early record seen mid-epoch are numbered by the count of
+    epoch records closed before them. :meth:`history` is the trial as seen so far; each call
+    returns a new immutable history (the builder never changes one it handed out).
+    """
+
+    __slots__ = ("trial_id", "params", "max_epochs", "chance_loss", "epochs", "nonfinite",
+                 "early")  # fmt: skip
+
+    def __init__(
+        self,
+        trial_id: int,
+        params: Mapping[str, Any],
+        max_epochs: int,
+        *,
+        chance_loss: float = math.nan,
+    ) -> None:
+        self.trial_id = trial_id
+        self.params = params
+        self.max_epochs = max_epochs
+        self.chance_loss = chance_loss
+        self.epochs: tuple[EpochRecord, ...] = ()
+        self.nonfinite: tuple[NonFiniteEvent, ...] = ()
+        self.early: EarlyEvidence | None = None
+
+    def close_epoch(
+        self,
+        epoch: int,
+        metrics: Mapping[str, float],
+        rows: Iterable[tuple[str, int, str, Sequence[float]]],
+        *,
+        time: float = 0.0,
+    ) -> EpochRecord:
+        """Record one epoch: its reported ``metrics`` and the probe's per-layer ``rows``
+        ``(kind, layer index, layer name, values)`` (see :meth:`EpochRecord.from_rows`)."""
+        record = EpochRecord.from_rows(epoch, metrics, rows, time=time)
+        self.epochs += (record,)
+        return record
+
+    def add_nonfinite(
+        self,
+        batch: int,
+        layer: str,
+        nan_count: float,
+        inf_count: float,
+        *,
+        epoch: int | None = None,
+    ) -> NonFiniteEvent:
+        """Record a NaN/Inf gradient seen mid-epoch, numbered by the epochs closed so far
+        (``epoch``: a number of its own, for an event recorded past the last epoch)."""
+        number = len(self.epochs) if epoch is None else epoch
+        event = NonFiniteEvent(number, batch, layer, nan_count, inf_count)
+        self.nonfinite += (event,)
+        return event
+
+    def set_early(self, index: int, name: str, values: Sequence[float]) -> EarlyEvidence:
+        """Record the probe's early record (``Kind.EARLY`` values, see
+        :meth:`EarlyEvidence.from_values`), numbered by the epochs closed so far."""
+        self.early = EarlyEvidence.from_values(len(self.epochs), index, name, values)
+        return self.early
+
+    def history(self) -> TrialHistory:
+        """The trial as recorded so far."""
+        return TrialHistory(
+            self.trial_id, self.params, self.max_epochs, self.epochs, self.nonfinite,
+            self.chance_loss, self.early,
+        )  # fmt: skip

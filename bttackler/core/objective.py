@@ -5,20 +5,73 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from enum import Enum
+from typing import Any
+
+from bttackler.core.errors import BttacklerError
 
 
-def is_better(a: float, b: float, mode: str) -> bool:
-    """Whether ``a`` is strictly better than ``b`` (``mode`` is ``"max"`` or ``"min"``)."""
-    return a > b if mode == "max" else a < b
+class Mode(str, Enum):
+    """Which way the task's objective is optimised. A ``str`` enum: ``Mode.MAX == "max"``, and
+    it prints, formats and serialises (JSON, the store's meta) as ``"max"``/``"min"``, so the
+    strings tasks, meta and configs hold keep working; :meth:`of` reads them."""
+
+    MAX = "max"
+    MIN = "min"
+
+    def __str__(self) -> str:
+        return self.value
+
+    def __format__(self, spec: str) -> str:
+        return format(self.value, spec)
+
+    @classmethod
+    def of(cls, text: Any, *, where: str = "mode") -> Mode:
+        """``text`` (``"max"``/``"min"`` or a Mode) as a Mode.
+
+        Raises:
+            BttacklerError: anything else; one line naming ``where``.
+        """
+        if isinstance(text, cls):
+            return text
+        if isinstance(text, str):
+            try:
+                return cls(text)
+            except ValueError:
+                pass
+        raise BttacklerError(f'{where} must be "max" or "min", got {text!r}')
+
+    @property
+    def sign(self) -> float:
+        """The sort key's factor that puts the best first in an ascending sort:
+        ``sorted(values, key=lambda v: mode.sign * v)``; ``-1.0`` for MAX, ``1.0`` for MIN."""
+        return -1.0 if self is Mode.MAX else 1.0
+
+    @property
+    def verb(self) -> str:
+        """``"maximize"`` or ``"minimize"``."""
+        return "maximize" if self is Mode.MAX else "minimize"
+
+    def better(self, a: float, b: float) -> bool:
+        """Whether ``a`` is strictly better than ``b``."""
+        return a > b if self is Mode.MAX else a < b
+
+    def at_least(self, a: float, b: float) -> bool:
+        """Whether ``a`` is at least as good as ``b``."""
+        return a >= b if self is Mode.MAX else a <= b
+
+    def best(self, values: Iterable[float]) -> float:
+        """The best of ``values`` (``max`` or ``min``; ValueError when empty, as theirs)."""
+        return max(values) if self is Mode.MAX else min(values)
+
+    def ranked(self, values: Iterable[float]) -> list[float]:
+        """``values`` best first (a stable sort: equal values keep their order)."""
+        return sorted(values, reverse=self is Mode.MAX)
 
 
-def at_least_as_good(a: float, b: float, mode: str) -> bool:
-    return a >= b if mode == "max" else a <= b
-
-
-def ranked(values: Iterable[float], mode: str) -> list[float]:
-    """Values best first."""
-    return sorted(values, reverse=(mode == "max"))
+def is_better(a: float, b: float, mode: Mode | str) -> bool:
+    """Whether ``a`` is strictly better than ``b``: :meth:`Mode.better` for a Mode or its
+    string (what the scheduler's recorder and the benchmarks call)."""
+    return Mode.of(mode).better(a, b)
 
 
 class CountRule(str, Enum):

@@ -69,7 +69,7 @@ class Kind(IntEnum):
     GRAD = 4  # per-layer gradient statistics
     ACTIVATION = 5  # values[0] = inactive ratio
     NONFINITE = 6  # values = [nan_count, inf_count, batch]
-    LAYER = 7  # model structure: one per weighted layer, values[0] = parameter count
+    # 7 was LAYER (model structure), written and read by nobody: retired, not reused
     STARTED = 8  # the trial process is up (values[0] = pid)
     ERROR = 9  # the trial raised: name = first 32 bytes of the text, values[0] = continuations
     MESSAGE = 10  # continuation of a text record: name holds the next 32 bytes

@@ -18,15 +18,20 @@ import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
-from enum import Enum
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from bttackler.core.errors import BttacklerError
 from bttackler.core.history import STAT_NAMES
+from bttackler.core.trial_state import TrialState
 
-SCHEMA_VERSION = 1
+# The store's layout and meaning, written to ``meta`` as ``schema`` and checked on every open.
+# 2: an NMG-terminated trial's ``value`` is its last objective (schema 1 stores, from before
+# the count rule, could hold its best there): the writer migrates a schema-1 store when it
+# opens it (``--resume``), a reader corrects its rows as it reads them. A store of a newer
+# schema is refused with a clear error.
+SCHEMA_VERSION = 2
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -58,21 +63,6 @@ CREATE TABLE IF NOT EXISTS verdicts (
 CREATE TABLE IF NOT EXISTS rule_errors (
     trial_id INTEGER NOT NULL, rule TEXT NOT NULL, error TEXT NOT NULL, time REAL NOT NULL);
 """
-
-
-class TrialState(str, Enum):
-    """Where a trial is. Only RUNNING is not final."""
-
-    RUNNING = "running"
-    FINISHED = "finished"  # ran to its end and reported its objective
-    FAILED = "failed"  # raised, crashed, was killed by the OS, timed out, or reported nothing
-    TERMINATED = "terminated"  # stopped early by a quality indicator or an ETR rule
-    STOPPED = "stopped"  # still running when the budget ran out or the user pressed Ctrl-C
-    INTERRUPTED = "interrupted"  # the run's process died under it; re-run on --resume
-    SKIPPED = "skipped"  # proposed, predicted bad by --avoid-bad and never started
-
-    def is_final(self) -> bool:
-        return self is not TrialState.RUNNING
 
 
 @dataclass(frozen=True)
@@ -114,6 +104,44 @@ class TrialRow:
         }
 
 
+class EpochRow(NamedTuple):
+    epoch: int
+    time: float
+    metrics: dict[str, float]
+
+
+class LayerStatRow(NamedTuple):
+    epoch: int
+    kind: str  # "weight", "grad" or "activation"
+    layer_index: int
+    layer_name: str
+    stats: list[float]  # history.STAT_NAMES in order (the inactive ratio for activations)
+
+
+class NonFiniteRow(NamedTuple):
+    epoch: int
+    batch: int
+    layer: str
+    nan_count: float
+    inf_count: float
+    time: float
+
+
+class EarlyRow(NamedTuple):
+    epoch: int
+    layer_index: int
+    layer: str
+    values: list[float]  # EarlyEvidence.to_values order
+    time: float
+
+
+class SessionRow(NamedTuple):
+    id: int
+    started_wall: float
+    ended_wall: float | None
+    status: str
+
+
 def _json_float(value: float | None) -> float | None:
     return None if value is None or not math.isfinite(value) else value
 
@@ -129,10 +157,130 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, sort_keys=True)
 
 
-class Store:
-    """A run's SQLite store. Not thread-safe: only the main thread of the run writes."""
+class StoreReader:
+    """What every reader of a run's store asks: meta, trials, their records, verdicts.
+
+    :class:`Store` (the run's one writer) and :class:`ReadOnlyStore` (every other reader)
+    share these queries; only the writer has the methods that write."""
 
     FILENAME = "experiment.db"
+    _db: sqlite3.Connection
+    path: Path
+
+    def _check_schema(self) -> int:
+        """The store's schema (1 for a store that never wrote one); a newer one than this
+        bttackler knows is refused."""
+        row = self._db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
+        schema = 1 if row is None else int(json.loads(row[0]))
+        if schema > SCHEMA_VERSION:
+            raise BttacklerError(
+                f"{self.path.parent} was written by a newer bttackler (store schema {schema}; "
+                f"this one reads up to {SCHEMA_VERSION}): upgrade bttackler to read it"
+            )
+        return schema
+
+    def _last_objectives(self, trial_ids: Sequence[int]) -> dict[int, float | None]:
+        """Each trial's last reported value of the run's objective (None if it reported none,
+        or NaN, which SQLite stores as NULL)."""
+        objective = self.meta().get("objective")
+        out: dict[int, float | None] = {}
+        for trial_id in trial_ids:
+            for record in self.epochs(trial_id):
+                value = record.metrics.get(objective) if objective else None
+                if value is not None:
+                    out[trial_id] = None if math.isnan(value) else float(value)
+        return out
+
+    def meta(self) -> dict[str, Any]:
+        return {k: json.loads(v) for k, v in self._db.execute("SELECT key, value FROM meta")}
+
+    def latest_time(self) -> float:
+        """The latest run-clock time recorded anywhere (the clock of a resumed run goes on
+        from here: the heartbeat in ``meta`` may lag by up to a second)."""
+        row = self._db.execute(
+            "SELECT MAX(t) FROM (SELECT MAX(started) AS t FROM trials "
+            "UNION ALL SELECT MAX(ended) FROM trials UNION ALL SELECT MAX(time) FROM epochs)"
+        ).fetchone()
+        return float(row[0] or 0.0)
+
+    def trials(self, state: TrialState | None = None) -> list[TrialRow]:
+        query = (
+            "SELECT id, params, state, reason, value, best_value, epochs, slot, started, ended, "
+            "indicator, rule, verdict_epoch, retry_of FROM trials"
+        )
+        args: tuple[Any, ...] = ()
+        if state is not None:
+            query += " WHERE state=?"
+            args = (state.value,)
+        rows = self._db.execute(query + " ORDER BY id", args).fetchall()
+        return [TrialRow(r[0], json.loads(r[1]), *r[2:]) for r in rows]
+
+    def epochs(self, trial_id: int) -> list[EpochRow]:
+        rows = self._db.execute(
+            "SELECT epoch, time, metrics FROM epochs WHERE trial_id=? ORDER BY rowid", (trial_id,)
+        )
+        return [EpochRow(e, t, json.loads(m)) for e, t, m in rows]
+
+    def layer_stats(self, trial_id: int) -> list[LayerStatRow]:
+        rows = self._db.execute(
+            "SELECT epoch, kind, layer_index, layer_name, stats FROM layer_stats "
+            "WHERE trial_id=? ORDER BY rowid",
+            (trial_id,),
+        )
+        return [LayerStatRow(e, k, i, n, _full_row(k, json.loads(s))) for e, k, i, n, s in rows]
+
+    def rule_errors(self) -> dict[int, list[dict[str, str]]]:
+        """Per trial, the rules that raised on it (first error of each), oldest first; empty
+        for a store written before they were kept."""
+        try:
+            rows = self._db.execute(
+                "SELECT trial_id, rule, error FROM rule_errors ORDER BY rowid"
+            ).fetchall()
+        except sqlite3.OperationalError:  # an older store opened read-only: no such table
+            return {}
+        out: dict[int, list[dict[str, str]]] = {}
+        for trial_id, rule, error in rows:  # one row per rule and trial (the recorder's rule)
+            out.setdefault(int(trial_id), []).append({"rule": rule, "error": error})
+        return out
+
+    def verdicts(self) -> list[dict[str, Any]]:
+        rows = self._db.execute(
+            "SELECT trial_id, epoch, indicator, rule, trigger_values, benign, acted, time "
+            "FROM verdicts ORDER BY rowid"
+        )
+        return [
+            {"trial_id": t, "epoch": e, "indicator": i, "rule": r, "values": json.loads(v),
+             "benign": bool(b), "acted": bool(a), "time": tm}
+            for t, e, i, r, v, b, a, tm in rows
+        ]  # fmt: skip
+
+    def early_events(self, trial_id: int) -> list[EarlyRow]:
+        """The probe's provisional records from inside epoch 1 (one per trial at most). A
+        store written before they existed has none."""
+        try:
+            rows = self._db.execute(
+                "SELECT epoch, layer_index, layer, evidence, time FROM early WHERE trial_id=? "
+                "ORDER BY rowid",
+                (trial_id,),
+            ).fetchall()
+        except sqlite3.OperationalError:  # an older store opened read-only: no such table
+            return []
+        return [EarlyRow(e, i, n, [float(v) for v in json.loads(ev)], t) for e, i, n, ev, t in rows]
+
+    def nonfinite_events(self, trial_id: int) -> list[NonFiniteRow]:
+        """The non-finite values the probe saw in ``trial_id``, oldest first."""
+        rows = self._db.execute(
+            "SELECT epoch, batch, layer, nan_count, inf_count, time FROM nonfinite "
+            "WHERE trial_id=? ORDER BY rowid",
+            (trial_id,),
+        )
+        return [NonFiniteRow(*r) for r in rows]
+
+
+class Store(StoreReader):
+    """A run's SQLite store, opened for writing (it creates a new one). Not thread-safe: only
+    the main thread of the run writes. An older store is migrated to :data:`SCHEMA_VERSION`
+    when opened."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -142,10 +290,29 @@ class Store:
         self._db.executescript(SCHEMA)
         self._db.execute("BEGIN")
         self.session_id: int | None = None
+        try:
+            self._migrate()
+        except BttacklerError:
+            self.close()
+            raise
 
     @classmethod
     def open(cls, run_dir: Path) -> Store:
         return cls(run_dir / cls.FILENAME)
+
+    def _migrate(self) -> None:
+        """A new store gets the current schema; a schema-1 store's NMG values are corrected
+        (module docstring of :data:`SCHEMA_VERSION`); a newer store is refused."""
+        fresh = self._db.execute("SELECT COUNT(*) FROM meta").fetchone()[0] == 0
+        schema = SCHEMA_VERSION if fresh else self._check_schema()
+        if schema < 2:
+            nmg = [r[0] for r in self._db.execute("SELECT id FROM trials WHERE indicator='NMG'")]
+            self._db.executemany(
+                "UPDATE trials SET value=? WHERE id=?",
+                [(v, i) for i, v in self._last_objectives(nmg).items()],
+            )
+        self.set_meta(schema=SCHEMA_VERSION)
+        self.commit()
 
     # -- transactions: the scheduler commits once per loop turn
     def commit(self) -> None:
@@ -166,9 +333,6 @@ class Store:
             "ON CONFLICT(key) DO UPDATE SET value=excluded.value",
             [(k, _dumps(v)) for k, v in values.items()],
         )
-
-    def meta(self) -> dict[str, Any]:
-        return {k: json.loads(v) for k, v in self._db.execute("SELECT key, value FROM meta")}
 
     # -- sessions (a run resumed N times has N+1 sessions)
     def begin_session(self, clock_offset: float) -> int:
@@ -234,27 +398,6 @@ class Store:
         )
         return rows
 
-    def latest_time(self) -> float:
-        """The latest run-clock time recorded anywhere (the clock of a resumed run goes on
-        from here: the heartbeat in ``meta`` may lag by up to a second)."""
-        row = self._db.execute(
-            "SELECT MAX(t) FROM (SELECT MAX(started) AS t FROM trials "
-            "UNION ALL SELECT MAX(ended) FROM trials UNION ALL SELECT MAX(time) FROM epochs)"
-        ).fetchone()
-        return float(row[0] or 0.0)
-
-    def trials(self, state: TrialState | None = None) -> list[TrialRow]:
-        query = (
-            "SELECT id, params, state, reason, value, best_value, epochs, slot, started, ended, "
-            "indicator, rule, verdict_epoch, retry_of FROM trials"
-        )
-        args: tuple[Any, ...] = ()
-        if state is not None:
-            query += " WHERE state=?"
-            args = (state.value,)
-        rows = self._db.execute(query + " ORDER BY id", args).fetchall()
-        return [TrialRow(r[0], json.loads(r[1]), *r[2:]) for r in rows]
-
     # -- records
     def add_epoch(self, trial_id: int, epoch: int, time_: float,
                   metrics: Mapping[str, float]) -> None:  # fmt: skip
@@ -262,12 +405,6 @@ class Store:
             "INSERT INTO epochs(trial_id, epoch, time, metrics) VALUES (?, ?, ?, ?)",
             (trial_id, epoch, time_, _dumps(dict(metrics))),
         )
-
-    def epochs(self, trial_id: int) -> list[tuple[int, float, dict[str, float]]]:
-        rows = self._db.execute(
-            "SELECT epoch, time, metrics FROM epochs WHERE trial_id=? ORDER BY rowid", (trial_id,)
-        )
-        return [(e, t, json.loads(m)) for e, t, m in rows]
 
     def add_layer_stats(
         self, trial_id: int, epoch: int, rows: Iterable[tuple[str, int, str, Sequence[float]]]
@@ -278,28 +415,12 @@ class Store:
             [(trial_id, epoch, k, i, n, json.dumps(list(v))) for k, i, n, v in rows],
         )
 
-    def layer_stats(self, trial_id: int) -> list[tuple[int, str, int, str, list[float]]]:
-        rows = self._db.execute(
-            "SELECT epoch, kind, layer_index, layer_name, stats FROM layer_stats "
-            "WHERE trial_id=? ORDER BY rowid",
-            (trial_id,),
-        )
-        return [(e, k, i, n, _full_row(k, json.loads(s))) for e, k, i, n, s in rows]
-
     def add_nonfinite(self, trial_id: int, epoch: int, batch: int, layer: str,
                       nan_count: float, inf_count: float, time_: float) -> None:  # fmt: skip
         self._db.execute(
             "INSERT INTO nonfinite VALUES (?, ?, ?, ?, ?, ?, ?)",
             (trial_id, epoch, batch, layer, nan_count, inf_count, time_),
         )
-
-    def nonfinite(self, trial_id: int) -> list[tuple[int, int, str, float, float]]:
-        rows = self._db.execute(
-            "SELECT epoch, batch, layer, nan_count, inf_count FROM nonfinite WHERE trial_id=? "
-            "ORDER BY rowid",
-            (trial_id,),
-        )
-        return [tuple(r) for r in rows]  # type: ignore[misc]
 
     def add_early(self, trial_id: int, epoch: int, layer_index: int, layer: str,
                   values: Sequence[float], time_: float) -> None:  # fmt: skip
@@ -322,74 +443,23 @@ class Store:
         self._db.execute("INSERT INTO rule_errors VALUES (?, ?, ?, ?)",
                          (trial_id, rule, error, time_))  # fmt: skip
 
-    def rule_errors(self) -> dict[int, list[dict[str, str]]]:
-        """Per trial, the rules that raised on it (first error of each), oldest first; empty
-        for a store written before they were kept."""
-        try:
-            rows = self._db.execute(
-                "SELECT trial_id, rule, error FROM rule_errors ORDER BY rowid"
-            ).fetchall()
-        except sqlite3.OperationalError:  # an older store opened read-only: no such table
-            return {}
-        out: dict[int, list[dict[str, str]]] = {}
-        for trial_id, rule, error in rows:
-            seen = out.setdefault(int(trial_id), [])
-            if all(e["rule"] != rule for e in seen):
-                seen.append({"rule": rule, "error": error})
-        return out
 
-    def verdicts(self) -> list[dict[str, Any]]:
-        rows = self._db.execute(
-            "SELECT trial_id, epoch, indicator, rule, trigger_values, benign, acted, time "
-            "FROM verdicts ORDER BY rowid"
-        )
-        return [
-            {"trial_id": t, "epoch": e, "indicator": i, "rule": r, "values": json.loads(v),
-             "benign": bool(b), "acted": bool(a), "time": tm}
-            for t, e, i, r, v, b, a, tm in rows
-        ]  # fmt: skip
-
-    # -- read-only queries for replay and reports
-    def early_events(self, trial_id: int) -> list[tuple[int, int, str, list[float], float]]:
-        """The probe's provisional records from inside epoch 1 (one per trial at most):
-        (epoch, layer index, layer, values in ``EarlyEvidence.to_values`` order, time). A
-        store written before they existed has none."""
-        try:
-            rows = self._db.execute(
-                "SELECT epoch, layer_index, layer, evidence, time FROM early WHERE trial_id=? "
-                "ORDER BY rowid",
-                (trial_id,),
-            ).fetchall()
-        except sqlite3.OperationalError:  # an older store opened read-only: no such table
-            return []
-        return [(e, i, n, [float(v) for v in json.loads(ev)], t) for e, i, n, ev, t in rows]
-
-    def nonfinite_events(self, trial_id: int) -> list[tuple[int, int, str, float, float, float]]:
-        """Like :meth:`nonfinite`, with the run-clock time last: (epoch, batch, layer, nan, inf,
-        time)."""
-        rows = self._db.execute(
-            "SELECT epoch, batch, layer, nan_count, inf_count, time FROM nonfinite "
-            "WHERE trial_id=? ORDER BY rowid",
-            (trial_id,),
-        )
-        return [tuple(r) for r in rows]  # type: ignore[misc]
-
-
-class ReadOnlyStore(Store):
-    """A run's store opened read-only (``mode=ro``): for the dashboard and per-trial figures,
-    which may read a store that a running search is writing.
+class ReadOnlyStore(StoreReader):
+    """A run's store opened read-only (``mode=ro``): every reader (trials, report, compare,
+    replay, pools, the dashboard) uses it, and may read a store that a running search is
+    writing. It has no method that writes, runs no DDL and sets no pragma.
 
     SQLite itself refuses every write on this connection. In WAL mode (every store bttackler
     writes) a reader never blocks the writer, nor the writer the reader; a store in rollback
     mode (a copy, an old file) is read in short transactions, and a reader that finds it locked
     waits at most ``busy_timeout`` seconds, then gets :class:`sqlite3.OperationalError`.
     Keep each :meth:`snapshot` short: a long read transaction keeps the WAL from being
-    checkpointed (and, in rollback mode, delays the writer's commit).
+    checkpointed (and, in rollback mode, delays the writer's commit). A schema-1 store's rows
+    are corrected as they are read (see :data:`SCHEMA_VERSION`).
     """
 
     def __init__(self, path: Path, busy_timeout: float = 2.0) -> None:  # noqa: D107
         self.path = path
-        self.session_id = None
         if not path.is_file():
             raise BttacklerError(f"{path.parent} is not a bttackler run (no {self.FILENAME})")
         self._db = sqlite3.connect(
@@ -407,6 +477,11 @@ class ReadOnlyStore(Store):
         if not {"meta", "trials", "epochs", "layer_stats"} <= names:
             self._db.close()
             raise BttacklerError(f"{path.parent} is not a bttackler run (no tables in {path.name})")
+        try:
+            self.schema = self._check_schema()
+        except BttacklerError:
+            self._db.close()
+            raise
 
     @staticmethod
     def _uri_mode(path: Path) -> str:
@@ -429,6 +504,14 @@ class ReadOnlyStore(Store):
     def open(cls, run_dir: Path) -> ReadOnlyStore:
         return cls(run_dir / cls.FILENAME)
 
+    def trials(self, state: TrialState | None = None) -> list[TrialRow]:
+        rows = super().trials(state)
+        if self.schema >= 2:
+            return rows
+        nmg = [r.id for r in rows if r.indicator == "NMG"]
+        last = self._last_objectives(nmg)
+        return [replace(r, value=last[r.id]) if r.id in last else r for r in rows]
+
     @contextmanager
     def snapshot(self) -> Iterator[ReadOnlyStore]:
         """One read transaction: every query inside sees the same committed state."""
@@ -441,15 +524,12 @@ class ReadOnlyStore(Store):
     def journal_mode(self) -> str:
         return str(self._db.execute("PRAGMA journal_mode").fetchone()[0])
 
-    def sessions(self) -> list[tuple[int, float, float | None, str]]:
-        """``(id, started_wall, ended_wall, status)`` of every session, oldest first."""
+    def sessions(self) -> list[SessionRow]:
+        """Every session, oldest first (a run resumed N times has N+1)."""
         rows = self._db.execute(
             "SELECT id, started_wall, ended_wall, status FROM sessions ORDER BY id"
         )
-        return [tuple(r) for r in rows]  # type: ignore[misc]
-
-    def commit(self) -> None:
-        raise sqlite3.OperationalError("a read-only store has nothing to commit")
+        return [SessionRow(*r) for r in rows]
 
     def close(self) -> None:
         self._db.close()

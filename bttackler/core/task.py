@@ -18,9 +18,10 @@ from typing import Any
 
 from bttackler.core.errors import BttacklerError
 from bttackler.core.modules import import_file, private_module_name
+from bttackler.core.objective import Mode
 from bttackler.core.resources import TASKS_PACKAGE, builtin_tasks_dir, shipped
 
-_NOT_TASKS = {"__init__", "common", "models"}  # shared helpers, not tasks
+_NOT_TASKS = {"__init__", "models"}  # shared helpers, not tasks
 
 
 @dataclass(frozen=True)
@@ -30,12 +31,15 @@ class TaskSpec:
     name: str
     path: Path
     objective: str
-    mode: str
+    mode: Mode  # "max" or "min" (a string is read as its Mode)
     max_epochs: int
     default_space: Path | None
     description: str = ""
     data_source: str = ""
     chance_loss: float = math.nan  # CHANCE_LOSS, optional: the loss of a model that learned nothing
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "mode", Mode.of(self.mode))
 
 
 def resolve_task_path(ref: str) -> Path:
@@ -47,7 +51,7 @@ def resolve_task_path(ref: str) -> Path:
         return path
     folder = builtin_tasks_dir()
     path = folder / f"{ref}.py" if folder else Path(ref)
-    if ref in _NOT_TASKS or not path.is_file():
+    if ref in _NOT_TASKS or ref.startswith("_") or not path.is_file():
         names = ", ".join(builtin_task_names()) or "none"
         raise BttacklerError(f"unknown task '{ref}'; built-in tasks: {names} (or give a .py path)")
     return path
@@ -85,9 +89,13 @@ def spec_from_module(module: ModuleType, path: Path) -> TaskSpec:
     objective = getattr(module, "OBJECTIVE", None)
     if not isinstance(objective, str) or not objective:
         raise BttacklerError(f'{where} must define OBJECTIVE, a metric name such as "val_acc"')
-    mode = getattr(module, "MODE", None)
-    if mode not in ("max", "min"):
-        raise BttacklerError(f'{where} must define MODE = "max" or "min", got {mode!r}')
+    raw_mode = getattr(module, "MODE", None)
+    try:
+        mode = Mode.of(raw_mode)
+    except BttacklerError:
+        raise BttacklerError(
+            f'{where} must define MODE = "max" or "min", got {raw_mode!r}'
+        ) from None
     max_epochs = getattr(module, "MAX_EPOCHS", None)
     if not isinstance(max_epochs, int) or isinstance(max_epochs, bool) or max_epochs < 1:
         raise BttacklerError(f"{where} must define MAX_EPOCHS, a positive int, got {max_epochs!r}")

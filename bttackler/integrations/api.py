@@ -1,10 +1,9 @@
 """The Python API: watch a model with the probe a trial uses, judge its history with the
 indicators and guard ``bttackler run`` uses.
 
-``Watcher`` turns the probe's rows into :class:`~bttackler.core.history.EpochRecord` with
-:meth:`EpochRecord.from_rows <bttackler.core.history.EpochRecord.from_rows>`, as the run's
-monitor does; ``Judge`` builds its rules with
-:func:`~bttackler.diagnosis.build_from_config` and spares trials with
+``Watcher`` assembles the probe's rows into a history with
+:class:`~bttackler.core.history.HistoryBuilder`, as the run's monitor does; ``Judge`` builds
+its rules with :func:`~bttackler.diagnosis.build_from_config` and spares trials with
 :class:`~bttackler.diagnosis.Guard`, as the run's diagnoser does.
 """
 
@@ -18,13 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from bttackler.core.config import deep_merge, load_config
-from bttackler.core.history import (
-    EarlyEvidence,
-    EpochRecord,
-    NonFiniteEvent,
-    TrialHistory,
-    metric_values,
-)
+from bttackler.core.history import HistoryBuilder, TrialHistory, metric_values
 from bttackler.core.verdict import Verdict
 from bttackler.diagnosis import Guard, Rule, build_from_config
 
@@ -86,19 +79,18 @@ class Watcher:
         self._began = time.perf_counter()
         self._lock = threading.Lock()
         self._rows: list[tuple[str, int, str, Sequence[float]]] = []
-        self._epochs: list[EpochRecord] = []
-        self._nonfinite: list[NonFiniteEvent] = []
-        self._early: EarlyEvidence | None = None
+        self._builder = HistoryBuilder(
+            trial_id, self.params, max_epochs, chance_loss=self.chance_loss
+        )
         self._probe: Any = Probe(model, self._emit, seed=seed)
 
     def _emit(self, kind: str, index: int, name: str, values: Sequence[float]) -> None:
         row = [float(v) for v in values]
         with self._lock:
             if kind == "nonfinite":  # mid-epoch: numbered by the epochs recorded so far
-                event = NonFiniteEvent(len(self._epochs), int(row[2]), name, row[0], row[1])
-                self._nonfinite.append(event)
+                self._builder.add_nonfinite(int(row[2]), name, row[0], row[1])
             elif kind == "early":  # inside epoch 1 (LAR1, PLC1)
-                self._early = EarlyEvidence.from_values(len(self._epochs), index, name, row)
+                self._builder.set_early(index, name, row)
             elif kind != "layer":
                 self._rows.append((kind, index, name, row))
 
@@ -119,28 +111,20 @@ class Watcher:
         with self._lock:
             rows, self._rows = self._rows, []
             when = time.perf_counter() - self._began
-            self._epochs.append(EpochRecord.from_rows(epoch, clean, rows, time=when))
+            self._builder.close_epoch(epoch, clean, rows, time=when)
         return self.history
 
     @property
     def history(self) -> TrialHistory:
         """Every epoch recorded so far, and the NaN/Inf gradients seen within epochs."""
         with self._lock:
-            return TrialHistory(
-                trial_id=self.trial_id,
-                params=self.params,
-                max_epochs=self.max_epochs,
-                epochs=tuple(self._epochs),
-                nonfinite=tuple(self._nonfinite),
-                chance_loss=self.chance_loss,
-                early=self._early,
-            )
+            return self._builder.history()
 
     @property
     def nonfinite_seen(self) -> int:
         """How many NaN/Inf gradient alarms the probe raised so far (judge again when it grows)."""
         with self._lock:
-            return len(self._nonfinite)
+            return len(self._builder.nonfinite)
 
     @property
     def layers(self) -> list[tuple[int, str, str]]:

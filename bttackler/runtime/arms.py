@@ -11,6 +11,7 @@ from typing import Any
 
 from bttackler.core.config import run_settings
 from bttackler.core.errors import BttacklerError
+from bttackler.core.objective import Mode
 from bttackler.core.task import load_task
 from bttackler.diagnosis import build_from_config
 from bttackler.runtime import experiment
@@ -37,7 +38,7 @@ ALIASES: frozenset[str] = frozenset({"etr"})
 DEFAULT_ARMS: tuple[str, ...] = ARMS[:7]
 
 
-def arm_config(base: Mapping[str, Any], arm: str, mode: str) -> dict[str, Any]:
+def arm_config(base: Mapping[str, Any], arm: str, mode: Mode | str) -> dict[str, Any]:
     """``base`` (the effective configuration) with the arm's ``run``/``diagnosis`` overrides.
 
     baseline: diagnosis off (``--no-diagnosis``: trace and record, never kill);
@@ -55,7 +56,7 @@ def arm_config(base: Mapping[str, Any], arm: str, mode: str) -> dict[str, Any]:
         return config
     etr: str | None
     if arm in ALIASES:
-        indicators, etr = False, ("lce" if mode == "max" else "msr")
+        indicators, etr = False, ("lce" if Mode.of(mode) is Mode.MAX else "msr")
     elif arm in ARM_SETTINGS:
         indicators, etr = ARM_SETTINGS[arm]
     else:
@@ -108,10 +109,10 @@ def run_arms(
               flush=True)  # fmt: skip
         view = make_view(f"{arm} · {prepared.run_dir.name}", force_plain=plain)
         try:
-            outcome, _ = experiment.execute(prepared, view)
+            result = experiment.execute(prepared, view)
         finally:
             view.close()
         dirs[arm].append(prepared.run_dir)
-        if outcome == "interrupted":
+        if result.outcome == "interrupted":
             raise KeyboardInterrupt
     return dirs

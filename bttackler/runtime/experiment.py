@@ -17,8 +17,9 @@ from bttackler.core.errors import BttacklerError
 from bttackler.core.objective import CountRule
 from bttackler.core.ring import sweep_stale_segments
 from bttackler.core.space import SearchSpace, load_space
-from bttackler.core.store import Store, TrialRow, TrialState
+from bttackler.core.store import Store, TrialRow
 from bttackler.core.task import TaskSpec, call_task_code, load_task, with_planned_epochs
+from bttackler.core.trial_state import OUTCOMES, RANKED, TrialState
 from bttackler.core.verdict import Verdict
 from bttackler.diagnosis import build_etr_rule, build_from_config, make_diagnoser_factory
 from bttackler.diagnosis.avoid import Avoider, avoid_settings, is_problem
@@ -27,7 +28,7 @@ from bttackler.runtime.backends.local import LocalBackend
 from bttackler.runtime.ledger import Ledger
 from bttackler.runtime.scheduler import Scheduler, SchedulerSettings
 from bttackler.runtime.searchers import make_searcher
-from bttackler.runtime.snapshot import View
+from bttackler.runtime.snapshot import RunResult, View
 from bttackler.runtime.worker import SlotSpec
 
 CONFIG_SNAPSHOT = "config.toml"
@@ -191,8 +192,8 @@ def _visible_gpus() -> int:
     return int(torch.cuda.device_count()) if torch.cuda.is_available() else 0
 
 
-def execute(prepared: PreparedRun, view: View) -> tuple[str, Scheduler]:
-    """Run (or continue) the search. Returns the outcome and the scheduler (for summaries)."""
+def execute(prepared: PreparedRun, view: View) -> RunResult:
+    """Run (or continue) the search; how it ended, for the summary."""
     settings, task = prepared.settings, prepared.task
     sweep_stale_segments()
     searcher = make_searcher(
@@ -215,7 +216,7 @@ def execute(prepared: PreparedRun, view: View) -> tuple[str, Scheduler]:
             _retell(searcher, previous, settings.count)
         else:
             store.set_meta(
-                schema=1, task=task.name, task_path=str(task.path), method=settings.method,
+                task=task.name, task_path=str(task.path), method=settings.method,
                 objective=task.objective, mode=task.mode, max_epochs=task.max_epochs,
                 chance_loss=task.chance_loss if math.isfinite(task.chance_loss) else None,
                 budget=settings.budget_seconds, max_trials=settings.max_trials,
@@ -239,7 +240,6 @@ def execute(prepared: PreparedRun, view: View) -> tuple[str, Scheduler]:
                 fail_fast=settings.fail_fast,
                 chance_loss=task.chance_loss,
                 diagnosis=settings.diagnosis,
-                ring_capacity=settings.ring_capacity,
                 count=settings.count,
             ),
             slot_specs=specs,
@@ -249,7 +249,8 @@ def execute(prepared: PreparedRun, view: View) -> tuple[str, Scheduler]:
             run_dir=prepared.run_dir,
             view=view,
             clock_offset=clock_offset,
-            retries=[r for r in retries],
+            ledger=Ledger.from_rows(previous, task.mode, settings.count),
+            retries=retries,
             diagnoser_factory=make_diagnoser_factory(
                 prepared.config, settings, objective=task.objective, mode=task.mode
             ),
@@ -258,11 +259,9 @@ def execute(prepared: PreparedRun, view: View) -> tuple[str, Scheduler]:
                 seed=settings.seed,
             ) if settings.avoid_bad else None,
         )  # fmt: skip
-        scheduler.ledger = Ledger.from_rows(previous, task.mode, settings.count)
         if scheduler.avoider is not None:
             _reteach(scheduler.avoider, previous, store.verdicts())
-        outcome = scheduler.run()
-        return outcome, scheduler
+        return scheduler.run()
     finally:
         store.close()
 
@@ -276,7 +275,7 @@ def _reteach(avoider: Avoider, rows: list[TrialRow], verdicts: list[dict[str, An
         if is_problem(Verdict(v["indicator"], v["rule"], v["epoch"], v["values"], v["benign"]))
     }
     for row in rows:
-        if row.state in ("finished", "terminated", "failed"):
+        if row.state in OUTCOMES:
             avoider.observe(row.params, row.state == "failed" or row.id in problems)
 
 
@@ -284,7 +283,7 @@ def _retell(searcher: Any, rows: list[TrialRow], count: CountRule) -> None:
     """Tell a resumed run's searcher what it was told before: the same rule, the same values."""
     for row in rows:
         state = TrialState(row.state)
-        if state in (TrialState.FINISHED, TrialState.TERMINATED):
+        if state in RANKED:
             searcher.tell(row.params, count.pick(row.value, row.best_value))
         elif state is TrialState.FAILED:
             searcher.tell(row.params, None)

@@ -8,17 +8,15 @@ import math
 from collections.abc import Iterable
 from typing import Any
 
-from bttackler.core.objective import CountRule, is_better
-from bttackler.core.store import TrialRow, TrialState
+from bttackler.core.objective import CountRule, Mode
+from bttackler.core.store import TrialRow
+from bttackler.core.trial_state import RANKED, TrialState
 from bttackler.runtime.snapshot import RunCounts
-
-# States whose trial has a value that ranks (the searcher was told it).
-COUNTED = (TrialState.FINISHED, TrialState.TERMINATED)
 
 
 class Ledger:
-    def __init__(self, mode: str) -> None:
-        self.mode = mode
+    def __init__(self, mode: Mode | str) -> None:
+        self.mode = Mode.of(mode)
         self.counts = RunCounts()
         self.best: tuple[float, int, dict[str, Any]] | None = None
 
@@ -46,15 +44,15 @@ class Ledger:
         elif state is TrialState.SKIPPED:
             c.skipped += 1
         if (
-            state in COUNTED
+            state in RANKED
             and value is not None
             and math.isfinite(value)
-            and (self.best is None or is_better(value, self.best[0], self.mode))
+            and (self.best is None or self.mode.better(value, self.best[0]))
         ):
             self.best = (value, trial_id, params)
 
     @classmethod
-    def from_rows(cls, rows: Iterable[TrialRow], mode: str, count: CountRule) -> Ledger:
+    def from_rows(cls, rows: Iterable[TrialRow], mode: Mode | str, count: CountRule) -> Ledger:
         """The ledger of a run's stored trials (those still ``running`` are not counted), each
         counting with the value ``count`` picks."""
         ledger = cls(mode)

@@ -20,7 +20,7 @@ import numpy as np
 from bttackler.core.history import (
     STAT_NAMES,
     EarlyEvidence,
-    EpochRecord,
+    HistoryBuilder,
     NonFiniteEvent,
     TrialHistory,
 )
@@ -102,30 +102,16 @@ def feed_diagnoser(diagnoser: Diagnoser) -> Callable[[Event], None]:
 
 @dataclass
 class _TrialState:
-    trial_id: int
-    params: dict[str, Any]
-    max_epochs: int
-    chance_loss: float
-    epochs: list[EpochRecord] = field(default_factory=list)
-    metrics: dict[str, float] = field(default_factory=dict)
+    builder: HistoryBuilder
+    metrics: dict[str, float] = field(default_factory=dict)  # of the epoch being recorded
     pending_stats: list[tuple[str, int, str, tuple[float, ...]]] = field(default_factory=list)
-    nonfinite: list[NonFiniteEvent] = field(default_factory=list)
-    early: EarlyEvidence | None = None
     error_parts: list[str] = field(default_factory=list)
     error_expected: int = 0
     note_parts: list[str] = field(default_factory=list)
     text: list[str] = field(default_factory=list)  # the text record MESSAGEs continue
 
     def history(self) -> TrialHistory:
-        return TrialHistory(
-            trial_id=self.trial_id,
-            params=self.params,
-            max_epochs=self.max_epochs,
-            epochs=tuple(self.epochs),
-            nonfinite=tuple(self.nonfinite),
-            chance_loss=self.chance_loss,
-            early=self.early,
-        )
+        return self.builder.history()
 
 
 class Assembler:
@@ -145,7 +131,8 @@ class Assembler:
         chance_loss: float = math.nan,
     ) -> None:
         """Register a trial before it starts (its parameters feed the indicators)."""
-        self._trials[trial_id] = _TrialState(trial_id, dict(params), max_epochs, chance_loss)
+        builder = HistoryBuilder(trial_id, dict(params), max_epochs, chance_loss=chance_loss)
+        self._trials[trial_id] = _TrialState(builder)
 
     def feed(self, record: Record) -> Event | None:
         state = self._trials.get(record.trial_id)
@@ -164,20 +151,12 @@ class Assembler:
         elif kind == Kind.EPOCH:
             return self._close_epoch(state, record, when)
         elif kind == Kind.NONFINITE:
-            event = NonFiniteEvent(
-                epoch=len(state.epochs),
-                batch=int(record.values[2]),
-                layer=record.name,
-                nan_count=record.values[0],
-                inf_count=record.values[1],
+            event = state.builder.add_nonfinite(
+                int(record.values[2]), record.name, record.values[0], record.values[1]
             )
-            state.nonfinite.append(event)
             return NonFiniteSeen(record.trial_id, self.slot, event, when, state.history())
         elif kind == Kind.EARLY:
-            early = EarlyEvidence.from_values(
-                len(state.epochs), record.layer, record.name, record.values
-            )
-            state.early = early
+            early = state.builder.set_early(record.layer, record.name, record.values)
             return EarlySeen(record.trial_id, self.slot, early, when, state.history())
         elif kind == Kind.STARTED:
             return TrialStarted(record.trial_id, self.slot, int(record.values[0]), when)
@@ -209,7 +188,7 @@ class Assembler:
         metrics = state.metrics
         stats = tuple(state.pending_stats)
         state.metrics, state.pending_stats = {}, []
-        state.epochs.append(EpochRecord.from_rows(record.epoch, metrics, stats, time=when))
+        state.builder.close_epoch(record.epoch, metrics, stats, time=when)
         return EpochReported(
             trial_id=record.trial_id,
             slot=self.slot,

@@ -55,3 +55,14 @@ class View:
 
     def event(self, text: str) -> None:  # pragma: no cover - interface
         pass
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """How a run ended, for the CLI's summary: ``completed``, ``interrupted`` or ``failed``
+    (with why), the last snapshot and the warnings said."""
+
+    outcome: str
+    snapshot: RunSnapshot
+    warnings: tuple[str, ...]
+    failure: str | None = None

@@ -10,8 +10,7 @@ shared by weighted and activation layers, ``0`` = nearest the input):
   (one layer holding every ``weight_*`` matrix of every stacked layer), ``Embedding`` and
   ``EmbeddingBag``. A ``MultiheadAttention`` (also inside ``Transformer*Layer``) becomes two
   layers, ``<name>.in_proj`` (the packed q/k/v projection, or the three separate ones
-  concatenated) and ``<name>.out_proj``. Statistics cover the weight matrices, not biases;
-  the ``"layer"`` record's ``num_params`` counts every parameter of the layer.
+  concatenated) and ``<name>.out_proj``. Statistics cover the weight matrices, not biases.
 * activation modules (see :data:`bttackler.trialside.probe_layers.ACTIVATION_RULES`).
   Functional activations
   (``torch.relu(x)`` in ``forward``, the default ``activation`` of ``Transformer*Layer``)
@@ -105,7 +104,7 @@ class Probe:
 
     Args:
         model: the module to watch; hooks are installed now and removed by :meth:`close`.
-        emit: ``emit(kind, layer_index, layer_name, values)``; kinds ``"layer"``,
+        emit: ``emit(kind, layer_index, layer_name, values)``; kinds
             ``"weight"``, ``"grad"``, ``"activation"``, ``"nonfinite"`` and ``"early"``.
         check_every: on an accelerator, batches between two reads of the every-batch check
             (one host sync each); without a torch optimizer, between two checks.
@@ -192,7 +191,7 @@ class Probe:
         for name, m in model.named_modules():
             rule = activation_rule(m)
             if rule is not None:
-                layer = Layer(name, type(m).__name__, [], 0)
+                layer = Layer(name, type(m).__name__, [])
                 self._act_modules.append((m, partial(self._on_activation, layer, rule)))
             elif isinstance(m, WEIGHTED_TYPES + (nn.MultiheadAttention,)) and id(m) not in skip:
                 layer = weighted_layer(name, m)
@@ -237,8 +236,6 @@ class Probe:
         layer.index = len(self._ordered)
         self._ordered.append(layer)
         bucket.append(layer)
-        if self._initialized:
-            self._emit("layer", layer.index, layer.name, [float(layer.num_params)])
 
     def _on_forward_pre(self, module: nn.Module, args: Any) -> None:
         if module.training and torch.is_grad_enabled():  # a training batch
@@ -275,10 +272,7 @@ class Probe:
         for handle in self._act_handles:
             handle.remove()
         self._act_handles = []
-        if not self._initialized:
-            self._initialized = True
-            for layer in self._ordered:
-                self._emit("layer", layer.index, layer.name, [float(layer.num_params)])
+        self._initialized = True
         if self._armed and self._early is not None:
             self._early.sampled(self._activations)
         if self._due is not None:

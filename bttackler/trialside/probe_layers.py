@@ -106,7 +106,6 @@ class Layer:
     name: str
     type_name: str
     weights: list[Tensor]
-    num_params: int
     index: int = -1
     inactive: Tensor | int | None = None  # activation layers: count of inactive outputs
     total: int = 0
@@ -256,17 +255,15 @@ def _divide(total: Rows, count: Rows) -> Rows:
 
 
 def weighted_layer(name: str, m: nn.Module) -> Layer:
-    own = [p for _, p in m.named_parameters(recurse=False)]
     if isinstance(m, nn.MultiheadAttention):
         projections = (m.in_proj_weight, m.q_proj_weight, m.k_proj_weight, m.v_proj_weight)
         in_w: list[Tensor] = [p for p in projections if p is not None]
-        out = list(m.out_proj.parameters())
         tname = type(m).__name__
         sub = [
-            Layer(f"{name}.in_proj", tname, in_w, sum(p.numel() for p in own)),
-            Layer(f"{name}.out_proj", tname, [m.out_proj.weight], sum(p.numel() for p in out)),
+            Layer(f"{name}.in_proj", tname, in_w),
+            Layer(f"{name}.out_proj", tname, [m.out_proj.weight]),
         ]
-        return Layer(name, tname, [], 0, sub=sub)
+        return Layer(name, tname, [], sub=sub)
     if isinstance(m, nn.RNNBase):
         weights: list[Tensor] = [
             p for n, p in m.named_parameters(recurse=False) if n.startswith("weight")
@@ -274,7 +271,7 @@ def weighted_layer(name: str, m: nn.Module) -> Layer:
     else:
         w = getattr(m, "weight", None)
         weights = [w] if isinstance(w, nn.Parameter) else []
-    return Layer(name, type(m).__name__, weights, sum(p.numel() for p in own))
+    return Layer(name, type(m).__name__, weights)
 
 
 def first_grad_tensor(output: Any) -> Tensor | None:

@@ -19,7 +19,6 @@ _KIND_BY_PROBE = {
     "activation": Kind.ACTIVATION,
     "nonfinite": Kind.NONFINITE,
     "early": Kind.EARLY,
-    "layer": Kind.LAYER,
 }
 
 

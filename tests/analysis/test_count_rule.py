@@ -21,7 +21,8 @@ import pytest
 from bttackler.analysis import report
 from bttackler.analysis.compare import load_arms
 from bttackler.core.objective import CountRule
-from bttackler.core.store import Store, TrialState
+from bttackler.core.store import Store
+from bttackler.core.trial_state import TrialState
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -10,7 +10,8 @@ from pathlib import Path
 from bttackler.analysis import report
 from bttackler.analysis.metrics import load_run
 from bttackler.core.objective import CountRule
-from bttackler.core.store import Store, TrialState
+from bttackler.core.store import Store
+from bttackler.core.trial_state import TrialState
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -183,8 +183,11 @@ def trial_json(row: TrialRow, count: CountRule) -> dict[str, Any]:
     return doc
 
 
-def run_doc(key: str, snap: Snapshot, count: CountRule) -> dict[str, Any]:
-    """A run's page: its summary, every trial and the figures of ``report``."""
+def run_doc(
+    key: str, snap: Snapshot, count: CountRule, parallel_view: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """A run's page: its summary, every trial and the figures of ``report``;
+    ``parallel_view``: :func:`parallel` of this snapshot when the caller kept it."""
     run = snap.run
     return {
         "summary": run_summary(key, snap, count),
@@ -192,7 +195,7 @@ def run_doc(key: str, snap: Snapshot, count: CountRule) -> dict[str, Any]:
         "count_label": count.label,
         "trials": [trial_json(t, count) for t in run.trials],
         "figures": overlay_figures({key: snap}, count),
-        "parallel": parallel(run, count),
+        "parallel": parallel(run, count) if parallel_view is None else parallel_view,
     }
 
 

@@ -51,6 +51,9 @@ class Registry:
         self._keys: dict[str, Path] = {}
         self._cache: dict[Path, data.Snapshot] = {}
         self._docs: dict[tuple[str, tuple[int, ...]], bytes] = {}
+        # the parallel-coordinates view of each run's last store version: a live run's page is
+        # rebuilt on every refresh, its troubles only when the store changed
+        self._parallel: dict[str, tuple[tuple[int, ...], dict[str, Any] | None]] = {}
 
     def scan(self) -> dict[str, Path]:
         runs = data.discover(self.targets)
@@ -110,11 +113,21 @@ class Registry:
             cached = self._docs.get(cache_key)
         if cached is not None and data.run_state(snap) != "running":
             return cached
-        body = encode(data.run_doc(key, snap, self.count))
+        body = encode(data.run_doc(key, snap, self.count, self._parallel_view(key, snap)))
         with self._lock:
             self._docs = {k: v for k, v in self._docs.items() if k[0] != cache_key[0]}
             self._docs[cache_key] = body
         return body
+
+    def _parallel_view(self, key: str, snap: data.Snapshot) -> dict[str, Any] | None:
+        with self._lock:
+            kept = self._parallel.get(key)
+        if kept is not None and kept[0] == snap.version:
+            return kept[1]
+        view = data.parallel(snap.run, self.count)
+        with self._lock:
+            self._parallel[key] = (snap.version, view)
+        return view
 
     def trial_doc(self, key: str, trial_id: int) -> dict[str, Any]:
         return data.trial_doc(self.path(key), trial_id, self.count)

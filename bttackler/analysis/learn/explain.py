@@ -94,7 +94,7 @@ def explain(runs: Sequence[RunData], space: SearchSpace | None = None) -> dict[s
         for _, t, _ in rows
         if t.state != "failed" and t.value is not None and math.isfinite(t.value)
     ]
-    direction = "maximize" if first.mode == "max" else "minimize"
+    direction = first.mode.verb
     return {
         "runs": [str(r.path) for r in runs],
         "objective": first.objective,
@@ -141,6 +141,25 @@ def lines(doc: Mapping[str, Any]) -> list[str]:
             text = ", ".join(f"{k} {v:.2f}" for k, v in list(found.items())[:6])
         out.append(f"  for {label}: {text}")
     return out
+
+
+def markdown_section(found: Mapping[str, Any] | None) -> list[str]:
+    """The document as the report's Markdown section on what caused bad trials (none
+    without a document)."""
+    if found is None:
+        return []
+    lines = ["", f"## What causes bad trials (`bttackler explain` of `{found['runs'][0]}`)", ""]
+    troubles = ", ".join(f"{k} {v}" for k, v in found["troubles"].items()) or "none"
+    lines.append(f"{found['trials']} trials with a known outcome, {found['bad']} bad "
+                 f"({troubles}). Regions where at least 3 in 4 trials were bad:")  # fmt: skip
+    lines.append("")
+    lines += [f"- {r['text']}" for r in found["rules"]] or ["- none"]
+    for what, label in (("objective", found["objective"]), ("bad", "a bad trial")):
+        importance = found["importance"][what]
+        if importance:
+            top = ", ".join(f"{k} {v:.2f}" for k, v in list(importance.items())[:5])
+            lines.append(f"\nParameter importance (fANOVA) for {label}: {top}.")
+    return lines
 
 
 def _numbered(rules: Sequence[Mapping[str, Any]]) -> list[str]:

@@ -24,12 +24,11 @@ from typing import Any
 import numpy as np
 
 from bttackler.analysis.metrics import RunData
+from bttackler.core.trial_state import OUTCOMES
 from bttackler.diagnosis.encoding import Column, condition_text, encode
 
 ACCURACY_RULES = frozenset({"LCE", "MSR", "ASHA", "HB"})
 FAILED = "failed"
-# States whose outcome is known: the trial ran to its end, was judged, or crashed.
-KNOWN_STATES = frozenset({"finished", "terminated", "failed"})
 
 
 def trouble_of(run: RunData) -> dict[int, str | None]:
@@ -41,7 +40,7 @@ def trouble_of(run: RunData) -> dict[int, str | None]:
         first.setdefault(int(v["trial_id"]), str(v["indicator"]))
     out: dict[int, str | None] = {}
     for t in run.trials:
-        if t.state not in KNOWN_STATES:
+        if t.state not in OUTCOMES:
             continue
         out[t.id] = FAILED if t.state == "failed" else first.get(t.id)
     return out

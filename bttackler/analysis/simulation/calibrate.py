@@ -75,7 +75,7 @@ def as_table(overrides: Overrides) -> dict[str, Any]:
 
 def top10_false_alarms(pool: Pool, indicators: Sequence[Any]) -> int:
     """How many of the pool's final top 10 (by last value) a problem verdict would stop."""
-    sign = -1.0 if pool.mode == "max" else 1.0
+    sign = pool.mode.sign
     finals = [
         (sign * t.objective[-1], t.key) for t in pool.trials if math.isfinite(t.objective[-1])
     ]

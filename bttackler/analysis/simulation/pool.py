@@ -22,7 +22,9 @@ from bttackler.analysis.metrics import RunData, load_run
 from bttackler.analysis.replay import ReplayEvent, trial_events
 from bttackler.core.errors import BttacklerError
 from bttackler.core.history import TrialHistory
-from bttackler.core.store import ReadOnlyStore, TrialRow, TrialState
+from bttackler.core.objective import Mode
+from bttackler.core.store import ReadOnlyStore, TrialRow
+from bttackler.core.trial_state import TrialState
 from bttackler.diagnosis.indicators import Indicator
 
 DEFAULT_TURNAROUND = 0.005  # s; this machine's local slots: median 3 ms (payoff runs)
@@ -42,7 +44,7 @@ class PoolTrial:
     # per event: the indicators that fire on the history there (pool.firing fills it)
     fires: tuple[tuple[str, ...], ...] = field(default=())
 
-    def value_at(self, epochs: int, count: str, mode: str) -> float:
+    def value_at(self, epochs: int, count: str, mode: Mode) -> float:
         """The value it counts with after ``epochs`` epochs: the last reported objective, or
         (``count == "best"``) the best so far; NaN when none is finite."""
         if epochs < 1:
@@ -51,7 +53,7 @@ class PoolTrial:
             finite = [v for v in self.objective[:epochs] if math.isfinite(v)]
             if not finite:
                 return math.nan
-            return max(finite) if mode == "max" else min(finite)
+            return mode.best(finite)
         return self.objective[epochs - 1]
 
 
@@ -61,7 +63,7 @@ class Pool:
 
     trials: tuple[PoolTrial, ...]
     objective: str
-    mode: str
+    mode: Mode
     max_epochs: int
     chance_loss: float
     space: str | None
@@ -71,6 +73,9 @@ class Pool:
     # and from an acted verdict to its trial's end (a --no-diagnosis pool has none: None).
     turnaround: float = DEFAULT_TURNAROUND
     kill_latency: float | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "mode", Mode.of(self.mode))  # "max"/"min" read as a Mode
 
 
 def slot_gaps(rows: Sequence[TrialRow]) -> list[float]:
@@ -160,7 +165,7 @@ def load_pool(paths: Sequence[Path]) -> Pool:
                              "--no-diagnosis)")  # fmt: skip
     return Pool(
         trials=tuple(trials), objective=str(first.get("objective")),
-        mode=str(first.get("mode", "max")), max_epochs=int(first.get("max_epochs") or 1),
+        mode=Mode.of(first.get("mode", Mode.MAX)), max_epochs=int(first.get("max_epochs") or 1),
         chance_loss=float(first["chance_loss"]) if isinstance(first.get("chance_loss"), int | float)
         else math.nan, space=first.get("space"), runs=tuple(str(p) for p in paths),
         skipped=skipped,

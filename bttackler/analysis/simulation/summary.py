@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 from scipy.stats import trim_mean
 
+from bttackler.core.objective import Mode
+
 BOOTSTRAP = 2000
 
 
@@ -70,14 +72,14 @@ def interval(values: Sequence[float], seed: int = 0, resamples: int = BOOTSTRAP)
 
 
 def best_so_far(
-    runs: Sequence[Sequence[tuple[float, float]]], mode: str, budget: float, points: int = 60
+    runs: Sequence[Sequence[tuple[float, float]]], mode: Mode | str, budget: float, points: int = 60
 ) -> dict[str, list[float | None]]:
     """The best counted value so far against time, over many searches: at ``points`` times
     from 0 to ``budget``, the median and the quartiles over the searches that had a counted
     trial by then (``None`` before any had). ``runs``: per search, ``(time, value)`` of its
     counted trials."""
     grid = np.linspace(0.0, budget, points)
-    better = max if mode == "max" else min
+    better = max if Mode.of(mode) is Mode.MAX else min
     curves = np.full((len(runs), points), np.nan)
     for i, run in enumerate(runs):
         best = math.nan

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import ClassVar, Generic, TypeVar
 
 from bttackler.core.history import TrialHistory
+from bttackler.core.objective import Mode
 from bttackler.core.verdict import Verdict, fmt
 from bttackler.diagnosis.etr._rules import check_objective
 from bttackler.diagnosis.settings_table import check_int_at_least, settings_or_default
@@ -95,20 +96,20 @@ def rung_of(count: int, min_resource: int, reduction_factor: int, rate: int) -> 
     return rung if step == count else None
 
 
-def promotable(value: float, competing: Sequence[float], reduction_factor: int, mode: str) -> bool:
+def promotable(
+    value: float, competing: Sequence[float], reduction_factor: int, mode: Mode | str
+) -> bool:
     """Optuna's promotion test: ``value`` (one of ``competing``) is at least the
     ``len(competing) // reduction_factor``-th best; with fewer than ``reduction_factor``
     competitors it must be the best of them."""
-    index = max(len(competing) // reduction_factor - 1, 0)
-    ranked = sorted(competing, reverse=mode == "max")
-    bar = ranked[index]
-    return value >= bar if mode == "max" else value <= bar
+    bar = promotion_bar(competing, reduction_factor, mode)
+    return Mode.of(mode).at_least(value, bar)
 
 
-def promotion_bar(competing: Sequence[float], reduction_factor: int, mode: str) -> float:
+def promotion_bar(competing: Sequence[float], reduction_factor: int, mode: Mode | str) -> float:
     """The value a trial needs to be :func:`promotable` among ``competing``."""
     index = max(len(competing) // reduction_factor - 1, 0)
-    return sorted(competing, reverse=mode == "max")[index]
+    return Mode.of(mode).ranked(competing)[index]
 
 
 def _halving_verdict(
@@ -117,7 +118,7 @@ def _halving_verdict(
     *,
     name: str,
     objective: str,
-    mode: str,
+    mode: Mode,
     min_resource: int,
     reduction_factor: int,
     rate: int,
@@ -146,7 +147,7 @@ def _halving_verdict(
         rule = f"{at} reached by {len(competing)} trials, fewer than bootstrap_count"
     elif not promotable(value, competing, reduction_factor, mode):
         bar = promotion_bar(competing, reduction_factor, mode)
-        sign = "<" if mode == "max" else ">"
+        sign = "<" if mode is Mode.MAX else ">"
         kept = max(len(competing) // reduction_factor, 1)
         rule = (
             f"{objective} {fmt(value)} {sign} {fmt(bar)} at {at}: not among the best {kept} of "
@@ -165,11 +166,11 @@ class _HalvingRule(Generic[S]):
     cohort: ClassVar[str] = COHORT_ALL
     settings_type: ClassVar[type]
 
-    def __init__(self, settings: S | None = None, *, objective: str, mode: str) -> None:
+    def __init__(self, settings: S | None = None, *, objective: str, mode: Mode | str) -> None:
         check_objective(objective, mode)
         self.settings: S = settings_or_default(settings, self.settings_type, self.short_name)
         self.objective = objective
-        self.mode = mode
+        self.mode = Mode(mode)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.settings!r}, objective={self.objective!r})"

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from bttackler.core.history import TrialHistory
+from bttackler.core.objective import Mode
 from bttackler.core.verdict import Verdict, fmt
 from bttackler.diagnosis.etr._curves import DEFAULT_MIN_MODELS, predict_final
 from bttackler.diagnosis.settings_table import (
@@ -33,7 +34,7 @@ from bttackler.diagnosis.settings_table import (
     settings_or_default,
 )
 
-MODES: tuple[str, ...] = ("max", "min")
+MODES: tuple[str, ...] = tuple(m.value for m in Mode)
 
 
 def check_objective(objective: object, mode: object) -> None:
@@ -104,7 +105,7 @@ def unrising(y: float) -> float:
 
 
 def best_final_value(
-    finished: Sequence[TrialHistory], objective: str, mode: str = "max"
+    finished: Sequence[TrialHistory], objective: str, mode: Mode | str = Mode.MAX
 ) -> float | None:
     """The best (largest for ``"max"``, smallest for ``"min"``) last-epoch ``objective`` among
     ``finished``; NaN finals are left out.
@@ -115,7 +116,7 @@ def best_final_value(
     finals = [v for v in finals if not math.isnan(v)]
     if not finals:
         return None
-    return max(finals) if mode == "max" else min(finals)
+    return Mode.of(mode).best(finals)
 
 
 @functools.lru_cache(maxsize=1 << 16)
@@ -162,12 +163,12 @@ class LearningCurveExtrapolation:
     cohort = "finished"
 
     def __init__(
-        self, settings: LearningCurveSettings | None = None, *, objective: str, mode: str
+        self, settings: LearningCurveSettings | None = None, *, objective: str, mode: Mode | str
     ) -> None:
         check_objective(objective, mode)
         self.settings = settings_or_default(settings, LearningCurveSettings, "LCE")
         self.objective = objective
-        self.mode = mode
+        self.mode = Mode(mode)
 
     def check(self, history: TrialHistory, finished: Sequence[TrialHistory]) -> Verdict | None:
         """The verdict on ``history`` now, or ``None``: kept, not a judging epoch, no data."""
@@ -181,7 +182,7 @@ class LearningCurveExtrapolation:
         if best is None:
             return None
         values = history.metric(self.objective)
-        if self.mode == "max":
+        if self.mode is Mode.MAX:
             series, best_y, lower, upper = list(values), best, s.lower, s.upper
         else:
             series, best_y, lower, upper = [rising(v) for v in values], rising(best), 0.0, 1.0
@@ -191,7 +192,7 @@ class LearningCurveExtrapolation:
         bar_y = s.threshold * best_y
         if not y < bar_y:
             return None
-        if self.mode == "max":
+        if self.mode is Mode.MAX:
             predicted = y
             rule = (
                 f"predicted final {self.objective} {fmt(y)} at epoch {history.max_epochs} < "
@@ -264,12 +265,12 @@ def running_average(values: Sequence[float], count: int) -> float | None:
     return None if math.isnan(mean) else mean
 
 
-def best_so_far(values: Sequence[float], mode: str) -> float:
+def best_so_far(values: Sequence[float], mode: Mode | str) -> float:
     """The best non-NaN value (largest for ``"max"``, smallest for ``"min"``); NaN if none."""
     kept = [v for v in values if not math.isnan(v)]
     if not kept:
         return math.nan
-    return max(kept) if mode == "max" else min(kept)
+    return Mode.of(mode).best(kept)
 
 
 class MedianStop:
@@ -298,12 +299,12 @@ class MedianStop:
     cohort = "finished"
 
     def __init__(
-        self, settings: MedianStopSettings | None = None, *, objective: str, mode: str
+        self, settings: MedianStopSettings | None = None, *, objective: str, mode: Mode | str
     ) -> None:
         check_objective(objective, mode)
         self.settings = settings_or_default(settings, MedianStopSettings, "MSR")
         self.objective = objective
-        self.mode = mode
+        self.mode = Mode(mode)
 
     def check(self, history: TrialHistory, finished: Sequence[TrialHistory]) -> Verdict | None:
         """The verdict on ``history`` now, or ``None``: kept, too early, too few finished."""
@@ -323,8 +324,8 @@ class MedianStop:
         where = f"median {fmt(median)} of {len(averages)} finished trials' running averages"
         if math.isnan(best):
             rule = f"only NaN {self.objective} in {count} epochs; {where}"
-        elif (self.mode == "max" and best < median) or (self.mode == "min" and best > median):
-            sign = "<" if self.mode == "max" else ">"
+        elif self.mode.better(median, best):
+            sign = "<" if self.mode is Mode.MAX else ">"
             rule = f"best {self.objective} {fmt(best)} {sign} {where} at {count} epochs"
         else:
             return None
@@ -342,4 +343,5 @@ class MedianStop:
         )
 
     def __repr__(self) -> str:
-        return f"MedianStop({self.settings!r}, objective={self.objective!r}, mode={self.mode!r})"
+        mode = self.mode.value
+        return f"MedianStop({self.settings!r}, objective={self.objective!r}, mode={mode!r})"

@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from typing import Protocol
 
-from bttackler.core.store import TrialState
+from bttackler.core.trial_state import TrialState
 from bttackler.runtime.monitor import RecordSource
 from bttackler.runtime.worker import SlotSpec, TrialOrder
 

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from bttackler.core.ring import RECORD_DTYPE
-from bttackler.core.store import TrialState
+from bttackler.core.trial_state import TrialState
 from bttackler.runtime.backends.base import SlotHandle
 from bttackler.runtime.backends.ray_connect import (
     cluster_shape,

@@ -31,7 +31,7 @@ from bttackler.core.ring import (
     shm_name,
     sweep_stale_segments,
 )
-from bttackler.core.store import TrialState
+from bttackler.core.trial_state import TrialState
 from bttackler.runtime.backends.local import LocalSlot
 from bttackler.runtime.worker import SlotSpec, TrialOrder
 

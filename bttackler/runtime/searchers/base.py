@@ -10,6 +10,7 @@ from typing import Any, Generic, TypeVar
 import numpy as np
 
 from bttackler.core.errors import SearchExhausted as SearchExhausted  # ask()'s end
+from bttackler.core.objective import Mode
 from bttackler.core.space import Parameter, SearchSpace
 
 T = TypeVar("T")
@@ -29,12 +30,13 @@ class Searcher(abc.ABC):
     nothing; each method documents how it learns from that.
     """
 
-    def __init__(self, space: SearchSpace, *, seed: int, mode: str) -> None:
-        if mode not in ("max", "min"):
-            raise ValueError(f"mode must be 'max' or 'min', got {mode!r}")
+    def __init__(self, space: SearchSpace, *, seed: int, mode: Mode | str) -> None:
+        try:
+            self.mode = Mode(mode)
+        except ValueError:
+            raise ValueError(f"mode must be 'max' or 'min', got {mode!r}") from None
         self.space = space
         self.seed = int(seed)
-        self.mode = mode
         self._rng = np.random.default_rng(self.seed)
 
     @abc.abstractmethod
@@ -61,13 +63,13 @@ class Searcher(abc.ABC):
         return fresh(candidate, pending, lambda: self.space.sample(self._rng))
 
 
-def to_loss(value: float | None, mode: str) -> float | None:
+def to_loss(value: float | None, mode: Mode | str) -> float | None:
     if value is None:
         return None
     x = float(value)
     if not math.isfinite(x):
         return None
-    return -x if mode == "max" else x
+    return -x if Mode.of(mode) is Mode.MAX else x
 
 
 def params_key(params: Mapping[str, Any]) -> ParamsKey:

@@ -64,8 +64,9 @@ def test_reads_change_nothing_and_writes_are_refused(run: Path) -> None:
     try:
         with store.snapshot():
             assert len(store.trials()) == 30
-        with pytest.raises(sqlite3.OperationalError):
-            store.set_meta(task="changed")
+        assert not hasattr(store, "set_meta")  # no writer on a reader
+        with pytest.raises(sqlite3.OperationalError):  # and SQLite refuses a write anyway
+            store._db.execute("INSERT INTO meta VALUES ('task', '\"changed\"')")
     finally:
         store.close()
     data.trial_doc(run, 3, CountRule.LAST)

@@ -11,6 +11,7 @@ import pytest
 from bttackler.core.errors import BttacklerError
 from bttackler.core.space import SearchSpace, space_from_mapping
 from bttackler.runtime.searchers import METHODS, make_searcher
+from bttackler.runtime.searchers.base import to_loss
 
 MIXED = space_from_mapping(
     {
@@ -103,13 +104,31 @@ def test_same_seed_same_asks(method: str) -> None:
     assert run() == run()
 
 
-def test_failed_values_are_accepted(method: str) -> None:
-    searcher = make_searcher(method, space_for(method), seed=2, mode="max")
-    values = [None, math.nan, None, 1.0, math.nan, 2.0, None, math.inf, 0.5, None, 3.0, None]
-    for value in values + [None, 1.5]:
-        params = searcher.ask()
-        searcher.tell(params, value)
-    space_for(method).validate_params(searcher.ask())
+def test_nan_and_infinities_are_failures_exactly_like_none(method: str) -> None:
+    """Every searcher takes NaN, inf and -inf as a failed trial, the same as None: told one
+    or the other for the same trials, two searchers of one seed ask the same next."""
+    told = [None, math.nan, None, 1.0, math.inf, 2.0, None, -math.inf, 0.5, None, 3.0, math.nan]
+
+    def asks(failure_as_none: bool) -> list[dict[str, object]]:
+        searcher = make_searcher(method, space_for(method), seed=2, mode="max")
+        asked = []
+        for value in told + [None, 1.5]:
+            params = searcher.ask()
+            asked.append(params)
+            finite = value is not None and math.isfinite(value)
+            searcher.tell(params, value if finite or not failure_as_none else None)
+        asked += [searcher.ask() for _ in range(3)]
+        for params in asked:
+            space_for(method).validate_params(params)
+        return asked
+
+    assert asks(failure_as_none=False) == asks(failure_as_none=True)
+
+
+def test_a_failure_has_no_loss_and_max_is_negated() -> None:
+    for failed in (None, math.nan, math.inf, -math.inf):
+        assert to_loss(failed, "max") is None and to_loss(failed, "min") is None
+    assert to_loss(0.9, "max") == -0.9 and to_loss(0.9, "min") == 0.9
 
 
 def test_pending_asks_differ_and_can_be_told_in_any_order(method: str) -> None:
