@@ -16,7 +16,7 @@ from bttackler.core.objective import COUNT_RULES, CountRule
 # Flags that set the ``[run]`` key of the same name when given.
 RUN_KEYS = ("task", "space", "method", "max_trials", "workers", "seed", "name", "results_dir",
             "data_dir", "etr", "trial_timeout", "count", "fail_fast", "backend", "ray_address",
-            "cpus_per_trial", "grid_shuffle", "avoid_bad")  # fmt: skip
+            "cpus_per_trial", "grid_shuffle", "avoid_bad", "avoid_learn_from")  # fmt: skip
 
 
 def parse_task_opts(values: tuple[str, ...]) -> dict[str, str]:
@@ -36,7 +36,7 @@ def config_from_flags(flags: Mapping[str, Any]) -> dict[str, Any]:
     config_file = flags.get("config_file")
     config = load_config(Path(config_file) if config_file else None)
     run = config.setdefault("run", {})
-    run.update({key: flags[key] for key in RUN_KEYS if flags.get(key) is not None})
+    run.update({key: flags[key] for key in RUN_KEYS if flags.get(key) not in (None, ())})
     if flags.get("budget") is not None:
         parse_duration(flags["budget"], what="--budget")
         run["budget"] = flags["budget"]

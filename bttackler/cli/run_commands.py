@@ -59,6 +59,10 @@ if TYPE_CHECKING:
               "proposal predicted bad (P >= [avoid] threshold, default 0.8; a share of them "
               "still runs). Skipped ones are listed as 'skipped' with why.  "
               "[default: off]")  # fmt: skip
+@click.option("--avoid-learn-from", "avoid_learn_from", multiple=True, metavar="RUN",
+              help="An earlier run of the same search space (repeatable) whose outcomes the "
+              "model of trouble starts from, so it can skip from the first proposal; implies "
+              "--avoid-bad.")  # fmt: skip
 @click.option("--etr", type=click.Choice(["lce", "msr", "asha", "hyperband"],
               case_sensitive=False), help="Add an accuracy-based early-termination rule "
               "beside the indicators: the paper's baselines (learning-curve extrapolation, "

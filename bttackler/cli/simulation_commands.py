@@ -80,11 +80,15 @@ def _search_options(
     help="Also draw the best value so far against time per arm (median and "
     "interquartile band over the seeds) into this PNG file.",
 )
+@click.option("--avoid-learn-from", "avoid_learn_from", multiple=True, metavar="RUN",
+              type=click.Path(file_okay=False), help="An earlier run of the pool's space "
+              "(repeatable, not in the pool) the +avoid arms' model of trouble starts from, "
+              "as run --avoid-learn-from.")  # fmt: skip
 @count_option(ANALYSIS_COUNT_HELP)
 def simulate(
     pools: tuple[str, ...], method: str, arms: str, budget: str, workers: int, seeds: int,
     kill_latency: float | None, turnaround: float | None, config_file: str | None,
-    figure: str | None, as_json: bool, count: str | None,
+    figure: str | None, as_json: bool, count: str | None, avoid_learn_from: tuple[str, ...],
 ) -> None:  # fmt: skip
     """Simulate many searches from recorded pools, every arm judged by the live rules.
 
@@ -108,6 +112,7 @@ def simulate(
         budget=parse_duration(budget, what="--budget"), workers=workers, seeds=seeds,
         count=analysis_count(count).value, kill_latency=kill_latency, turnaround=turnaround,
         config_file=Path(config_file) if config_file else None, searchers=make_searcher,
+        avoid_learn_from=[Path(p) for p in avoid_learn_from],
     )  # fmt: skip
     if figure:
         from bttackler.analysis.simulation.summary import draw_best_so_far

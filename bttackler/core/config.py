@@ -134,6 +134,7 @@ class RunSettings:
     cpus_per_trial: int = 1  # CPUs a Ray slot asks for (clusters without GPUs)
     grid_shuffle: bool = False  # --method grid: a seeded order instead of the file's
     avoid_bad: bool = False  # --avoid-bad: skip configurations the model of trouble finds bad
+    avoid_learn_from: tuple[str, ...] = ()  # earlier runs of the space the model starts from
 
 
 def run_settings(config: Mapping[str, Any]) -> RunSettings:
@@ -148,12 +149,13 @@ def run_settings(config: Mapping[str, Any]) -> RunSettings:
         "task", "space", "method", "budget", "max_trials", "workers", "seed", "results_dir",
         "name", "trial_timeout", "kill_grace", "ring_capacity", "gpus", "task_options",
         "data_dir", "etr", "count", "fail_fast", "backend", "ray_address", "cpus_per_trial",
-        "grid_shuffle", "avoid_bad",
+        "grid_shuffle", "avoid_bad", "avoid_learn_from",
     }  # fmt: skip
     unknown = sorted(set(run) - known)
     if unknown:
         raise BttacklerError(f"config: unknown key run.{unknown[0]}")
     timeout = run.get("trial_timeout")
+    learn_from = _str_list(run, "avoid_learn_from")
     return RunSettings(
         task=_str(run, "task", "digits"),
         space=_opt_str(run, "space"),
@@ -181,11 +183,21 @@ def run_settings(config: Mapping[str, Any]) -> RunSettings:
         ray_address=_ray_address(run),
         cpus_per_trial=_int(run, "cpus_per_trial", 1, minimum=1),
         grid_shuffle=_bool(run, "grid_shuffle", False),
-        avoid_bad=_bool(run, "avoid_bad", False),
+        avoid_bad=_bool(run, "avoid_bad", False) or bool(learn_from),
+        avoid_learn_from=learn_from,
     )
 
 
 BACKENDS = ("local", "ray")
+
+
+def _str_list(table: Mapping[str, Any], key: str) -> tuple[str, ...]:
+    value = table.get(key, [])
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) and v for v in value):
+        raise BttacklerError(f"config: run.{key} must be a list of paths, got {value!r}")
+    return tuple(value)
 
 
 def _ray_address(run: Mapping[str, Any]) -> str | None:

@@ -16,13 +16,17 @@ model has ``min_trials`` examples with at least ``min_each`` bad and ``min_each`
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from bttackler.core.errors import BttacklerError
 from bttackler.core.space import SearchSpace
+from bttackler.core.store import ReadOnlyStore, TrialRow
+from bttackler.core.trial_state import OUTCOMES
 from bttackler.core.verdict import Verdict
 from bttackler.diagnosis.encoding import columns, encode
 from bttackler.diagnosis.etr import ETR_INDICATORS
@@ -65,6 +69,47 @@ def is_problem(verdict: Verdict) -> bool:
     """A verdict that says the trial is broken: a problem indicator's, not a benign one (NMG,
     converged) nor an accuracy rule's (LCE, MSR, ASHA, Hyperband: worse, not broken)."""
     return not verdict.benign and verdict.indicator not in ETR_INDICATORS
+
+
+def outcomes(
+    rows: Iterable[TrialRow], verdicts: Iterable[Mapping[str, Any]]
+) -> list[tuple[dict[str, Any], bool]]:
+    """What a run teaches the model of trouble: (configuration, bad) of every trial with a
+    known outcome; bad when it failed or a problem verdict came for it (acted on or only
+    recorded, as in a ``--no-diagnosis`` run)."""
+    problems = {
+        int(v["trial_id"])
+        for v in verdicts
+        if is_problem(Verdict(v["indicator"], v["rule"], v["epoch"], v["values"], v["benign"]))
+    }
+    return [
+        (dict(row.params), row.state == "failed" or row.id in problems)
+        for row in rows
+        if row.state in OUTCOMES
+    ]
+
+
+def outcomes_of_runs(
+    runs: Sequence[str | Path], space: SearchSpace
+) -> list[tuple[dict[str, Any], bool]]:
+    """The outcomes of earlier runs (``--avoid-learn-from``), checked to be of the same
+    search space: every trial's parameters are the space's (one clear error otherwise)."""
+    names = set(space.names)
+    examples: list[tuple[dict[str, Any], bool]] = []
+    for run in runs:
+        store = ReadOnlyStore.open(Path(run).expanduser())
+        try:
+            found = outcomes(store.trials(), store.verdicts())
+        finally:
+            store.close()
+        unknown = sorted({k for p, _ in found for k in p} - names)
+        if unknown:
+            raise BttacklerError(
+                f"--avoid-learn-from {run}: its trials were searched over other parameters "
+                f"({', '.join(unknown)} not in this search space)"
+            )
+        examples += found
+    return examples
 
 
 def avoid_settings(table: Any) -> AvoidSettings:
@@ -148,6 +193,11 @@ class Avoider:
     def observe(self, params: Mapping[str, Any], bad: bool) -> None:
         """A trial's outcome is known: bad (a problem verdict, or it failed) or not."""
         self.model.observe(params, bad)
+
+    def learn(self, examples: Iterable[tuple[Mapping[str, Any], bool]]) -> None:
+        """Outcomes known before this search (earlier runs, or this run before a resume)."""
+        for params, bad in examples:
+            self.model.observe(params, bad)
 
     def ready(self) -> bool:
         n_bad, n_good = self.model.counts

@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +19,9 @@ from bttackler.core.ring import sweep_stale_segments
 from bttackler.core.space import SearchSpace, load_space
 from bttackler.core.store import Store, TrialRow
 from bttackler.core.task import TaskSpec, call_task_code, load_task, with_planned_epochs
-from bttackler.core.trial_state import OUTCOMES, RANKED, TrialState
-from bttackler.core.verdict import Verdict
+from bttackler.core.trial_state import RANKED, TrialState
 from bttackler.diagnosis import build_etr_rule, build_from_config, make_diagnoser_factory
-from bttackler.diagnosis.avoid import Avoider, avoid_settings, is_problem
+from bttackler.diagnosis.avoid import Avoider, avoid_settings, outcomes, outcomes_of_runs
 from bttackler.runtime.backends.base import Backend
 from bttackler.runtime.backends.local import LocalBackend
 from bttackler.runtime.ledger import Ledger
@@ -42,6 +41,8 @@ class PreparedRun:
     task: TaskSpec
     space: SearchSpace
     resumed: bool
+    # (configuration, bad) of the runs --avoid-learn-from names: the model of trouble's start
+    avoid_examples: list[tuple[dict[str, Any], bool]] = field(default_factory=list)
 
 
 def default_run_name(task: str, method: str) -> str:
@@ -68,6 +69,7 @@ def prepare_new(config: dict[str, Any]) -> PreparedRun:
     )  # validates
     build_from_config(config)  # validates [indicators] and the guard
     avoid_settings(config.get("avoid", {}))  # validates [avoid]
+    examples = outcomes_of_runs(settings.avoid_learn_from, space)  # read before the run exists
     if settings.etr is not None:
         build_etr_rule(config, settings.etr, objective=task.objective, mode=task.mode)
     if settings.backend == "ray":
@@ -81,10 +83,13 @@ def prepare_new(config: dict[str, Any]) -> PreparedRun:
         )
     # Nothing was written so far; from here on the run exists.
     run_dir.mkdir(parents=True)
+    learned = [str(Path(r).expanduser().resolve()) for r in settings.avoid_learn_from]
     config = {**config, "run": {**config.get("run", {}), "name": name,
-                                "task": str(task.path), "space": space.source}}  # fmt: skip
+                                "task": str(task.path), "space": space.source,
+                                **({"avoid_learn_from": learned} if learned else {})}}  # fmt: skip
     write_config(config, run_dir / CONFIG_SNAPSHOT)
-    return PreparedRun(run_dir, config, run_settings(config), task, space, resumed=False)
+    return PreparedRun(run_dir, config, run_settings(config), task, space, resumed=False,
+                       avoid_examples=examples)  # fmt: skip
 
 
 def prepare_resume(run_dir: Path) -> PreparedRun:
@@ -99,7 +104,9 @@ def prepare_resume(run_dir: Path) -> PreparedRun:
     _prepare_task(module, task, settings)
     if settings.backend == "ray":
         _check_ray(settings)
-    return PreparedRun(run_dir, config, settings, task, space, resumed=True)
+    examples = outcomes_of_runs(settings.avoid_learn_from, space)
+    return PreparedRun(run_dir, config, settings, task, space, resumed=True,
+                       avoid_examples=examples)  # fmt: skip
 
 
 def _check_ray(settings: RunSettings) -> None:
@@ -259,24 +266,12 @@ def execute(prepared: PreparedRun, view: View) -> RunResult:
                 seed=settings.seed,
             ) if settings.avoid_bad else None,
         )  # fmt: skip
-        if scheduler.avoider is not None:
-            _reteach(scheduler.avoider, previous, store.verdicts())
+        if scheduler.avoider is not None:  # what earlier runs and this one before taught it
+            scheduler.avoider.learn(prepared.avoid_examples)
+            scheduler.avoider.learn(outcomes(previous, store.verdicts()))
         return scheduler.run()
     finally:
         store.close()
-
-
-def _reteach(avoider: Avoider, rows: list[TrialRow], verdicts: list[dict[str, Any]]) -> None:
-    """Give a resumed run's model of trouble the outcomes it learned before: a trial is bad
-    when it failed or a problem verdict came for it (acted on or recorded)."""
-    problems = {
-        int(v["trial_id"])
-        for v in verdicts
-        if is_problem(Verdict(v["indicator"], v["rule"], v["epoch"], v["values"], v["benign"]))
-    }
-    for row in rows:
-        if row.state in OUTCOMES:
-            avoider.observe(row.params, row.state == "failed" or row.id in problems)
 
 
 def _retell(searcher: Any, rows: list[TrialRow], count: CountRule) -> None:

@@ -323,3 +323,18 @@ def test_avoid_bad_skips_predicted_bad_configurations_and_lists_why(tmp_path):
     first, last = ran[:12], ran[12:]
     bad = lambda ts: sum(t["params"]["behaviour"] != "healthy" for t in ts)  # noqa: E731
     assert bad(last) < bad(first)
+    # A second search of the space starts from what the first one learned: it skips at once.
+    out = bt("run", "--task", task, "--space", space, "--method", "random", "--avoid-learn-from",
+             str(tmp_path / "a"), "--max-trials", "6", "--workers", "2", "--seed", "4",
+             "--task-opt", "epoch_seconds=0.02", "--results-dir", str(tmp_path), "--name", "b",
+             "--plain", timeout=180)  # fmt: skip
+    assert out.returncode == 0, out.stdout + out.stderr
+    second = trials_json(tmp_path / "b")["trials"]
+    reasons = [t["reason"] for t in second if t["state"] == "skipped"]
+    assert reasons  # skipped before six trials of its own ended: nothing learned in this run
+    model = int(reasons[0].split("from a model of ")[1].split()[0])
+    assert model >= 24  # the first run's 24 outcomes (and this run's so far)
+    out = bt("run", "--task", task, "--space", space, "--avoid-learn-from", str(tmp_path / "x"),
+             "--results-dir", str(tmp_path), "--name", "c", "--plain")  # fmt: skip
+    assert out.returncode == 2 and not (tmp_path / "c").exists()
+    assert out.stderr.strip().count("\n") == 0 and "is not a bttackler run" in out.stderr

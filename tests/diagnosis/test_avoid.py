@@ -3,12 +3,22 @@ on skips in a row, and what counts as a problem."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from bttackler.core.errors import BttacklerError
 from bttackler.core.space import space_from_mapping
+from bttackler.core.store import Store
+from bttackler.core.trial_state import TrialState
 from bttackler.core.verdict import Verdict
-from bttackler.diagnosis.avoid import Avoider, AvoidSettings, avoid_settings, is_problem
+from bttackler.diagnosis.avoid import (
+    Avoider,
+    AvoidSettings,
+    avoid_settings,
+    is_problem,
+    outcomes_of_runs,
+)
 
 SPACE = space_from_mapping(
     {
@@ -72,3 +82,36 @@ def test_settings_are_validated_in_one_line() -> None:
         avoid_settings({"threshold": 2.0})
     with pytest.raises(BttacklerError, match="avoid"):
         avoid_settings({"thresold": 0.6})
+
+
+def earlier_run(tmp_path: Path, params: list[dict[str, object]]) -> Path:
+    """A stored run: trial 1 failed, trial 2 got a problem verdict (recorded only), trial 3
+    got NMG (benign), trial 4 was stopped by the budget (no outcome)."""
+    store = Store.open(tmp_path)
+    store.set_meta(objective="acc", mode="max")
+    states = [TrialState.FAILED, TrialState.FINISHED, TrialState.TERMINATED, TrialState.STOPPED]
+    for p, state in zip(params, states):
+        tid = store.add_trial(p, 0, 0.0)
+        store.end_trial(tid, state, None, 1.0)
+    store.add_verdict(2, 1, "ERG", "vanishing", {}, False, False, 0.5)
+    store.add_verdict(3, 1, "NMG", "no gain", {}, True, True, 0.5)
+    store.close()
+    return tmp_path
+
+
+def test_an_earlier_runs_outcomes_teach_the_model(tmp_path: Path) -> None:
+    params = [{"opt": "sgd", "lr": 0.5 + i / 10} for i in range(4)]
+    run = earlier_run(tmp_path, params)
+    learned = outcomes_of_runs([run], SPACE)
+    assert [bad for _, bad in learned] == [True, True, False]  # failed, ERG, NMG; not stopped
+    avoider = Avoider(SPACE, AvoidSettings(min_trials=3, min_each=1), seed=0)
+    assert not avoider.ready()
+    avoider.learn(learned)
+    assert avoider.ready()  # it can skip from the search's first proposal
+
+
+def test_an_earlier_run_of_another_space_is_refused_in_one_line(tmp_path: Path) -> None:
+    run = earlier_run(tmp_path, [{"opt": "sgd", "lr": 0.1, "depth": 3}] * 4)
+    with pytest.raises(BttacklerError, match="--avoid-learn-from .*: its trials were searched "
+                       "over other parameters \\(depth not in this search space\\)"):  # fmt: skip
+        outcomes_of_runs([run], SPACE)

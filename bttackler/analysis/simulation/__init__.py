@@ -36,7 +36,7 @@ from bttackler.core.config import load_config
 from bttackler.core.errors import BttacklerError
 from bttackler.core.space import SearchSpace, load_space
 from bttackler.diagnosis import build_from_config
-from bttackler.diagnosis.avoid import Avoider, avoid_settings
+from bttackler.diagnosis.avoid import Avoider, avoid_settings, outcomes_of_runs
 from bttackler.diagnosis.diagnoser import build_etr_rule
 from bttackler.diagnosis.etr import ETRS
 
@@ -101,8 +101,10 @@ def run_seeds(
     pool: Pool, arms: Sequence[Arm], *, method: str, seeds: int, workers: int, budget: float,
     count: str, kill_latency: float, turnaround: float, config: Mapping[str, Any],
     searchers: SearcherFactory | None = None,
+    avoid_examples: Sequence[tuple[Mapping[str, Any], bool]] = (),
 ) -> dict[str, list[Outcome]]:  # fmt: skip
-    """Every arm over ``seeds`` seeds; arm and baseline of one seed share the method's seed."""
+    """Every arm over ``seeds`` seeds; arm and baseline of one seed share the method's seed.
+    A ``+avoid`` arm's model of trouble starts from ``avoid_examples`` (earlier runs')."""
     _, guard = build_from_config(config)
     outcomes: dict[str, list[Outcome]] = {a.name: [] for a in arms}
     for seed in range(seeds):
@@ -111,6 +113,7 @@ def run_seeds(
             avoider = None
             if arm.avoid is not None:
                 avoider = Avoider(pool_space(pool, "--avoid-bad"), arm.avoid, seed=seed)
+                avoider.learn(avoid_examples)
             outcome = simulate_search(
                 pool, arm, sampler, workers=workers, budget=budget, count=count,
                 kill_latency=kill_latency, turnaround=turnaround, guard=guard, avoider=avoider,
@@ -173,12 +176,14 @@ def simulate(
     budget: float, workers: int = 2, seeds: int = 100, count: str = "last",
     kill_latency: float | None = None, turnaround: float | None = None,
     config_file: Path | None = None, searchers: SearcherFactory | None = None,
+    avoid_learn_from: Sequence[Path] = (),
 ) -> dict[str, Any]:  # fmt: skip
     """Load the pool, simulate ``seeds`` searches per arm and summarise (a JSON-ready dict).
 
     ``kill_latency`` and ``turnaround`` (seconds) default to what the pool's runs measured
     (:func:`~bttackler.analysis.simulation.pool.load_pool`; a pool without kills: this
-    machine's 10 ms)."""
+    machine's 10 ms). ``avoid_learn_from``: earlier runs the ``+avoid`` arms' model of trouble
+    starts from (as ``run --avoid-learn-from``); keep the pool's own runs out of it."""
     if method not in METHODS:
         raise BttacklerError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
     if "baseline" not in arms:
@@ -192,10 +197,17 @@ def simulate(
     indicators, _ = build_from_config(config)
     pool = firing(pool, indicators)
     built = [build_arm(a, config, pool) for a in dict.fromkeys(arms)]
+    examples: list[tuple[dict[str, Any], bool]] = []
+    if avoid_learn_from:
+        overlap = {p.resolve() for p in avoid_learn_from} & {p.resolve() for p in pool_paths}
+        if overlap:
+            raise BttacklerError(f"--avoid-learn-from {sorted(overlap)[0]} is in the pool: "
+                                 "the model would know the outcomes it is judged on")  # fmt: skip
+        examples = outcomes_of_runs(avoid_learn_from, pool_space(pool, "--avoid-learn-from"))
     outcomes = run_seeds(pool, built, method=method, seeds=seeds, workers=workers,
                          budget=budget, count=count, kill_latency=kill_latency,
                          turnaround=turnaround, config=config,
-                         searchers=searchers)  # fmt: skip
+                         searchers=searchers, avoid_examples=examples)  # fmt: skip
     rows = summarise(pool, outcomes)
     warnings = []
     started = statistics.fmean(o.started for o in outcomes["baseline"])
@@ -220,6 +232,7 @@ def simulate(
         "pool_skipped": pool.skipped, "objective": pool.objective, "mode": pool.mode,
         "method": method, "budget": budget, "workers": workers, "seeds": seeds, "count": count,
         "kill_latency": kill_latency, "turnaround": turnaround,
+        "avoid_learned_from": [str(p) for p in avoid_learn_from],
         "arms": [{k: (v.to_json() if isinstance(v, Interval) else v) for k, v in r.items()}
                  for r in rows],
         "best_so_far": best_so_far_by_arm(outcomes, pool.mode, budget),
