@@ -30,6 +30,7 @@ from bttackler.core.config import deep_merge, load_config, read_toml
 from bttackler.core.errors import BttacklerError
 from bttackler.core.history import HistoryBuilder, TrialHistory
 from bttackler.core.objective import CountRule
+from bttackler.core.run_context import RunContext
 from bttackler.core.store import ReadOnlyStore, TrialRow
 from bttackler.diagnosis import Guard, GuardSettings, build_from_config
 from bttackler.diagnosis.indicators import Indicator
@@ -124,17 +125,16 @@ def trial_events(
 
 def load_events(run: RunData) -> list[ReplayEvent]:
     """Every trial's events, merged in the order the live monitor saw them (module docstring)."""
-    max_epochs = int(run.meta.get("max_epochs") or 1)
-    chance = run.meta.get("chance_loss")
-    chance_loss = float(chance) if isinstance(chance, int | float) else math.nan
+    context = RunContext.from_meta(run.meta)
     end_rank = {t.id: (t.ended if t.ended is not None else math.inf, t.id) for t in run.trials}
     store = ReadOnlyStore.open(run.path)
     try:
         merged: list[tuple[float, tuple[float, int], int, ReplayEvent]] = []
         for trial in run.trials:
             events = trial_events(
-                trial, max_epochs, store.epochs(trial.id), store.layer_stats(trial.id),
-                store.nonfinite_events(trial.id), chance_loss, store.early_events(trial.id),
+                trial, context.max_epochs, store.epochs(trial.id), store.layer_stats(trial.id),
+                store.nonfinite_events(trial.id), context.chance_loss,
+                store.early_events(trial.id),
             )  # fmt: skip
             merged.extend((e.time, end_rank[trial.id], i, e) for i, e in enumerate(events))
     finally:

@@ -5,7 +5,6 @@ All validation happens before anything is written: bad input leaves no run direc
 
 from __future__ import annotations
 
-import math
 import os
 import time
 from dataclasses import dataclass, field
@@ -16,6 +15,7 @@ from bttackler.core.config import RunSettings, read_toml, run_settings, write_co
 from bttackler.core.errors import BttacklerError
 from bttackler.core.objective import CountRule
 from bttackler.core.ring import sweep_stale_segments
+from bttackler.core.run_context import RunContext
 from bttackler.core.space import SearchSpace, load_space
 from bttackler.core.store import Store, TrialRow
 from bttackler.core.task import TaskSpec, call_task_code, load_task, with_planned_epochs
@@ -202,6 +202,7 @@ def _visible_gpus() -> int:
 def execute(prepared: PreparedRun, view: View) -> RunResult:
     """Run (or continue) the search; how it ended, for the summary."""
     settings, task = prepared.settings, prepared.task
+    context = RunContext.from_task(task)  # handed down whole, and stored as the run's meta
     sweep_stale_segments()
     searcher = make_searcher(
         settings.method,
@@ -224,9 +225,7 @@ def execute(prepared: PreparedRun, view: View) -> RunResult:
         else:
             store.set_meta(
                 task=task.name, task_path=str(task.path), method=settings.method,
-                objective=task.objective, mode=task.mode, max_epochs=task.max_epochs,
-                chance_loss=task.chance_loss if math.isfinite(task.chance_loss) else None,
-                budget=settings.budget_seconds, max_trials=settings.max_trials,
+                **context.to_meta(), budget=settings.budget_seconds, max_trials=settings.max_trials,
                 seed=settings.seed, created=time.time(), elapsed=0.0,
                 diagnosis=settings.diagnosis, trace=settings.trace, etr=settings.etr,
                 workers=settings.workers, backend=settings.backend,
@@ -241,11 +240,8 @@ def execute(prepared: PreparedRun, view: View) -> RunResult:
                 trial_timeout=settings.trial_timeout,
                 kill_grace=settings.kill_grace,
                 seed=settings.seed,
-                objective=task.objective,
-                mode=task.mode,
-                max_epochs=task.max_epochs,
+                context=context,
                 fail_fast=settings.fail_fast,
-                chance_loss=task.chance_loss,
                 diagnosis=settings.diagnosis,
                 count=settings.count,
             ),

@@ -11,7 +11,6 @@ rings are drained by the monitor thread and indicators run on the diagnosis thre
 from __future__ import annotations
 
 import contextlib
-import math
 import queue
 import signal
 import time
@@ -21,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from bttackler.core.objective import CountRule
+from bttackler.core.run_context import RunContext
 from bttackler.core.store import Store, TrialRow
 from bttackler.core.trial_state import TrialState
 from bttackler.diagnosis import Diagnoser, VerdictSink
@@ -56,11 +56,8 @@ class SchedulerSettings:
     trial_timeout: float | None
     kill_grace: float
     seed: int
-    objective: str
-    mode: str
-    max_epochs: int
+    context: RunContext  # the task's objective, direction, planned epochs and chance loss
     diagnosis: bool  # do indicator verdicts terminate trials?
-    chance_loss: float = math.nan  # the task's CHANCE_LOSS, for the indicators
     fail_fast: int = 3  # stop when this many first trials all failed (0: never)
     always_acting: frozenset[str] = ETR_INDICATORS  # ETR verdicts act even without diagnosis
     count: CountRule = CountRule.LAST  # the value told to the searcher and ranked for the best
@@ -94,10 +91,11 @@ class Scheduler:
         self.clock_offset = clock_offset
         # (params, id of the trial it re-runs)
         self.retries: list[tuple[dict[str, Any], int]] = [(r.params, r.id) for r in retries or []]
-        self.ledger = ledger or Ledger(settings.mode)
+        context = settings.context
+        self.ledger = ledger or Ledger(context.mode)
         self.avoider = avoider
-        self.records = TrialRecorder(store, self.ledger, view, objective=settings.objective,
-                                     mode=settings.mode, count=settings.count)  # fmt: skip
+        self.records = TrialRecorder(store, self.ledger, view, objective=context.objective,
+                                     mode=context.mode, count=settings.count)  # fmt: skip
         self.warnings = RunWarnings(view, store)
         self._errors = ErrorReport(self.warnings, self.records)
         self.slots = SlotSupervisor(
@@ -267,7 +265,11 @@ class Scheduler:
             live = self.records.started(params, slot.index, now, retry_of=retry_of)
             assert self.monitor is not None
             self.monitor.expect(
-                slot.index, live.trial_id, dict(params), s.max_epochs, chance_loss=s.chance_loss
+                slot.index,
+                live.trial_id,
+                dict(params),
+                s.context.max_epochs,
+                chance_loss=s.context.chance_loss,
             )
             order = TrialOrder(
                 trial_id=live.trial_id,
@@ -334,7 +336,7 @@ class Scheduler:
                 self.warnings.warn(unread)
         kill_reason = self.slots.release(event.slot, live.trial_id)
         state, reason = exit_outcome(
-            event, kill_reason, objective=self.settings.objective, reported=live.reported,
+            event, kill_reason, objective=self.settings.context.objective, reported=live.reported,
             has_value=live.value is not None,
         )  # fmt: skip
         self._end(live.trial_id, state, reason, event.time)
@@ -414,6 +416,6 @@ class Scheduler:
             best_trial=None if best is None else best[1],
             slots=self.slots.views(),
             lost_records=0 if self.monitor is None else self.monitor.lost,
-            mode=self.settings.mode,
+            mode=self.settings.context.mode,
             max_trials=self.settings.max_trials,
         )

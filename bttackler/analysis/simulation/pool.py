@@ -23,6 +23,7 @@ from bttackler.analysis.replay import ReplayEvent, trial_events
 from bttackler.core.errors import BttacklerError
 from bttackler.core.history import TrialHistory
 from bttackler.core.objective import Mode
+from bttackler.core.run_context import RunContext
 from bttackler.core.store import ReadOnlyStore, TrialRow
 from bttackler.core.trial_state import TrialState
 from bttackler.diagnosis.indicators import Indicator
@@ -131,10 +132,7 @@ def load_pool(paths: Sequence[Path]) -> Pool:
                 f"{path}: task {meta.get('task')!r} / {meta.get('objective')!r} differs from "
                 f"the pool's {first.get('task')!r} / {first.get('objective')!r}"
             )
-        objective = str(meta.get("objective"))
-        max_epochs = int(meta.get("max_epochs") or 1)
-        chance = meta.get("chance_loss")
-        chance_loss = float(chance) if isinstance(chance, int | float) else math.nan
+        context = RunContext.from_meta(meta)
         store = ReadOnlyStore.open(path)
         try:
             for row in run.trials:
@@ -142,13 +140,14 @@ def load_pool(paths: Sequence[Path]) -> Pool:
                     skipped += 1
                     continue
                 events = trial_events(
-                    row, max_epochs, store.epochs(row.id), store.layer_stats(row.id),
-                    store.nonfinite_events(row.id), chance_loss, store.early_events(row.id),
+                    row, context.max_epochs, store.epochs(row.id), store.layer_stats(row.id),
+                    store.nonfinite_events(row.id), context.chance_loss,
+                    store.early_events(row.id),
                 )  # fmt: skip
                 start = float(row.started)
                 shifted = tuple(replace(e, time=max(0.0, e.time - start)) for e in events)
                 objective_series = tuple(
-                    float(e.history.epochs[-1].metrics.get(objective, math.nan))
+                    float(e.history.epochs[-1].metrics.get(context.objective, math.nan))
                     for e in shifted
                     if e.is_epoch
                 )
@@ -163,12 +162,11 @@ def load_pool(paths: Sequence[Path]) -> Pool:
     if not trials or first is None:
         raise BttacklerError("the pool holds no trial that ran to its end (record pools with "
                              "--no-diagnosis)")  # fmt: skip
+    context = RunContext.from_meta(first)
     return Pool(
-        trials=tuple(trials), objective=str(first.get("objective")),
-        mode=Mode.of(first.get("mode", Mode.MAX)), max_epochs=int(first.get("max_epochs") or 1),
-        chance_loss=float(first["chance_loss"]) if isinstance(first.get("chance_loss"), int | float)
-        else math.nan, space=first.get("space"), runs=tuple(str(p) for p in paths),
-        skipped=skipped,
+        trials=tuple(trials), objective=context.objective, mode=context.mode,
+        max_epochs=context.max_epochs, chance_loss=context.chance_loss, space=first.get("space"),
+        runs=tuple(str(p) for p in paths), skipped=skipped,
         turnaround=statistics.median(gaps) if gaps else DEFAULT_TURNAROUND,
         kill_latency=statistics.median(latencies) if latencies else None,
     )  # fmt: skip
