@@ -39,8 +39,8 @@ from bttackler.tasks._splits import Split
 from bttackler.tasks._training import evaluate_classifier, train_step
 from torch import Tensor, nn
 
+from bttackler.trialside.kernels import warm_up
 from bttackler.trialside.probe import Probe
-from bttackler.trialside.segment_stats import warm_up
 
 Emit = Callable[[str, int, str, Sequence[float]], None]
 ARMS = ("off", "on", "control")

@@ -80,7 +80,7 @@ def worker_main(spec: SlotSpec, conn: multiprocessing.connection.Connection) -> 
     import torch.optim  # noqa: F401
 
     from bttackler.core.task import import_task_module
-    from bttackler.trialside.segment_stats import warm_up
+    from bttackler.trialside.kernels import warm_up
 
     if spec.trace and spec.device == "cpu":
         warm_up()  # the probe's compiled kernel, loaded once and shared by every forked trial

@@ -31,9 +31,9 @@ import torch
 from torch import Tensor
 
 from bttackler.trialside.host_blocks import host_blocks
+from bttackler.trialside.kernels import abs_maxima
 from bttackler.trialside.probe_budget import CheckBudget
 from bttackler.trialside.probe_layers import Layer
-from bttackler.trialside.segment_stats import abs_maxima
 
 Emit = Callable[[str, int, str, Sequence[float]], None]
 _STASH = 4  # on the CPU, checks run together (one kernel call) for up to this many batches

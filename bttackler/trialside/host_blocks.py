@@ -1,5 +1,5 @@
 """Where CPU tensors keep their elements, for the compiled kernels of
-:mod:`bttackler.trialside.segment_stats` that read many tensors in one call (the probe's
+:mod:`bttackler.trialside.kernels` that read many tensors in one call (the probe's
 check, sampled statistics and update ratios: each library call costs ~10 us of cold caches
 just after a training step, whatever it reads)."""
 
@@ -16,7 +16,7 @@ Blocks = tuple[np.ndarray, np.ndarray, np.ndarray]  # addresses, sizes, float64 
 
 def host_blocks(tensors: Sequence[Tensor | None]) -> Blocks | None:
     """Where the elements of each tensor are (an empty block for a None), for the compiled
-    kernels of :mod:`bttackler.trialside.segment_stats` that read them in one call; None
+    kernels of :mod:`bttackler.trialside.kernels` that read them in one call; None
     when one is not a dense float32/float64 CPU tensor (the caller takes a torch path).
     The tensors must outlive the kernel call."""
     addresses, sizes, wide = [], [], []

@@ -44,7 +44,7 @@ the epoch's value is the mean over the sampled batches, NaN when none could be m
 epoch of one batch, sampled at ``flush`` after its step).
 
 On the CPU every statistic of a sampled batch is computed by one compiled kernel call, and
-each activation count by one more (:mod:`bttackler.trialside.segment_stats`); the check, the
+each activation count by one more (:mod:`bttackler.trialside.kernels`); the check, the
 weight copies, the update ratios and the epoch's means are one kernel call each too, reading
 the tensors' memory. What a CPU probe costs is mostly how many distinct library calls it
 makes, not their arithmetic: just after a training step each one finds its code and data

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from bttackler.trialside.segment_stats import (
+from bttackler.trialside.kernels import (
     add_means,
     combine_means,
     count_inactive,

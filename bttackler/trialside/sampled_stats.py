@@ -11,8 +11,8 @@ from torch import Tensor
 
 from bttackler.core.history import STAT_NAMES
 from bttackler.trialside.host_blocks import host_blocks
+from bttackler.trialside.kernels import gather_float32, segment_stats
 from bttackler.trialside.probe_layers import Entry, Layer, SampleMeans, flat_cat
-from bttackler.trialside.segment_stats import gather_float32, segment_stats
 from bttackler.trialside.tensor_stats import _layout, cpu_stats_rows, flat_array, stats_matrix
 
 _NONFINITE_COLUMNS = [STAT_NAMES.index("nan_count"), STAT_NAMES.index("inf_count")]

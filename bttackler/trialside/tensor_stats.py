@@ -3,7 +3,7 @@
 Pure functions. On an accelerator they are torch ops with no host synchronisation: the result
 stays a device tensor so the probe can stack every layer's and copy them to the host once per
 epoch. On the CPU (where the host is the device) a compiled kernel computes them, every layer
-in one call (:mod:`bttackler.trialside.segment_stats`).
+in one call (:mod:`bttackler.trialside.kernels`).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import torch
 from torch import Tensor
 
 from bttackler.core.history import TENSOR_STAT_NAMES
-from bttackler.trialside.segment_stats import segment_stats
+from bttackler.trialside.kernels import segment_stats
 
 _QUANTILES = (0.5, 0.75, 0.25)  # median, q75, q25: the order of TENSOR_STAT_NAMES
 
@@ -181,7 +181,7 @@ def stats_matrix(
     One set of ``sample_size`` draws serves every tensor bigger than that: each samples the
     positions ``floor(u * n)`` of its own size ``n`` (uniform within each tensor; a row is
     what :func:`tensor_stats` gives with a generator in the same state). On the CPU every
-    tensor goes through one call of the compiled kernel (:mod:`bttackler.trialside.segment_stats`):
+    tensor goes through one call of the compiled kernel (:mod:`bttackler.trialside.kernels`):
     per-call costs, not the arithmetic, dominate the small layers a CPU trains.
     """
     if finite is None:
@@ -203,7 +203,7 @@ def cpu_stats_rows(
     arrays: list[np.ndarray], sample_size: int, generator: torch.Generator | None
 ) -> np.ndarray:
     """Rows of :data:`TENSOR_STAT_NAMES` for flat float arrays (see :func:`stats_matrix`), by
-    the compiled kernel of :mod:`bttackler.trialside.segment_stats`, as a float64 array."""
+    the compiled kernel of :mod:`bttackler.trialside.kernels`, as a float64 array."""
     if sample_size <= 0:
         raise ValueError(f"sample_size must be > 0, got {sample_size}")
     bounds, sampled = _layout(tuple(a.size for a in arrays), sample_size)

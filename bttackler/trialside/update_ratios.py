@@ -17,8 +17,8 @@ import torch
 from torch import Tensor
 
 from bttackler.trialside.host_blocks import host_blocks
+from bttackler.trialside.kernels import gather_blocks, group_update_ratios
 from bttackler.trialside.probe_layers import Entry, Layer, SampleMeans
-from bttackler.trialside.segment_stats import gather_blocks, update_ratios
 
 
 class UpdateRatios:
@@ -71,7 +71,7 @@ class UpdateRatios:
             owners, kept = copies
             blocks = host_blocks(weights)
             if blocks is not None:  # else a weight was replaced (.data =): not measured
-                column = update_ratios(*blocks, kept, owners, len(layers))
+                column = group_update_ratios(*blocks, kept, owners, len(layers))
                 if len(column):
                     self._means.add(entries, column)
             return

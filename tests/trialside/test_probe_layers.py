@@ -5,6 +5,7 @@ import pytest
 import torch
 from torch import nn
 
+from bttackler.trialside.kernels import count_inactive
 from bttackler.trialside.probe_layers import (
     Layer,
     SampleMeans,
@@ -12,7 +13,6 @@ from bttackler.trialside.probe_layers import (
     host_rows,
     inactive_mask,
 )
-from bttackler.trialside.segment_stats import count_inactive
 
 
 def _layer(name: str) -> Layer:

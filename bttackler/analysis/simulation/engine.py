@@ -6,7 +6,9 @@ time relative to its recorded start (so its start-up cost is the recorded one), 
 run would: the indicators that fire on it (precomputed per pool trial, see
 :func:`~bttackler.analysis.simulation.pool.firing`), each guarded one skipped while the guard
 protects the trial (its cohort: the histories seen so far in simulated time), then the ETR
-rule on the trials finished so far. A verdict ends the trial ``kill_latency`` seconds later
+rule on its cohort so far — at every event, a non-finite record mid-epoch included, as the
+live diagnoser hands it every history (ASHA re-judges the rung a trial last reached then,
+against the trials that reached it since). A verdict ends the trial ``kill_latency`` seconds later
 with the value it had then; its slot starts the next trial ``turnaround`` seconds after any
 end. The budget ends the search: trials running then are stopped and do not count, as in
 ``compare``.
@@ -190,8 +192,8 @@ def simulate_search(
                     continue
                 verdict = name
                 break
-        if verdict is None and arm.etr is not None and event.is_epoch:
-            found = arm.etr.check(history, finished.cohort_of(arm.etr))
+        if verdict is None and arm.etr is not None:  # at every event, as the live diagnoser
+            found = arm.etr.check(history, finished.cohort_of(arm.etr))  # fans each one out
             verdict = None if found is None else found.indicator
         if verdict is not None:
             out.killed += 1

@@ -1,10 +1,18 @@
-"""Compiled CPU kernel for the per-layer statistics: every layer in one call, two passes.
+"""The probe's compiled CPU kernels (numba, compiled once and cached on disk): the work that
+costs more as numpy calls than it does.
 
-The probe measures small layers on the CPU, where each numpy call costs more than the work
-it does and every temporary array of a batched numpy version is another pass through memory.
-This kernel (compiled once by numba, cached on disk) walks each segment of a flat array
-twice -- counts, sums and extremes, then the centred moments -- and takes the quantiles
-from the sample positions it is given, with no temporaries beyond the sample.
+- :func:`segment_stats`: the per-layer statistics of every layer in one call, two passes --
+  counts, sums and extremes, then the centred moments -- and the quantiles from the sample
+  positions it is given, with no temporaries beyond the sample (``sampled_stats``,
+  ``tensor_stats``);
+- :func:`count_inactive`: an activation output's inactive elements (``probe_layers``);
+- :func:`start_means`, :func:`add_means`, :func:`combine_means`: the epoch's running means of
+  the sampled batches' statistics (``probe_layers``);
+- :func:`abs_maxima`: the every-batch gradient check's max|g| per tensor, read in place
+  (``gradient_check``);
+- :func:`gather_blocks`, :func:`gather_float32`, :func:`group_update_ratios`: weights copied
+  out and ||now - before|| / ||before|| per layer (``update_ratios``, ``sampled_stats``);
+- :func:`warm_up`: compiles (or loads) them all before the first trial.
 """
 
 from __future__ import annotations
@@ -399,7 +407,7 @@ def _squares(now: np.ndarray, before: np.ndarray, start: int) -> tuple[float, fl
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
-def update_ratios(
+def group_update_ratios(
     addresses: np.ndarray,
     sizes: np.ndarray,
     wide: np.ndarray,
@@ -454,7 +462,7 @@ def warm_up() -> None:
     )
     abs_maxima(*blocks)
     gather_float32(*blocks[:2])
-    update_ratios(*blocks, gather_blocks(*blocks), np.zeros(1, dtype=np.int64), 1)
+    group_update_ratios(*blocks, gather_blocks(*blocks), np.zeros(1, dtype=np.int64), 1)
     parts = start_means(np.zeros((1, 1)))
     add_means(np.zeros((1, 1)), *parts)
     combine_means(*parts, np.zeros(1, dtype=np.int64))

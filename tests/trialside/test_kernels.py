@@ -5,14 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bttackler.trialside.segment_stats import (
+from bttackler.trialside.kernels import (
     _quantiles_into,
     _sums_fast,
     abs_maxima,
     gather_blocks,
     gather_float32,
+    group_update_ratios,
     segment_stats,
-    update_ratios,
 )
 
 
@@ -99,10 +99,10 @@ def test_update_ratios_of_groups_of_blocks() -> None:
     old = [w.astype(np.float64) for w in weights]
     for w in weights:
         w += np.float32(0.5)
-    ratios = update_ratios(*blocks, before, np.array([0, 1, 1], dtype=np.int64), 2)
+    ratios = group_update_ratios(*blocks, before, np.array([0, 1, 1], dtype=np.int64), 2)
     first = np.linalg.norm(weights[0] - old[0]) / np.linalg.norm(old[0])
     rest = np.linalg.norm(np.concatenate(weights[1:]) - np.concatenate(old[1:]))
     rest /= np.linalg.norm(np.concatenate(old[1:]))
     np.testing.assert_allclose(ratios[:, 0], [first, rest], rtol=1e-12)
     # blocks that no longer add up to what was kept (a weight replaced): nothing measured
-    assert update_ratios(*blocks, before[:-1], np.zeros(3, dtype=np.int64), 1).shape == (0, 1)
+    assert group_update_ratios(*blocks, before[:-1], np.zeros(3, dtype=np.int64), 1).shape == (0, 1)
