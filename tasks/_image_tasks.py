@@ -37,12 +37,6 @@ from torch import nn
 
 from bttackler.trialside.protocol import Trial
 
-IMAGE_OPTIONS: dict[str, str] = {
-    **COMMON_OPTIONS,
-    "train_size": "training images per epoch (default 40000, the paper's split)",
-    "val_size": "validation images (default 10000)",
-    "augment": "1 = random crop (pad 4) + horizontal flip on training batches, 0 = none",
-}
 VAL_FRACTION = 0.2  # 10k of CIFAR-10's 50k training images, 12k of Fashion-MNIST's 60k
 LR_DECAY = 0.7  # per epoch, as in the authors' code
 
@@ -155,16 +149,27 @@ class ImageTask:
     max_epochs: int
     augment: bool = False
 
+    @property
+    def options(self) -> dict[str, str]:
+        """The task's ``--task-opt`` knobs with this dataset's and task's defaults."""
+        return {
+            **COMMON_OPTIONS,
+            "train_size": f"training images per epoch (default {self.dataset.train_size})",
+            "val_size": f"validation images (default {self.dataset.val_size})",
+            "augment": "1 = random crop (pad 4) + horizontal flip on training batches, "
+            f"0 = none (default {int(self.augment)})",
+        }
+
     def run(self, params: Mapping[str, Any], trial: Trial) -> None:
         """Train one configuration, reporting loss and accuracy every epoch."""
-        options = check_options(trial_options(trial), IMAGE_OPTIONS, self.name)
+        options = check_options(trial_options(trial), self.options, self.name)
         images, labels = self.dataset.load(trial_data_dir(trial))
         self.train(params, trial, images=images, labels=labels, options=options)
 
     def prepare(self, options: Mapping[str, str], data_dir: Path | str | None) -> None:
         """Check the options and make sure the data is there (downloading it when possible),
         so a missing file is one clear error before the search."""
-        check_options(options, IMAGE_OPTIONS, self.name)
+        check_options(options, self.options, self.name)
         self.dataset.load(data_dir)
 
     def train(

@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from bttackler.tasks._image_tasks import CIFAR10, CONVNET, IMAGE_OPTIONS, ImageTask
+from bttackler.tasks._image_tasks import CIFAR10, CONVNET, ImageTask
 from bttackler.tasks._settings import epochs_function
 
 from bttackler.trialside.protocol import Trial
@@ -28,9 +28,9 @@ CHANCE_LOSS = math.log(10)  # cross-entropy of a uniform guess over the 10 class
 DEFAULT_SPACE = "search_spaces/cifar10cnn.yaml"
 DESCRIPTION = "Cifar10CNN (paper): 4 conv + 3 fc layers on CIFAR-10; 13 hyperparameters"
 DATA_SOURCE = "CIFAR-10 python archive (cs.toronto.edu, md5-checked) in --data-dir or cache"
-OPTIONS: dict[str, str] = IMAGE_OPTIONS  # the same knobs for the four image tasks
 epochs = epochs_function(MAX_EPOCHS)  # what --task-opt epochs=N makes a trial train
 TASK = ImageTask("cifar10cnn", CIFAR10, CONVNET, max_epochs=MAX_EPOCHS, augment=True)
+OPTIONS: dict[str, str] = TASK.options  # the four image tasks' knobs, this pair's defaults
 
 
 def run(params: dict[str, Any], trial: Trial) -> None:

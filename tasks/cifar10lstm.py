@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from bttackler.tasks._image_tasks import CIFAR10, IMAGE_OPTIONS, ROW_LSTM, ImageTask
+from bttackler.tasks._image_tasks import CIFAR10, ROW_LSTM, ImageTask
 from bttackler.tasks._settings import epochs_function
 
 from bttackler.trialside.protocol import Trial
@@ -28,9 +28,9 @@ CHANCE_LOSS = math.log(10)  # cross-entropy of a uniform guess over the 10 class
 DEFAULT_SPACE = "search_spaces/cifar10lstm.yaml"
 DESCRIPTION = "Cifar10LSTM (paper): LSTM over the 32 rows of CIFAR-10 images; 8 hyperparameters"
 DATA_SOURCE = "CIFAR-10 python archive (cs.toronto.edu, md5-checked) in --data-dir or cache"
-OPTIONS: dict[str, str] = IMAGE_OPTIONS  # the same knobs for the four image tasks
 epochs = epochs_function(MAX_EPOCHS)  # what --task-opt epochs=N makes a trial train
 TASK = ImageTask("cifar10lstm", CIFAR10, ROW_LSTM, max_epochs=MAX_EPOCHS)
+OPTIONS: dict[str, str] = TASK.options  # the four image tasks' knobs, this pair's defaults
 
 
 def run(params: dict[str, Any], trial: Trial) -> None:

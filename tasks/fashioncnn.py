@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from bttackler.tasks._image_tasks import CONVNET, FASHION_MNIST, IMAGE_OPTIONS, ImageTask
+from bttackler.tasks._image_tasks import CONVNET, FASHION_MNIST, ImageTask
 from bttackler.tasks._settings import epochs_function
 
 from bttackler.trialside.protocol import Trial
@@ -30,9 +30,9 @@ DATA_SOURCE = (
     "Fashion-MNIST IDX files: /usr/share/datasets/fashion-mnist (Debian dataset-fashion-mnist)"
     " or --data-dir/fashion-mnist, else download"
 )
-OPTIONS: dict[str, str] = IMAGE_OPTIONS  # the same knobs for the four image tasks
 epochs = epochs_function(MAX_EPOCHS)  # what --task-opt epochs=N makes a trial train
 TASK = ImageTask("fashioncnn", FASHION_MNIST, CONVNET, max_epochs=MAX_EPOCHS)
+OPTIONS: dict[str, str] = TASK.options  # the four image tasks' knobs, this pair's defaults
 
 
 def run(params: dict[str, Any], trial: Trial) -> None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from bttackler.tasks._image_tasks import FASHION_MNIST, IMAGE_OPTIONS, ROW_LSTM, ImageTask
+from bttackler.tasks._image_tasks import FASHION_MNIST, ROW_LSTM, ImageTask
 from bttackler.tasks._settings import epochs_function
 
 from bttackler.trialside.protocol import Trial
@@ -29,9 +29,9 @@ DATA_SOURCE = (
     "Fashion-MNIST IDX files: /usr/share/datasets/fashion-mnist (Debian dataset-fashion-mnist)"
     " or --data-dir/fashion-mnist, else download"
 )
-OPTIONS: dict[str, str] = IMAGE_OPTIONS  # the same knobs for the four image tasks
 epochs = epochs_function(MAX_EPOCHS)  # what --task-opt epochs=N makes a trial train
 TASK = ImageTask("fashionlstm", FASHION_MNIST, ROW_LSTM, max_epochs=MAX_EPOCHS)
+OPTIONS: dict[str, str] = TASK.options  # the four image tasks' knobs, this pair's defaults
 
 
 def run(params: dict[str, Any], trial: Trial) -> None:
