@@ -43,7 +43,9 @@ from bttackler.runtime.backends.ray_node import SlotHost
 from bttackler.runtime.monitor import RecordSource
 from bttackler.runtime.worker import SlotSpec, TrialOrder
 
-DRAIN_WAIT = 0.05  # seconds a drain call waits for records before returning an empty batch
+# seconds a drain call waits for records before returning an empty batch: each call is a
+# round trip through Ray's processes, so an idle slot should not make many
+DRAIN_WAIT = 0.25
 UNAVAILABLE_GRACE = 5.0  # seconds an actor may stay unreachable before its slot is lost
 CLOCK_SKEW = 1.0  # node clocks further off than this are corrected on the records' times
 
@@ -57,6 +59,7 @@ class RemoteRing:
         self._lock = threading.Lock()
         self._host: Any = None
         self._pending: Any = None
+        self._pending_done: Any = None  # the pending drain's concurrent.futures.Future
         self._unavailable_since: float | None = None
         self._log_paths: dict[int, Path] = {}
         self.lost = 0
@@ -92,8 +95,9 @@ class RemoteRing:
             if self._pending is None:
                 self._send(host, now)
                 return self._empty
-            done, _ = self._ray.wait([self._pending], timeout=0)
-            if not done:
+            # a Future's done() is a flag read; ray.wait is a call into Ray's core worker,
+            # and this runs every few milliseconds per slot
+            if not self._pending_done.done():
                 if now - self._sent_at > UNAVAILABLE_GRACE + DRAIN_WAIT:
                     self.dead = f"no answer for {UNAVAILABLE_GRACE:g} s"  # a hung call
                 return self._empty
@@ -125,6 +129,7 @@ class RemoteRing:
 
     def _send(self, host: Any, now: float) -> None:
         self._pending = host.drain.remote(DRAIN_WAIT, self._received)
+        self._pending_done = self._pending.future()
         self._sent_at = now
 
     def _write_logs(self, logs: dict[int, bytes]) -> None:

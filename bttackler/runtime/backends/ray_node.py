@@ -35,7 +35,13 @@ from bttackler.core.trial_state import TrialState
 from bttackler.runtime.backends.local import LocalSlot
 from bttackler.runtime.worker import SlotSpec, TrialOrder
 
-POLL = 0.002  # how often a waiting drain looks at the ring
+# How often a waiting drain looks at the ring: every POLL_FIRST seconds at first (records
+# come in bursts: an epoch's, a trial's end), then less often (x POLL_GROWTH per look, up
+# to POLL_MOST) while nothing comes; each look wakes the actor's process, and on a loaded
+# node those wake-ups are CPU the trials do not get.
+POLL_FIRST = 0.001
+POLL_GROWTH = 1.5
+POLL_MOST = 0.010
 LOG_CHUNK = 1 << 20  # bytes of a trial's log sent back per drain
 
 
@@ -127,11 +133,13 @@ class SlotHost:
         worker is alive, and this node's clock. A batch whose reply never arrived is sent
         again, so a lost reply loses nothing."""
         deadline = time.monotonic() + wait
+        pause = POLL_FIRST
         while time.monotonic() < deadline and not self._closed.is_set():
             with self._drain_lock:
                 if self._closed.is_set() or self._reader.pending() > 0:
                     break
-            time.sleep(POLL)
+            time.sleep(pause)
+            pause = min(pause * POLL_GROWTH, POLL_MOST)
         with self._drain_lock:
             alive = self._worker is not None and self._worker.alive()
             if self._closed.is_set():
