@@ -56,7 +56,7 @@ if TYPE_CHECKING:
 @click.option("--no-trace", is_flag=True, help="Record no per-layer statistics at all.")
 @click.option("--avoid-bad/--no-avoid-bad", default=None,
               help="Learn from the verdicts which configurations train badly and skip a "
-              "proposal predicted bad (P >= [avoid] threshold, default 0.8; a share of them "
+              "proposal predicted bad (P >= [avoid] threshold, default 0.5; a share of them "
               "still runs). Skipped ones are listed as 'skipped' with why.  "
               "[default: off]")  # fmt: skip
 @click.option("--avoid-learn-from", "avoid_learn_from", multiple=True, metavar="RUN",

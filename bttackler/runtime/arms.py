@@ -46,13 +46,17 @@ def arm_config(base: Mapping[str, Any], arm: str, mode: Mode | str) -> dict[str,
     rule (all work for either mode: LCE judges a minimised objective on a rising transform of
     it, see :class:`~bttackler.diagnosis.etr.LearningCurveExtrapolation`); bttackler+RULE: the
     indicators and the rule together (the diagnoser runs both; the first verdict terminates).
-    Any arm with ``+avoid`` (``bttackler+avoid``): the same with ``--avoid-bad``.
+    Any arm with ``+avoid`` (``bttackler+avoid``): the same with ``--avoid-bad`` (and only
+    those use ``[run] avoid_learn_from``, which would otherwise turn it on for every arm).
     ``etr`` (alias, the paper's choice): ``lce`` for a maximised objective, ``msr`` for a
     minimised one.
     """
     if arm.endswith(AVOID_SUFFIX) and arm != AVOID_SUFFIX:
         config = arm_config(base, arm.removesuffix(AVOID_SUFFIX), mode)
         config["run"]["avoid_bad"] = True
+        learn_from = base.get("run", {}).get("avoid_learn_from")
+        if learn_from:
+            config["run"]["avoid_learn_from"] = learn_from
         return config
     etr: str | None
     if arm in ALIASES:
@@ -66,6 +70,7 @@ def arm_config(base: Mapping[str, Any], arm: str, mode: Mode | str) -> dict[str,
     diagnosis = config.setdefault("diagnosis", {})
     run.pop("etr", None)
     run["avoid_bad"] = False
+    run.pop("avoid_learn_from", None)  # only +avoid arms learn (see above)
     diagnosis["enabled"] = indicators
     if etr is not None:
         run["etr"] = etr

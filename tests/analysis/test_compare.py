@@ -12,6 +12,7 @@ import pytest
 from bttackler.core.errors import BttacklerError
 from bttackler.core.store import Store
 from bttackler.core.trial_state import TrialState
+from bttackler.core.config import run_settings
 from bttackler.runtime.arms import ARMS, arm_config
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -95,6 +96,17 @@ def test_arm_configurations():
                     "bttackler+asha", "hyperband", "bttackler+hyperband")  # fmt: skip
     with pytest.raises(BttacklerError, match="unknown arm"):
         arm_config(base, "magic", "max")
+
+
+def test_only_avoid_arms_learn_from_an_earlier_run():
+    """[run] avoid_learn_from implies --avoid-bad: in a compare it must reach the +avoid arms
+    only, or the baseline would skip configurations too."""
+    base = {"run": {"task": "t", "avoid_learn_from": ["/runs/a"]}, "diagnosis": {}}
+    for arm in ("baseline", "bttackler", "msr"):
+        run = run_settings(arm_config(base, arm, "max"))
+        assert not run.avoid_bad and run.avoid_learn_from == ()
+    run = run_settings(arm_config(base, "bttackler+avoid", "max"))
+    assert run.avoid_bad and run.avoid_learn_from == ("/runs/a",)
 
 
 def test_arm_names_accept_the_five_arms_and_the_etr_alias():

@@ -305,7 +305,10 @@ def test_grid_refuses_a_range_without_steps_in_one_line(tmp_path):
 def test_avoid_bad_skips_predicted_bad_configurations_and_lists_why(tmp_path):
     task = str(ROOT / "tests" / "fixtures" / "diagnosis_task.py")
     space = str(ROOT / "tests" / "fixtures" / "behaviour_space.yaml")
+    config = tmp_path / "avoid.toml"  # a short search: the model may skip from 12 outcomes
+    config.write_text("[avoid]\nmin_trials = 12\n")
     out = bt("run", "--task", task, "--space", space, "--method", "random", "--avoid-bad",
+             "--config", str(config),
              "--max-trials", "24", "--workers", "2", "--seed", "3", "--task-opt",
              "epoch_seconds=0.02", "--results-dir", str(tmp_path), "--name", "a", "--plain",
              timeout=180)  # fmt: skip
@@ -326,6 +329,7 @@ def test_avoid_bad_skips_predicted_bad_configurations_and_lists_why(tmp_path):
     # A second search of the space starts from what the first one learned: it skips at once.
     out = bt("run", "--task", task, "--space", space, "--method", "random", "--avoid-learn-from",
              str(tmp_path / "a"), "--max-trials", "6", "--workers", "2", "--seed", "4",
+             "--config", str(config),
              "--task-opt", "epoch_seconds=0.02", "--results-dir", str(tmp_path), "--name", "b",
              "--plain", timeout=180)  # fmt: skip
     assert out.returncode == 0, out.stdout + out.stderr

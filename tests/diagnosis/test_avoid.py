@@ -30,22 +30,23 @@ BAD = {"opt": "sgd", "lr": 0.5}
 GOOD = {"opt": "adam", "lr": 0.001}
 
 
-def taught(settings: AvoidSettings, bad: int = 8, good: int = 8) -> Avoider:
+def taught(settings: AvoidSettings, bad: int = 16, good: int = 16) -> Avoider:
     avoider = Avoider(SPACE, settings, seed=0)
     for i in range(bad):
-        avoider.observe({"opt": "sgd", "lr": 0.3 + i * 0.05}, True)
+        avoider.observe({"opt": "sgd", "lr": 0.3 + i * 0.02}, True)
     for i in range(good):
-        avoider.observe({"opt": "adam", "lr": 0.0005 + i * 1e-4}, False)
+        avoider.observe({"opt": "adam", "lr": 0.0005 + i * 5e-5}, False)
     return avoider
 
 
 def test_nothing_is_skipped_before_enough_good_and_bad_examples() -> None:
-    avoider = taught(AvoidSettings(explore=0.0), bad=12, good=2)  # min_each 3: two good only
+    settings = AvoidSettings(explore=0.0, min_trials=12)
+    avoider = taught(settings, bad=12, good=2)  # min_each 3: two good only
     assert not avoider.ready() and avoider.judge(BAD) is None
     avoider.observe(GOOD, False)
     assert avoider.ready()
     skip = avoider.judge(BAD)
-    assert skip is not None and skip.probability >= 0.8
+    assert skip is not None and skip.probability >= 0.5
     assert skip.reason() == (
         f"avoid-bad: P(bad) {skip.probability:.2f} from a model of 15 trials (12 bad)"
     )
@@ -115,3 +116,12 @@ def test_an_earlier_run_of_another_space_is_refused_in_one_line(tmp_path: Path) 
     with pytest.raises(BttacklerError, match="--avoid-learn-from .*: its trials were searched "
                        "over other parameters \\(depth not in this search space\\)"):  # fmt: skip
         outcomes_of_runs([run], SPACE)
+
+
+def test_by_default_a_model_of_fewer_than_30_outcomes_skips_nothing() -> None:
+    avoider = taught(AvoidSettings(explore=0.0), bad=15, good=14)
+    assert not avoider.ready() and avoider.judge(BAD) is None
+    avoider.observe(GOOD, False)
+    skip = avoider.judge(BAD)
+    assert skip is not None and skip.examples == 30
+    assert avoider.judge(GOOD) is None
