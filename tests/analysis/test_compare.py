@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from bttackler.core.config import run_settings
 from bttackler.core.errors import BttacklerError
 from bttackler.core.store import Store
 from bttackler.core.trial_state import TrialState
-from bttackler.core.config import run_settings
 from bttackler.runtime.arms import ARMS, arm_config
 
 ROOT = Path(__file__).resolve().parents[2]
