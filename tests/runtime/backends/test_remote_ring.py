@@ -31,6 +31,10 @@ class Ref:
     def __init__(self, outcome: Any, ready: bool = True) -> None:
         self.outcome, self.ready = outcome, ready
 
+    def future(self) -> Any:
+        """As ObjectRef.future(): the driver reads only whether the call has answered."""
+        return types.SimpleNamespace(done=lambda: self.ready)
+
 
 class FakeRay:
     exceptions = types.SimpleNamespace(
