@@ -29,6 +29,7 @@ from typing import Any
 
 from bttackler.core.errors import BttacklerError
 from bttackler.core.objective import CountRule, Mode
+from bttackler.core.run_context import RunContext
 from bttackler.core.store import ReadOnlyStore, Store, TrialRow
 from bttackler.core.trial_state import RANKED, TrialState
 
@@ -75,12 +76,17 @@ class RunData:
         )
 
     @property
+    def context(self) -> RunContext:
+        """Objective, direction and epochs, read from ``meta`` by the one parser."""
+        return RunContext.from_meta(self.meta, where=f"run {self.name}: mode")
+
+    @property
     def mode(self) -> Mode:
-        return Mode.of(self.meta.get("mode") or Mode.MAX, where=f"run {self.name}: mode")
+        return self.context.mode
 
     @property
     def objective(self) -> str:
-        return str(self.meta.get("objective") or "objective")
+        return self.context.objective or "objective"
 
     def scored(self, count: CountRule) -> list[Scored]:
         """The run's counted trials within its budget, valued by ``count``."""

@@ -29,13 +29,13 @@ class RunContext:
         return cls(task.objective, task.mode, task.max_epochs, task.chance_loss)
 
     @classmethod
-    def from_meta(cls, meta: Mapping[str, Any]) -> RunContext:
+    def from_meta(cls, meta: Mapping[str, Any], *, where: str = "mode") -> RunContext:
         """A stored run's context (its ``meta`` table); missing keys read as the defaults a
-        run of an older version had."""
+        run of an older version had. A bad mode raises one line naming ``where``."""
         chance = meta.get("chance_loss")
         return cls(
             objective=str(meta.get("objective", "")),
-            mode=Mode.of(meta.get("mode", Mode.MAX)),
+            mode=Mode.of(meta.get("mode") or Mode.MAX, where=where),
             max_epochs=int(meta.get("max_epochs") or 1),
             chance_loss=float(chance) if isinstance(chance, int | float) else math.nan,
         )

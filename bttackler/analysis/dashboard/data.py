@@ -27,6 +27,7 @@ from bttackler.analysis.replay import replay_config
 from bttackler.core.errors import BttacklerError
 from bttackler.core.history import EpochRecord
 from bttackler.core.objective import CountRule
+from bttackler.core.run_context import RunContext
 from bttackler.core.store import ReadOnlyStore, Store, TrialRow
 from bttackler.diagnosis.indicators import (
     adjacent_gradient_ratios,
@@ -322,6 +323,7 @@ def trial_doc(path: Path, trial_id: int, count: CountRule) -> dict[str, Any]:
         act_rows.append({layer.index: v for layer, v in measured})
         act_names.update({layer.index: layer.name for layer, _ in measured})
 
+    context = RunContext.from_meta(meta, where=f"run {path.name}: mode")
     acted = next((v for v in verdicts if v["acted"]), None)
     verdict = None
     if row.indicator is not None:
@@ -334,9 +336,9 @@ def trial_doc(path: Path, trial_id: int, count: CountRule) -> dict[str, Any]:
         }
     return {
         "run": path.name,
-        "objective": meta.get("objective") or "objective",
-        "mode": meta.get("mode") or "max",
-        "max_epochs": meta.get("max_epochs"),
+        "objective": context.objective or "objective",
+        "mode": context.mode.value,
+        "max_epochs": context.max_epochs if meta.get("max_epochs") else None,
         "trial": trial_json(row, count),
         # epochs counted from 1, as the verdict's epoch and every command count them
         "epochs": list(range(1, len(records) + 1)),
