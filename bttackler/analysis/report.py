@@ -16,6 +16,7 @@ from typing import Any
 from bttackler.analysis import metrics, paper_tables
 from bttackler.analysis.learn.explain import markdown_section as explain_section
 from bttackler.analysis.metrics import RunData
+from bttackler.analysis.report_figures import HISTOGRAM_GROUPS, draw_figures
 from bttackler.core.errors import BttacklerError
 from bttackler.core.objective import CountRule, Mode
 from bttackler.core.trial_state import TrialState
@@ -169,9 +170,6 @@ def _split_by_termination(run: RunData, count: CountRule) -> dict[str, list[floa
     return found
 
 
-HISTOGRAM_GROUPS = ("finished", "converged", "killed")
-
-
 def _histogram(values: Sequence[float], edges: Sequence[float]) -> list[int]:
     import numpy as np
 
@@ -220,93 +218,6 @@ def _explain(runs: Sequence[RunData]) -> dict[str, Any] | None:
 
 
 # ---------------------------------------------------------------- drawing
-def draw_figures(doc: Mapping[str, Any], out_dir: Path) -> list[Path]:
-    """Write the PNG figures of ``doc`` into ``out_dir`` (matplotlib, Agg backend)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figs = doc["figures"]
-    counted_by = count_label(doc)
-    written = []
-
-    def save(fig: Any, key: str) -> None:
-        path = out_dir / figs[key]["file"]
-        fig.tight_layout()
-        fig.savefig(path, dpi=100)
-        plt.close(fig)
-        written.append(path)
-
-    def step_plot(key: str, ylabel: str, title: str) -> None:
-        if not any(s["points"] for s in figs[key]["series"]):
-            return  # nothing to draw: report.md says so
-        fig, ax = plt.subplots(figsize=(7, 4))
-        for s in figs[key]["series"]:
-            if s["points"]:
-                xs, ys = zip(*s["points"])
-                ax.step(xs, ys, where="post", label=_label(s))
-        ax.set_xlabel("time since the run started (s)")
-        ax.set_ylabel(ylabel)
-        ax.set_title(title)
-        _legend(ax)
-        save(fig, key)
-
-    step_plot(
-        "top10_over_time",
-        f"{doc['objective']} (mean of the top 10)",
-        f"Top-10 mean objective over time ({counted_by})",
-    )
-
-    hist = figs["final_objective_histogram"]
-    series = hist["series"]
-    edges = hist["bin_edges"]
-    if edges:
-        fig, axes = plt.subplots(1, max(1, len(series)), figsize=(4 * max(1, len(series)), 3.5),
-                                 squeeze=False)  # fmt: skip
-        width = (edges[1] - edges[0]) / len(HISTOGRAM_GROUPS)
-        for ax, s in zip(axes[0], series):
-            for k, group in enumerate(HISTOGRAM_GROUPS):  # side by side, never overlapping
-                lefts = [e + k * width for e in edges[:-1]]
-                ax.bar(lefts, s[group], width=width, align="edge", label=group)
-            ax.set_xlabel(f"{doc['objective']} ({counted_by})")
-            ax.set_ylabel("trials")
-            ax.set_title(_label(s), fontsize=9)
-            _legend(ax)
-        save(fig, "final_objective_histogram")
-
-    step_plot(
-        "trials_over_time", "trials with a value", f"Trials finished over time ({counted_by})"
-    )
-
-    term = figs["terminations_by_indicator"]
-    names = term["indicators"]
-    if not names:
-        return written  # no termination: report.md says so
-    fig, ax = plt.subplots(figsize=(7, 4))
-    n = max(1, len(term["series"]))
-    for k, s in enumerate(term["series"]):
-        bar_x = [i + k / (n + 1) for i in range(len(names))]
-        ax.bar(bar_x, [s["counts"].get(name, 0) for name in names], width=1 / (n + 1),
-               label=_label(s))  # fmt: skip
-    ax.set_xticks([i + (n - 1) / (2 * (n + 1)) for i in range(len(names))], names)
-    ax.set_ylabel("trials terminated")
-    ax.set_title("Terminations per indicator")
-    _legend(ax)
-    save(fig, "terminations_by_indicator")
-    return written
-
-
-def _label(series: Mapping[str, Any]) -> str:
-    arm, run = series["arm"], series["run"]
-    return arm if arm == run else f"{arm} ({run})"
-
-
-def _legend(ax: Any) -> None:
-    if ax.get_legend_handles_labels()[0]:
-        ax.legend(fontsize=8)
-
-
 # ---------------------------------------------------------------- markdown
 def fmt_spread(s: Mapping[str, Any] | None, *, percent: bool = False, digits: int = 4) -> str:
     """``mean ± std`` (``±`` only with repeats), ``-`` for no number, a missing count if any."""
