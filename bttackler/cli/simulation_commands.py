@@ -84,11 +84,30 @@ def _search_options(
               type=click.Path(file_okay=False), help="An earlier run of the pool's space "
               "(repeatable, not in the pool) the +avoid arms' model of trouble starts from, "
               "as run --avoid-learn-from.")  # fmt: skip
+@click.option(
+    "--pace",
+    default=None,
+    metavar="F[,G]",
+    help="Multiply the pool's recorded times by F (0.9: the machine now runs 10% "
+    "faster than when the pool was recorded); F,G: start-up (each trial's first "
+    "epoch) by F, later epochs by G.",
+)
+@click.option(
+    "--pace-of",
+    "pace_of",
+    multiple=True,
+    metavar="RUN",
+    type=click.Path(file_okay=False),
+    help="Measure --pace from runs (repeatable): "
+    "how long their epochs took against the pool's for the same configurations. "
+    "A short baseline run just before a study tells the machine's pace now.",
+)
 @count_option(ANALYSIS_COUNT_HELP)
 def simulate(
     pools: tuple[str, ...], method: str, arms: str, budget: str, workers: int, seeds: int,
     kill_latency: float | None, turnaround: float | None, config_file: str | None,
     figure: str | None, as_json: bool, count: str | None, avoid_learn_from: tuple[str, ...],
+    pace: str | None, pace_of: tuple[str, ...],
 ) -> None:  # fmt: skip
     """Simulate many searches from recorded pools, every arm judged by the live rules.
 
@@ -112,7 +131,8 @@ def simulate(
         budget=parse_duration(budget, what="--budget"), workers=workers, seeds=seeds,
         count=analysis_count(count).value, kill_latency=kill_latency, turnaround=turnaround,
         config_file=Path(config_file) if config_file else None, searchers=make_searcher,
-        avoid_learn_from=[Path(p) for p in avoid_learn_from],
+        avoid_learn_from=[Path(p) for p in avoid_learn_from], pace=parse_pace(pace),
+        pace_of=[Path(p) for p in pace_of],
     )  # fmt: skip
     if figure:
         from bttackler.analysis.simulation.summary import draw_best_so_far
@@ -142,10 +162,40 @@ def simulate(
         table.add_row(r["arm"], text(r["trials"]), text(r["top10hr"]), text(r["tsba"]),
                       reached, text(r["bad_started"]), skipped, kills or "-")  # fmt: skip
     Console(width=max(Console().width, 150)).print(table)  # 8 columns: never folded
+    click.echo(pace_line(doc["pace"]))
     for w in doc["warnings"]:
         click.echo(f"warning: {w}")
     if figure:
         click.echo(f"figure: {figure}")
+
+
+def parse_pace(text: str | None) -> tuple[float, float] | None:
+    """``--pace F`` or ``--pace F,G`` as (start-up, epochs) factors, each > 0."""
+    if text is None:
+        return None
+    try:
+        factors = [float(x) for x in text.split(",")]
+    except ValueError:
+        factors = []
+    if len(factors) not in (1, 2) or not all(f > 0 for f in factors):
+        raise click.BadParameter(f"{text!r}: give F or F,G, factors > 0 (0.9, or 1.05,0.9)",
+                                 param_hint="--pace")  # fmt: skip
+    return (factors[0], factors[-1])
+
+
+def pace_line(pace: dict[str, Any]) -> str:
+    """How fast the simulation ran the pool's trials, in words."""
+    measured = pace.get("measured")
+    if measured:
+        s, e = measured["startup"], measured["epochs"]
+        return (f"pace of the pool's durations: start-up {s['factor']:.3f} [{s['low']:.3f}, "
+                f"{s['high']:.3f}], epochs {e['factor']:.3f} [{e['low']:.3f}, {e['high']:.3f}]"
+                f", measured on {s['trials']} trials ({s['epochs'] + e['epochs']} epochs) of "
+                f"{', '.join(pace['measured_from'])}")  # fmt: skip
+    if (pace["startup"], pace["epochs"]) != (1.0, 1.0):
+        return (f"pace of the pool's durations: start-up {pace['startup']:.3f}, epochs "
+                f"{pace['epochs']:.3f} (--pace)")  # fmt: skip
+    return "pace: as the pool was recorded (--pace-of RUN measures the machine's pace now)"
 
 
 @cli.command()

@@ -4,9 +4,10 @@ A real search on this machine is one draw of a noisy process (trial counts of on
 3x between seeds); a simulated one replays recorded trials (:mod:`.pool`) through the same
 indicators, guard and ETR rules a live run uses (:mod:`.engine`), so a hundred seeds take
 seconds and every arm's figure gets an interval (:mod:`.summary`). What it assumes: a trial
-behaves as recorded whatever else runs (no contention between slots), a configuration the
-method proposes behaves like its nearest recorded one (:mod:`.samplers`), and a kill costs
-``kill_latency`` and a slot's turnaround ``turnaround`` seconds.
+behaves as recorded whatever else runs (no contention between slots), at the machine's speed
+of then or a measured ``pace`` of it (:mod:`.pace`), a configuration the method proposes
+behaves like its nearest recorded one (:mod:`.samplers`), and a kill costs ``kill_latency``
+and a slot's turnaround ``turnaround`` seconds.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 
 from bttackler.analysis.metrics import TsbaStatus, top10_hit_ratio, tsba
 from bttackler.analysis.simulation.engine import Arm, Outcome, simulate_search
+from bttackler.analysis.simulation.pace import at_pace, measure_pace
 from bttackler.analysis.simulation.pool import (
     DEFAULT_KILL_LATENCY,
     Pool,
@@ -176,22 +178,33 @@ def simulate(
     budget: float, workers: int = 2, seeds: int = 100, count: str = "last",
     kill_latency: float | None = None, turnaround: float | None = None,
     config_file: Path | None = None, searchers: SearcherFactory | None = None,
-    avoid_learn_from: Sequence[Path] = (),
+    avoid_learn_from: Sequence[Path] = (), pace: tuple[float, float] | None = None,
+    pace_of: Sequence[Path] = (),
 ) -> dict[str, Any]:  # fmt: skip
     """Load the pool, simulate ``seeds`` searches per arm and summarise (a JSON-ready dict).
 
     ``kill_latency`` and ``turnaround`` (seconds) default to what the pool's runs measured
     (:func:`~bttackler.analysis.simulation.pool.load_pool`; a pool without kills: this
     machine's 10 ms). ``avoid_learn_from``: earlier runs the ``+avoid`` arms' model of trouble
-    starts from (as ``run --avoid-learn-from``); keep the pool's own runs out of it."""
+    starts from (as ``run --avoid-learn-from``); keep the pool's own runs out of it.
+    ``pace`` (start-up, epochs) multiplies the pool's recorded times up to each trial's first
+    epoch and after it (:mod:`.pace`); ``pace_of``: runs to measure both from instead (how
+    fast they ran against the pool, configuration by configuration)."""
     if method not in METHODS:
         raise BttacklerError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
     if "baseline" not in arms:
         arms = ["baseline", *arms]
     if seeds < 1 or workers < 1 or not budget > 0:
         raise BttacklerError("--seeds and --workers must be >= 1 and --budget > 0")
+    if pace is not None and pace_of:
+        raise BttacklerError("give --pace or --pace-of, not both")
     config = load_config(config_file)
     pool = load_pool(pool_paths)
+    measured = measure_pace(pool, pool_space(pool, "--pace-of"), pace_of) if pace_of else None
+    if measured is not None:
+        pace = (measured.startup.factor, measured.epochs.factor)
+    startup, epochs = pace or (1.0, 1.0)
+    pool = at_pace(pool, startup, epochs)
     kill_latency = pool_kill_latency(pool) if kill_latency is None else kill_latency
     turnaround = pool.turnaround if turnaround is None else turnaround
     indicators, _ = build_from_config(config)
@@ -232,6 +245,8 @@ def simulate(
         "pool_skipped": pool.skipped, "objective": pool.objective, "mode": pool.mode,
         "method": method, "budget": budget, "workers": workers, "seeds": seeds, "count": count,
         "kill_latency": kill_latency, "turnaround": turnaround,
+        "pace": {"startup": startup, "epochs": epochs, "measured_from": [str(p) for p in pace_of],
+                 **({"measured": measured.to_json()} if measured is not None else {})},
         "avoid_learned_from": [str(p) for p in avoid_learn_from],
         "arms": [{k: (v.to_json() if isinstance(v, Interval) else v) for k, v in r.items()}
                  for r in rows],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -55,6 +56,33 @@ def test_simulate_with_a_real_model_based_method_a_table_and_a_figure(
     assert "Top10HR" in out.stdout and "bttackler" in out.stdout
     assert figure.read_bytes()[:4] == b"\x89PNG"
     assert "ran more than once" in out.stdout  # 2 minutes of a pool of 8 trials
+
+
+def test_simulate_at_a_measured_or_given_pace(pool: Path) -> None:
+    def baseline(*args: str) -> dict:
+        out = bt("simulate", str(pool), "--arms", "baseline", "--budget", "20s", "--seeds",
+                 "4", "--json", *args)  # fmt: skip
+        assert out.returncode == 0, out.stderr
+        return json.loads(out.stdout)
+
+    own = baseline("--pace-of", str(pool))  # the pool against itself: its own pace
+    startup, epochs = own["pace"]["measured"]["startup"], own["pace"]["measured"]["epochs"]
+    assert startup["trials"] == 8 and startup["epochs"] == 8 and epochs["epochs"] == 16
+    assert 0.9 < startup["factor"] < 1.1 and 0.9 < epochs["factor"] < 1.1
+    assert (own["pace"]["startup"], own["pace"]["epochs"]) == (startup["factor"], epochs["factor"])
+    plain, fast = baseline(), baseline("--pace", "0.25")
+    assert plain["pace"] == {"startup": 1.0, "epochs": 1.0, "measured_from": []}
+    assert fast["arms"][0]["started"] > plain["arms"][0]["started"]  # 4x faster: more trials
+    table = bt("simulate", str(pool), "--arms", "baseline", "--budget", "20s", "--seeds", "2",
+               "--pace-of", str(pool))  # fmt: skip
+    assert table.returncode == 0, table.stderr
+    assert re.search(r"pace of the pool's durations: start-up [01]\.\d{3} \[[01]\.\d{3}, "
+                     r"[01]\.\d{3}\], epochs [01]\.\d{3} .*, measured on 8 trials \(24 epochs\)",
+                     table.stdout)  # fmt: skip
+    both = bt("simulate", str(pool), "--pace", "0.5", "--pace-of", str(pool))
+    assert both.returncode == 2 and "not both" in both.stderr
+    bad = bt("simulate", str(pool), "--pace", "fast")
+    assert bad.returncode == 2 and "--pace" in bad.stderr and "Traceback" not in bad.stderr
 
 
 def test_simulate_bad_input_is_one_line(pool: Path, tmp_path: Path) -> None:
