@@ -96,7 +96,7 @@ class Proposals:
 
 
 def paired(pool_paths: list[Path], cell: dict[str, Any], config: Path | None,
-           pace: str) -> dict[str, dict[str, float]]:  # fmt: skip
+           pace: str, mapping: str) -> dict[str, dict[str, float]]:  # fmt: skip
     """Per arm of one real cell: the counted trials and Top10HR of ONE simulated search that
     starts the real run's own proposals in its order (each mapped to the nearest pool
     configuration), at the pace the run ran at: the simulation's time model and rules,
@@ -117,7 +117,7 @@ def paired(pool_paths: list[Path], cell: dict[str, Any], config: Path | None,
             pool = at_pace(base_pool, measured.startup.factor, measured.epochs.factor)
         rows = sorted(load_run(run).trials, key=lambda t: t.id)
         sampler = SearcherPoolSampler(Proposals([dict(t.params) for t in rows]), space,
-                                      [t.params for t in pool.trials])  # fmt: skip
+                                      [t.params for t in pool.trials], mapping)  # fmt: skip
         outcome = simulate_search(
             pool, build_arm(r["arm"], settings, pool), sampler, workers=int(cell["workers"]),
             budget=budget, count="last", kill_latency=pool_kill_latency(pool),
@@ -226,7 +226,7 @@ def main() -> int:
                     pool, method=cell["method"], arms=arms,
                     budget=parse_duration(cell["budget"]), workers=int(cell["workers"]),
                     seeds=args.seeds, searchers=make_searcher, config_file=args.config,
-                    pace_of=pace_of,
+                    pace_of=pace_of, mapping=args.mapping,
                 )  # fmt: skip
             doc = sims[key]
             if doc["pace"].get("measured"):
@@ -235,7 +235,7 @@ def main() -> int:
             warnings.update(f"{cell['task']}: {w}" for w in doc["warnings"])
             simulated.update({a["arm"]: a for a in doc["arms"] if a["arm"] in arms})
         real = real_figures(cell["folder"], cell)
-        for arm, figures in paired(pool, cell, args.config, args.pace).items():
+        for arm, figures in paired(pool, cell, args.config, args.pace, args.mapping).items():
             twins.setdefault(arm, []).append((real[arm]["trials"], figures["trials"]))
             if arm != "baseline":
                 hits.setdefault(arm, []).append((real[arm]["top10hr"], figures["top10hr"]))

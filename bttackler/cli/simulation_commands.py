@@ -93,6 +93,16 @@ def _search_options(
     "epoch) by F, later epochs by G.",
 )
 @click.option(
+    "--mapping",
+    type=click.Choice(["nearest", "unused"]),
+    default="nearest",
+    show_default=True,
+    help="How a model-based method's proposal becomes a pool configuration: the nearest one, "
+    "even one that ran already (it runs again), or the nearest one that has not run yet while "
+    "any is left (a real method's nearby proposals are new trials: a halving rule does not "
+    "promote copies of one).",
+)
+@click.option(
     "--pace-of",
     "pace_of",
     multiple=True,
@@ -107,7 +117,7 @@ def simulate(
     pools: tuple[str, ...], method: str, arms: str, budget: str, workers: int, seeds: int,
     kill_latency: float | None, turnaround: float | None, config_file: str | None,
     figure: str | None, as_json: bool, count: str | None, avoid_learn_from: tuple[str, ...],
-    pace: str | None, pace_of: tuple[str, ...],
+    pace: str | None, pace_of: tuple[str, ...], mapping: str,
 ) -> None:  # fmt: skip
     """Simulate many searches from recorded pools, every arm judged by the live rules.
 
@@ -132,7 +142,7 @@ def simulate(
         count=analysis_count(count).value, kill_latency=kill_latency, turnaround=turnaround,
         config_file=Path(config_file) if config_file else None, searchers=make_searcher,
         avoid_learn_from=[Path(p) for p in avoid_learn_from], pace=parse_pace(pace),
-        pace_of=[Path(p) for p in pace_of],
+        pace_of=[Path(p) for p in pace_of], mapping=mapping,
     )  # fmt: skip
     if figure:
         from bttackler.analysis.simulation.summary import draw_best_so_far

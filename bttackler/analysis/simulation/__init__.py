@@ -29,6 +29,7 @@ from bttackler.analysis.simulation.pool import (
     load_pool,
 )
 from bttackler.analysis.simulation.samplers import (
+    MAPPINGS,
     RandomPoolSampler,
     Searcher,
     SearcherPoolSampler,
@@ -88,7 +89,7 @@ def pool_space(pool: Pool, what: str) -> SearchSpace:
 
 
 def _sampler(
-    method: str, pool: Pool, seed: int, factory: SearcherFactory | None
+    method: str, pool: Pool, seed: int, factory: SearcherFactory | None, mapping: str = "nearest"
 ) -> RandomPoolSampler | SearcherPoolSampler:
     if method == "random":
         return RandomPoolSampler(len(pool.trials), seed)
@@ -96,14 +97,14 @@ def _sampler(
         raise BttacklerError(f"--method {method} needs a searcher factory")
     space = pool_space(pool, f"--method {method}")
     searcher = factory(method, space, seed=seed, mode=pool.mode)
-    return SearcherPoolSampler(searcher, space, [t.params for t in pool.trials])
+    return SearcherPoolSampler(searcher, space, [t.params for t in pool.trials], mapping)
 
 
 def run_seeds(
     pool: Pool, arms: Sequence[Arm], *, method: str, seeds: int, workers: int, budget: float,
     count: str, kill_latency: float, turnaround: float, config: Mapping[str, Any],
     searchers: SearcherFactory | None = None,
-    avoid_examples: Sequence[tuple[Mapping[str, Any], bool]] = (),
+    avoid_examples: Sequence[tuple[Mapping[str, Any], bool]] = (), mapping: str = "nearest",
 ) -> dict[str, list[Outcome]]:  # fmt: skip
     """Every arm over ``seeds`` seeds; arm and baseline of one seed share the method's seed.
     A ``+avoid`` arm's model of trouble starts from ``avoid_examples`` (earlier runs')."""
@@ -111,7 +112,7 @@ def run_seeds(
     outcomes: dict[str, list[Outcome]] = {a.name: [] for a in arms}
     for seed in range(seeds):
         for arm in arms:
-            sampler = _sampler(method, pool, seed, searchers)
+            sampler = _sampler(method, pool, seed, searchers, mapping)
             avoider = None
             if arm.avoid is not None:
                 avoider = Avoider(pool_space(pool, "--avoid-bad"), arm.avoid, seed=seed)
@@ -179,7 +180,7 @@ def simulate(
     kill_latency: float | None = None, turnaround: float | None = None,
     config_file: Path | None = None, searchers: SearcherFactory | None = None,
     avoid_learn_from: Sequence[Path] = (), pace: tuple[float, float] | None = None,
-    pace_of: Sequence[Path] = (),
+    pace_of: Sequence[Path] = (), mapping: str = "nearest",
 ) -> dict[str, Any]:  # fmt: skip
     """Load the pool, simulate ``seeds`` searches per arm and summarise (a JSON-ready dict).
 
@@ -189,9 +190,12 @@ def simulate(
     starts from (as ``run --avoid-learn-from``); keep the pool's own runs out of it.
     ``pace`` (start-up, epochs) multiplies the pool's recorded times up to each trial's first
     epoch and after it (:mod:`.pace`); ``pace_of``: runs to measure both from instead (how
-    fast they ran against the pool, configuration by configuration)."""
+    fast they ran against the pool, configuration by configuration). ``mapping``: how a
+    model-based method's proposal becomes a pool configuration (:class:`.SearcherPoolSampler`)."""
     if method not in METHODS:
         raise BttacklerError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+    if mapping not in MAPPINGS:
+        raise BttacklerError(f"unknown mapping {mapping!r}; choose one of {', '.join(MAPPINGS)}")
     if "baseline" not in arms:
         arms = ["baseline", *arms]
     if seeds < 1 or workers < 1 or not budget > 0:
@@ -220,7 +224,8 @@ def simulate(
     outcomes = run_seeds(pool, built, method=method, seeds=seeds, workers=workers,
                          budget=budget, count=count, kill_latency=kill_latency,
                          turnaround=turnaround, config=config,
-                         searchers=searchers, avoid_examples=examples)  # fmt: skip
+                         searchers=searchers, avoid_examples=examples,
+                         mapping=mapping)  # fmt: skip
     rows = summarise(pool, outcomes)
     warnings = []
     started = statistics.fmean(o.started for o in outcomes["baseline"])
@@ -243,7 +248,8 @@ def simulate(
     return {
         "pools": [str(p) for p in pool_paths], "pool_trials": len(pool.trials),
         "pool_skipped": pool.skipped, "objective": pool.objective, "mode": pool.mode,
-        "method": method, "budget": budget, "workers": workers, "seeds": seeds, "count": count,
+        "method": method, "mapping": mapping, "budget": budget, "workers": workers,
+        "seeds": seeds, "count": count,
         "kill_latency": kill_latency, "turnaround": turnaround,
         "pace": {"startup": startup, "epochs": epochs, "measured_from": [str(p) for p in pace_of],
                  **({"measured": measured.to_json()} if measured is not None else {})},

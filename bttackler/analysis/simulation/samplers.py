@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from bttackler.core.errors import BttacklerError
 from bttackler.core.space import Parameter, SearchSpace
 
 
@@ -113,6 +114,10 @@ class NearestIndex:
             self._code_arrays.append(array)
 
     def query(self, params: Mapping[str, Any]) -> int:
+        return int(self.ranking(params)[0])
+
+    def ranking(self, params: Mapping[str, Any]) -> np.ndarray:
+        """Every pool index, nearest ``params`` first (ties: the lower index)."""
         n = len(self.pool)
         mismatches = np.zeros(n, dtype=np.int64)
         distance = np.zeros(n)
@@ -132,32 +137,50 @@ class NearestIndex:
             if missing.any():  # a pool value with no coordinate: compared as values
                 for i in np.flatnonzero(missing):
                     mismatches[i] += a != self.pool[int(i)].get(p.name)
-        return int(np.lexsort((distance, mismatches))[0])
+        return np.lexsort((distance, mismatches))
+
+
+MAPPINGS = ("nearest", "unused")
 
 
 class SearcherPoolSampler:
     """A real search method (``tpe``, ``gp``, ``smac``, ``random``) whose every proposal is
-    mapped to the nearest pool configuration; counts proposals mapped onto a configuration
-    that had run already (``repeats``)."""
+    mapped to a pool configuration: the nearest one (``mapping="nearest"``), or the nearest
+    one that has not run yet while any is left (``"unused"``); counts proposals mapped onto a
+    configuration that had run already (``repeats``).
+
+    A method that exploits proposes again and again near its best configuration: each such
+    proposal is a new trial in a real run, but ``nearest`` runs the one recorded best trial
+    again every time, and a halving rule promotes every copy of it. ``unused`` runs the
+    recorded neighbours instead, as a real run would run new ones."""
 
     def __init__(
-        self, searcher: Searcher, space: SearchSpace, pool: Sequence[Mapping[str, Any]]
-    ) -> None:
+        self, searcher: Searcher, space: SearchSpace, pool: Sequence[Mapping[str, Any]],
+        mapping: str = "nearest",
+    ) -> None:  # fmt: skip
+        if mapping not in MAPPINGS:
+            raise BttacklerError(f"unknown mapping {mapping!r}; choose one of "
+                                 f"{', '.join(MAPPINGS)}")  # fmt: skip
         self.searcher = searcher
         self.space = space
         self.pool = [dict(p) for p in pool]
+        self.mapping = mapping
         self._index = NearestIndex(space, self.pool)
         self.repeats = 0
-        self._used: set[int] = set()
+        self._used = np.zeros(len(self.pool), dtype=bool)
 
     def next(self) -> int:
-        key = self._index.query(self.searcher.ask())
-        self.repeats += key in self._used
-        self._used.add(key)
+        ranking = self._index.ranking(self.searcher.ask())
+        key = int(ranking[0])
+        if self.mapping == "unused":
+            free = ranking[~self._used[ranking]]
+            key = int(free[0]) if len(free) else key
+        self.repeats += bool(self._used[key])
+        self._used[key] = True
         return key
 
     def tell(self, key: int, value: float) -> None:
         self.searcher.tell(self.pool[key], value if math.isfinite(value) else None)
 
 
-__all__ = ["RandomPoolSampler", "Searcher", "SearcherPoolSampler", "nearest"]
+__all__ = ["MAPPINGS", "RandomPoolSampler", "Searcher", "SearcherPoolSampler", "nearest"]

@@ -8,6 +8,7 @@ import pytest
 
 from bttackler.analysis.simulation.samplers import SearcherPoolSampler, nearest
 from bttackler.analysis.simulation.summary import interval, iqm
+from bttackler.core.errors import BttacklerError
 from bttackler.core.space import space_from_mapping
 
 SPACE = space_from_mapping({
@@ -40,6 +41,29 @@ def test_a_real_method_proposes_and_is_told_the_pool_configuration() -> None:
     for k in keys:
         sampler.tell(k, 0.5)
     sampler.tell(0, math.nan)  # a diverged trial: told as failed
+
+
+class Always:
+    """A method that exploits: the same proposal every time."""
+
+    def ask(self) -> dict:
+        return {"lr": 1e-4, "act": "relu", "depth": 2}
+
+    def tell(self, params: object, value: float | None) -> None:
+        pass
+
+
+def test_unused_mapping_runs_the_neighbours_of_a_repeated_proposal() -> None:
+    nearest_keys = SearcherPoolSampler(Always(), SPACE, POOL)
+    assert [nearest_keys.next() for _ in range(4)] == [0, 0, 0, 0]
+    assert nearest_keys.repeats == 3
+    unused = SearcherPoolSampler(Always(), SPACE, POOL, "unused")
+    # the proposal itself, then its nearest neighbours by the same rule (categorical values
+    # first: relu at depth 8 before tanh), then, with every one used, the nearest again
+    assert [unused.next() for _ in range(4)] == [0, 2, 1, 0]
+    assert unused.repeats == 1
+    with pytest.raises(BttacklerError, match="unknown mapping"):
+        SearcherPoolSampler(Always(), SPACE, POOL, "farthest")
 
 
 def test_iqm_is_the_mean_of_the_middle_half() -> None:

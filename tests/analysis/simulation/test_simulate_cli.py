@@ -58,6 +58,23 @@ def test_simulate_with_a_real_model_based_method_a_table_and_a_figure(
     assert "ran more than once" in out.stdout  # 2 minutes of a pool of 8 trials
 
 
+def test_a_model_based_method_maps_onto_unused_configurations_first(pool: Path) -> None:
+    def run(mapping: str) -> dict:
+        out = bt("simulate", str(pool), "--method", "tpe", "--arms", "baseline", "--budget",
+                 "1m", "--seeds", "2", "--mapping", mapping, "--json")  # fmt: skip
+        assert out.returncode == 0, out.stderr
+        doc = json.loads(out.stdout)
+        assert doc["mapping"] == mapping
+        return doc["arms"][0]
+
+    unused, nearest = run("unused"), run("nearest")
+    # every configuration of the pool of 8 runs once before any runs again
+    assert unused["started"] > 8 and unused["repeats"] == unused["started"] - 8
+    assert nearest["repeats"] >= unused["repeats"]
+    out = bt("simulate", str(pool), "--mapping", "farthest")
+    assert out.returncode == 2 and "farthest" in out.stderr
+
+
 def test_simulate_at_a_measured_or_given_pace(pool: Path) -> None:
     def baseline(*args: str) -> dict:
         out = bt("simulate", str(pool), "--arms", "baseline", "--budget", "20s", "--seeds",
