@@ -177,6 +177,13 @@ def main() -> int:
         "the pool (run), each cell at the pace of all its runs (cell), or at "
         "the pool's recorded pace (none) [%(default)s]",
     )
+    parser.add_argument(
+        "--mapping",
+        choices=["nearest", "unused"],
+        default="nearest",
+        help="how a model-based method's proposal becomes a pool configuration "
+        "(simulate --mapping) [%(default)s]",
+    )
     args = parser.parse_args()
     start = time.monotonic()
     everything = [{**json.loads(p.read_text()), "folder": bench} for bench in args.bench
